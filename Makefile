@@ -1,0 +1,91 @@
+# rbgs: make help lists the targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+BIN := $(CURDIR)/bin
+CONTROLLER_GEN := $(BIN)/controller-gen
+KUBECTL := $(BIN)/kubectl
+# envtest runs the same etcd and kube-apiserver as the local cluster.
+export KUBEBUILDER_ASSETS := $(BIN)
+
+GO_PACKAGES_UNIT := ./api/... ./internal/... ./cmd/...
+
+##@ General
+.PHONY: help
+help: ## Show the targets.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2} /^##@/ {printf "\n%s\n", substr($$0, 5)}' $(MAKEFILE_LIST)
+
+##@ Build
+.PHONY: build
+build: ## Build the operator into bin/manager.
+	go build -o $(BIN)/manager ./cmd/manager
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate the CRDs (config/crd/bases) and RBAC (config/rbac).
+	$(CONTROLLER_GEN) rbac:roleName=rbgs-manager-role crd:generateEmbeddedObjectMeta=true paths="./..." \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate the deepcopy functions of the API types.
+	$(CONTROLLER_GEN) object paths="./api/..."
+
+.PHONY: fmt
+fmt: ## Format the Go code.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: tools
+tools: ## Build every missing tool and cluster binary into bin/.
+	hack/tools.sh
+
+$(CONTROLLER_GEN):
+	hack/tools.sh controller-gen
+
+$(KUBECTL):
+	hack/tools.sh kubectl
+
+##@ Local cluster
+.PHONY: cluster-up
+cluster-up: ## Build what is missing and start the local cluster (prints its KUBECONFIG).
+	hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster.
+	hack/cluster.sh down
+
+.PHONY: install
+install: $(KUBECTL) ## Install the CRDs into the cluster KUBECONFIG names.
+	$(KUBECTL) apply --server-side --force-conflicts -f config/crd/bases
+
+.PHONY: uninstall
+uninstall: $(KUBECTL) ## Remove the CRDs (and every group and set) from the cluster KUBECONFIG names.
+	$(KUBECTL) delete --ignore-not-found -f config/crd/bases
+
+.PHONY: demo
+demo: ## Start the local cluster and the operator, and run the sample set.
+	hack/demo.sh
+
+.PHONY: demo-stop
+demo-stop: ## Stop the operator started by make demo, and the local cluster.
+	hack/demo.sh stop
+
+##@ Test
+.PHONY: test
+test: test-unit test-integration test-e2e ## Run every test: unit, envtest integration, end to end.
+
+.PHONY: test-unit
+test-unit: ## Unit tests (no API server).
+	go test -count=1 $(GO_PACKAGES_UNIT)
+
+.PHONY: test-integration
+test-integration: ## Integration tests on envtest (real etcd and kube-apiserver).
+	hack/tools.sh etcd kube-apiserver kubectl
+	go test -count=1 ./test/integration/...
+
+.PHONY: test-e2e
+test-e2e: ## End-to-end tests on a fresh local cluster, stopped afterwards.
+	hack/e2e.sh

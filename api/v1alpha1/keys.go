@@ -1,0 +1,79 @@
+package v1alpha1
+
+// Labels the operator puts on the objects it creates and on every pod of a
+// group. Users may select on them, e.g. a Service selecting one role across
+// all groups of a set with LabelRole and LabelSetName.
+const (
+	// LabelGroupName names the RoleBasedGroup a pod or object belongs to.
+	LabelGroupName = "patio.io/rbgs-group"
+	// LabelRole names the role, within its group, of a pod or object.
+	LabelRole = "patio.io/rbgs-role"
+	// LabelSetName names the RoleBasedGroupSet a group belongs to. Only
+	// groups created by a set, and their pods and objects, carry it.
+	LabelSetName = "patio.io/rbgs-name"
+	// LabelGroupIndex is the index ("0", "1", ...) of a group within its set.
+	LabelGroupIndex = "patio.io/rbgs-group-index"
+	// LabelGroupRevision is the revision (a hash of the set's group template,
+	// replica counts excluded) that a set last applied to one of its groups.
+	LabelGroupRevision = "patio.io/rbgs-revision"
+	// LabelManagedBy marks the objects this operator manages; the operator
+	// caches only objects carrying it.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of LabelManagedBy on managed objects.
+	ManagedByValue = "rbgs"
+)
+
+// Annotations the operator writes on the objects it manages.
+const (
+	// AnnotationSpecHash is a hash of the object as the operator last applied
+	// it. The operator skips the write when the hash and the live object
+	// agree; users should not edit it.
+	AnnotationSpecHash = "patio.io/rbgs-spec-hash"
+)
+
+// Environment variables injected into every container of every pod of a group.
+// An entry with the same name in the user's container template wins.
+const (
+	// EnvLocalRole is the role of the pod.
+	EnvLocalRole = "RBGS_LOCAL_ROLE"
+	// EnvLocalRank is the ordinal of the pod within its role (StatefulSet
+	// roles only: pods of a Deployment role have no stable ordinal).
+	EnvLocalRank = "RBGS_LOCAL_RANK"
+	// EnvGroupName is the name of the pod's RoleBasedGroup.
+	EnvGroupName = "RBGS_GROUP_NAME"
+	// EnvGroupIndex is the index of the pod's group within its set (only for
+	// groups of a set).
+	EnvGroupIndex = "RBGS_GROUP_INDEX"
+	// EnvNamespace is the namespace of the group.
+	EnvNamespace = "RBGS_NAMESPACE"
+	// EnvRolesPrefix starts the per-role variables. For role R (upper-cased,
+	// "-" turned into "_") and ordinal k they are RBGS_ROLES_<R>_<k>_ADDRESS
+	// and RBGS_ROLES_<R>_REPLICAS.
+	EnvRolesPrefix = "RBGS_ROLES_"
+	// EnvAddressSuffix ends the per-pod address variables.
+	EnvAddressSuffix = "_ADDRESS"
+	// EnvReplicasSuffix ends the per-role replica count variables.
+	EnvReplicasSuffix = "_REPLICAS"
+)
+
+// Where pods find the group's topology.
+const (
+	// ClusterConfigDir is the folder of the discovery files in every container.
+	ClusterConfigDir = "/etc/rbgs"
+	// ClusterConfigPath is the topology as the container saw it when it
+	// started, with its own role and rank under cluster.local.
+	ClusterConfigPath = ClusterConfigDir + "/cluster.yaml"
+	// LiveClusterConfigPath is the group's topology kept current by the
+	// kubelet while the container runs (no cluster.local section).
+	LiveClusterConfigPath = ClusterConfigDir + "/live/cluster.yaml"
+)
+
+// Limits enforced at admission, derived from Kubernetes' own limits.
+const (
+	// MaxWorkloadNameLength bounds "<group>-<role>": a StatefulSet's pods carry
+	// the controller-revision-hash label "<statefulset>-<hash up to 10
+	// characters>", and label values are limited to 63 characters.
+	MaxWorkloadNameLength = 52
+	// MaxRoles bounds the number of roles in one group.
+	MaxRoles = 16
+)

@@ -1,0 +1,222 @@
+package v1alpha1
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// StartupPolicy says when a role's workload is created.
+// +kubebuilder:validation:Enum=Ordered;Parallel
+type StartupPolicy string
+
+const (
+	// StartupOrdered creates a role's workload only once every role it
+	// depends on is Ready.
+	StartupOrdered StartupPolicy = "Ordered"
+	// StartupParallel creates every role's workload at once.
+	StartupParallel StartupPolicy = "Parallel"
+)
+
+// WorkloadKind is the kind of object that runs a role's pods.
+// +kubebuilder:validation:Enum=StatefulSet;Deployment
+type WorkloadKind string
+
+const (
+	// WorkloadStatefulSet runs the role as an apps/v1 StatefulSet: pods have
+	// stable names and ordinals.
+	WorkloadStatefulSet WorkloadKind = "StatefulSet"
+	// WorkloadDeployment runs a stateless role as an apps/v1 Deployment.
+	WorkloadDeployment WorkloadKind = "Deployment"
+)
+
+// WorkloadSpec names the workload type of a role.
+type WorkloadSpec struct {
+	// apiVersion of the workload; only apps/v1.
+	// +kubebuilder:default="apps/v1"
+	// +kubebuilder:validation:Enum="apps/v1"
+	// +optional
+	APIVersion string `json:"apiVersion,omitempty"`
+
+	// kind of the workload: StatefulSet (default) or Deployment.
+	// +kubebuilder:default=StatefulSet
+	// +optional
+	Kind WorkloadKind `json:"kind,omitempty"`
+}
+
+// RoleSpec is one role of a group: a set of identical pods run by one
+// workload, reachable through one headless Service.
+// +kubebuilder:validation:XValidation:rule="!has(self.dependencies) || !(self.role in self.dependencies)",messageExpression="'role ' + self.role + ' depends on itself: remove ' + self.role + ' from its dependencies'"
+// +kubebuilder:validation:XValidation:rule="has(self.template.spec) && size(self.template.spec.containers) > 0",messageExpression="'role ' + self.role + ': template.spec.containers must list at least one container'"
+type RoleSpec struct {
+	// role is the name of the role, unique in the group; a DNS label.
+	// Objects of the role are named "<group>-<role>".
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +required
+	Role string `json:"role"`
+
+	// replicas is the number of pods of the role.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// dependencies names other roles of the same group that must be Ready
+	// before this role's workload is created (with startupPolicy Ordered).
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=63
+	// +optional
+	Dependencies []string `json:"dependencies,omitempty"`
+
+	// workload is the kind of object that runs the role's pods.
+	// +kubebuilder:default={}
+	// +optional
+	Workload WorkloadSpec `json:"workload,omitempty"`
+
+	// podManagementPolicy of the role's StatefulSet: Parallel (default) starts
+	// all pods at once, OrderedReady one after another. Ignored for
+	// Deployment roles.
+	// +kubebuilder:default=Parallel
+	// +kubebuilder:validation:Enum=OrderedReady;Parallel
+	// +optional
+	PodManagementPolicy appsv1.PodManagementPolicyType `json:"podManagementPolicy,omitempty"`
+
+	// template is the pod template of the role. The operator adds its labels,
+	// the RBGS_* environment variables and the /etc/rbgs discovery files.
+	// +required
+	Template corev1.PodTemplateSpec `json:"template"`
+}
+
+// GroupTemplate is the list of roles of a group.
+type GroupTemplate struct {
+	// roles of the group.
+	// +listType=map
+	// +listMapKey=role
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.all(r, !has(r.dependencies) || r.dependencies.all(d, self.exists(x, x.role == d)))",messageExpression="'dependencies name roles that are not in the group: ' + self.filter(r, has(r.dependencies) && r.dependencies.exists(d, !self.exists(x, x.role == d))).map(r, r.role + ' -> ' + r.dependencies.filter(d, !self.exists(x, x.role == d)).join(', ')).join('; ') + '; add those roles or remove them from dependencies'"
+	// +required
+	Roles []RoleSpec `json:"roles"`
+}
+
+// RoleBasedGroupSpec is the desired state of a group.
+type RoleBasedGroupSpec struct {
+	// startupPolicy: Ordered (default) creates a role only once its
+	// dependencies are Ready; Parallel creates every role at once.
+	// +kubebuilder:default=Ordered
+	// +optional
+	StartupPolicy StartupPolicy `json:"startupPolicy,omitempty"`
+
+	GroupTemplate `json:",inline"`
+}
+
+// GroupPhase summarises the state of a group (or of a set).
+// +kubebuilder:validation:Enum=Pending;Progressing;Running;Degraded;Failed
+type GroupPhase string
+
+const (
+	// PhasePending: nothing is ready yet.
+	PhasePending GroupPhase = "Pending"
+	// PhaseProgressing: roles are being created, scaled or updated.
+	PhaseProgressing GroupPhase = "Progressing"
+	// PhaseRunning: every role is Ready.
+	PhaseRunning GroupPhase = "Running"
+	// PhaseDegraded: the group was Running and a role is no longer Ready.
+	PhaseDegraded GroupPhase = "Degraded"
+	// PhaseFailed: the group cannot be built as specified; nothing is created.
+	PhaseFailed GroupPhase = "Failed"
+)
+
+// Condition types of groups and sets.
+const (
+	// ConditionReady is True when every role (every group, for a set) is Ready.
+	ConditionReady = "Ready"
+	// ConditionProgressing is True while the operator is creating, scaling or
+	// updating something.
+	ConditionProgressing = "Progressing"
+)
+
+// RoleStatus is the observed state of one role.
+type RoleStatus struct {
+	// role is the name of the role.
+	Role string `json:"role"`
+	// replicas is the desired number of pods.
+	Replicas int32 `json:"replicas"`
+	// readyReplicas is the number of Ready pods.
+	ReadyReplicas int32 `json:"readyReplicas"`
+	// updatedReplicas is the number of pods running the current template.
+	// +optional
+	UpdatedReplicas int32 `json:"updatedReplicas,omitempty"`
+	// waitingFor lists the dependencies that are not Ready yet while the
+	// role's workload waits to be created.
+	// +listType=set
+	// +optional
+	WaitingFor []string `json:"waitingFor,omitempty"`
+}
+
+// RoleBasedGroupStatus is the observed state of a group.
+type RoleBasedGroupStatus struct {
+	// observedGeneration is the generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// phase summarises the group.
+	// +optional
+	Phase GroupPhase `json:"phase,omitempty"`
+	// readyRoles counts the roles whose pods are all Ready and up to date.
+	// +optional
+	ReadyRoles int32 `json:"readyRoles,omitempty"`
+	// desiredRoles counts the roles of the spec.
+	// +optional
+	DesiredRoles int32 `json:"desiredRoles,omitempty"`
+	// roles reports each role.
+	// +listType=map
+	// +listMapKey=role
+	// +optional
+	Roles []RoleStatus `json:"roles,omitempty"`
+	// conditions: Ready and Progressing.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// RoleBasedGroup is one group of cooperating roles, each run by a StatefulSet
+// (or Deployment) with a headless Service, started in dependency order and
+// told the whole group's topology.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=rbg,categories=rbgs
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyRoles`,description="Roles Ready"
+// +kubebuilder:printcolumn:name="Roles",type=integer,JSONPath=`.status.desiredRoles`,description="Roles in the spec"
+// +kubebuilder:printcolumn:name="Set",type=string,JSONPath=`.metadata.labels.patio\.io/rbgs-name`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must start with a lowercase letter and hold only lowercase letters, digits and '-': it names the group's Services, which must be DNS-1035 labels"
+// +kubebuilder:validation:XValidation:rule="self.spec.roles.all(r, size(self.metadata.name) + 1 + size(r.role) <= 52)",messageExpression="'\"' + self.metadata.name + '-<role>\" names each role\\'s StatefulSet and must be at most 52 characters (its pods carry a controller-revision-hash label built from it): shorten the group name or the role(s) ' + self.spec.roles.filter(r, size(self.metadata.name) + 1 + size(r.role) > 52).map(r, r.role).join(', ')"
+type RoleBasedGroup struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired state of the group.
+	// +required
+	Spec RoleBasedGroupSpec `json:"spec"`
+	// status is the observed state of the group.
+	// +optional
+	Status RoleBasedGroupStatus `json:"status,omitempty"`
+}
+
+// RoleBasedGroupList is a list of RoleBasedGroups.
+// +kubebuilder:object:root=true
+type RoleBasedGroupList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []RoleBasedGroup `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&RoleBasedGroup{}, &RoleBasedGroupList{})
+}

@@ -1,0 +1,168 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// RolloutStrategy says how a change of the group template reaches the groups.
+type RolloutStrategy struct {
+	// maxUnavailable is the number (or percentage, rounded down, at least 1)
+	// of groups that may be not Running at once because of a rollout. Groups
+	// are updated a few at a time; the next ones start only when the updated
+	// ones are Running again.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^[1-9][0-9]?%$|^100%$')",message="maxUnavailable must be an integer of at least 1 or a percentage from 1% to 100%"
+	// +optional
+	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
+}
+
+// RoleBasedGroupSetSpec is the desired state of a set of identical groups.
+type RoleBasedGroupSetSpec struct {
+	// replicas is the number of groups.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// startupPolicy of every group: Ordered (default) or Parallel.
+	// +kubebuilder:default=Ordered
+	// +optional
+	StartupPolicy StartupPolicy `json:"startupPolicy,omitempty"`
+
+	// groupTemplate is the roles every group runs.
+	// +required
+	GroupTemplate GroupTemplate `json:"groupTemplate"`
+
+	// rolloutStrategy says how template changes reach the groups. Changes
+	// of replica counts only are applied to every group at once.
+	// +kubebuilder:default={}
+	// +optional
+	RolloutStrategy RolloutStrategy `json:"rolloutStrategy,omitempty"`
+}
+
+// GroupStatus is the summary of one group within its set's status.
+type GroupStatus struct {
+	// groupId is the index of the group in the set.
+	GroupID string `json:"groupId"`
+	// name of the RoleBasedGroup.
+	Name string `json:"name"`
+	// phase of the group.
+	// +optional
+	Phase GroupPhase `json:"phase,omitempty"`
+	// updated is true when the group runs the set's update revision.
+	// +optional
+	Updated bool `json:"updated,omitempty"`
+	// roles reports each role of the group.
+	// +listType=atomic
+	// +optional
+	Roles []RoleStatus `json:"roles,omitempty"`
+}
+
+// GroupCounts counts a set's groups by phase.
+type GroupCounts struct {
+	// pending groups.
+	// +optional
+	Pending int32 `json:"pending,omitempty"`
+	// progressing groups.
+	// +optional
+	Progressing int32 `json:"progressing,omitempty"`
+	// running groups.
+	// +optional
+	Running int32 `json:"running,omitempty"`
+	// degraded groups.
+	// +optional
+	Degraded int32 `json:"degraded,omitempty"`
+	// failed groups.
+	// +optional
+	Failed int32 `json:"failed,omitempty"`
+}
+
+// RoleBasedGroupSetStatus is the observed state of a set.
+type RoleBasedGroupSetStatus struct {
+	// observedGeneration is the generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// phase summarises the set.
+	// +optional
+	Phase GroupPhase `json:"phase,omitempty"`
+	// replicas is the number of groups that exist.
+	// +optional
+	Replicas int32 `json:"replicas"`
+	// readyGroups is the number of Running groups.
+	// +optional
+	ReadyGroups int32 `json:"readyGroups"`
+	// updatedGroups is the number of groups at the update revision.
+	// +optional
+	UpdatedGroups int32 `json:"updatedGroups"`
+	// selector selects the pods of every group (for the scale subresource).
+	// +optional
+	Selector string `json:"selector,omitempty"`
+	// currentRevision is the revision every group ran before the rollout in
+	// progress; it equals updateRevision once the rollout is done.
+	// +optional
+	CurrentRevision string `json:"currentRevision,omitempty"`
+	// updateRevision is the revision of the current group template.
+	// +optional
+	UpdateRevision string `json:"updateRevision,omitempty"`
+	// groupCounts counts the groups by phase.
+	// +optional
+	GroupCounts GroupCounts `json:"groupCounts,omitempty"`
+	// groups reports groups one by one, in index order. It is bounded: past
+	// MaxGroupStatuses entries it keeps the groups that are not Running
+	// first, then Running ones, and groupCounts still counts every group.
+	// +listType=atomic
+	// +optional
+	Groups []GroupStatus `json:"groups,omitempty"`
+	// groupsOmitted is the number of groups left out of groups.
+	// +optional
+	GroupsOmitted int32 `json:"groupsOmitted,omitempty"`
+	// conditions: Ready and Progressing.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// MaxGroupStatuses bounds status.groups of a set, so the status stays far
+// below the size limit of an object whatever the number of groups.
+const MaxGroupStatuses = 100
+
+// RoleBasedGroupSet is N identical RoleBasedGroups, scaled, rolled out and
+// reported as one object.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas,selectorpath=.status.selector
+// +kubebuilder:resource:shortName=rbgs,categories=rbgs
+// +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyGroups`,description="Running groups"
+// +kubebuilder:printcolumn:name="Desired",type=integer,JSONPath=`.spec.replicas`,description="Desired groups"
+// +kubebuilder:printcolumn:name="Updated",type=integer,JSONPath=`.status.updatedGroups`,description="Groups at the update revision"
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must start with a lowercase letter and hold only lowercase letters, digits and '-': it prefixes the groups' Service names, which must be DNS-1035 labels"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.replicas) || self.spec.groupTemplate.roles.all(r, size(self.metadata.name) + size(string(self.spec.replicas)) + size(r.role) + 2 <= 52)",messageExpression="'\"' + self.metadata.name + '-<index>-<role>\" names each role\\'s StatefulSet and must be at most 52 characters (its pods carry a controller-revision-hash label built from it): shorten the set name or the role(s) ' + self.spec.groupTemplate.roles.filter(r, size(self.metadata.name) + size(string(self.spec.replicas)) + size(r.role) + 2 > 52).map(r, r.role).join(', ')"
+type RoleBasedGroupSet struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired state of the set.
+	// +required
+	Spec RoleBasedGroupSetSpec `json:"spec"`
+	// status is the observed state of the set.
+	// +optional
+	Status RoleBasedGroupSetStatus `json:"status,omitempty"`
+}
+
+// RoleBasedGroupSetList is a list of RoleBasedGroupSets.
+// +kubebuilder:object:root=true
+type RoleBasedGroupSetList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []RoleBasedGroupSet `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&RoleBasedGroupSet{}, &RoleBasedGroupSetList{})
+}

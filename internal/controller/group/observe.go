@@ -1,0 +1,130 @@
+package group
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/discovery"
+	"github.com/openpatio/rbgs/internal/naming"
+)
+
+// OwnerIndex indexes managed objects by the UID of the RoleBasedGroup that
+// controls them, so a reconcile finds a group's children without scanning
+// its namespace.
+const OwnerIndex = "rbgs.owner.uid"
+
+// IndexOwner is the OwnerIndex function.
+func IndexOwner(o client.Object) []string {
+	ref := metav1.GetControllerOf(o)
+	if ref == nil || ref.Kind != "RoleBasedGroup" || ref.APIVersion != rbgsv1.GroupVersion.String() {
+		return nil
+	}
+	return []string{string(ref.UID)}
+}
+
+// children are the objects a group controls, by name, as the cache sees them.
+type children struct {
+	statefulSets map[string]*appsv1.StatefulSet
+	deployments  map[string]*appsv1.Deployment
+	services     map[string]*corev1.Service
+	configMaps   map[string]*corev1.ConfigMap
+}
+
+func (r *Reconciler) observe(ctx context.Context, g *rbgsv1.RoleBasedGroup) (*children, error) {
+	opts := []client.ListOption{client.InNamespace(g.Namespace), client.MatchingFields{OwnerIndex: string(g.UID)}}
+	var (
+		sts  appsv1.StatefulSetList
+		deps appsv1.DeploymentList
+		svcs corev1.ServiceList
+		cms  corev1.ConfigMapList
+	)
+	for _, l := range []client.ObjectList{&sts, &deps, &svcs, &cms} {
+		if err := r.Client.List(ctx, l, opts...); err != nil {
+			return nil, fmt.Errorf("listing children of %s: %w", g.Name, err)
+		}
+	}
+	return &children{
+		statefulSets: byName(sts.Items),
+		deployments:  byName(deps.Items),
+		services:     byName(svcs.Items),
+		configMaps:   byName(cms.Items),
+	}, nil
+}
+
+func byName[T any, P interface {
+	*T
+	client.Object
+}](items []T) map[string]P {
+	m := make(map[string]P, len(items))
+	for i := range items {
+		p := P(&items[i])
+		m[p.GetName()] = p
+	}
+	return m
+}
+
+// roleState is what the cache shows of one role's workload.
+type roleState struct {
+	exists          bool
+	ready           bool // every replica available and up to date
+	readyReplicas   int32
+	updatedReplicas int32
+}
+
+// observeRoles reads each role's workload of the kind the spec asks for.
+func observeRoles(g *rbgsv1.RoleBasedGroup, ch *children) map[string]roleState {
+	states := make(map[string]roleState, len(g.Spec.Roles))
+	for i := range g.Spec.Roles {
+		role := &g.Spec.Roles[i]
+		name := naming.Workload(g.Name, role.Role)
+		if discovery.KindOf(role) == rbgsv1.WorkloadDeployment {
+			states[role.Role] = deploymentState(ch.deployments[name])
+		} else {
+			states[role.Role] = statefulSetState(ch.statefulSets[name])
+		}
+	}
+	return states
+}
+
+func statefulSetState(s *appsv1.StatefulSet) roleState {
+	if s == nil {
+		return roleState{}
+	}
+	want := int32(1)
+	if s.Spec.Replicas != nil {
+		want = *s.Spec.Replicas
+	}
+	st := s.Status
+	return roleState{
+		exists:          true,
+		readyReplicas:   st.ReadyReplicas,
+		updatedReplicas: st.UpdatedReplicas,
+		ready: st.ObservedGeneration >= s.Generation &&
+			st.Replicas == want && st.AvailableReplicas == want && st.UpdatedReplicas == want &&
+			(want == 0 || st.CurrentRevision == st.UpdateRevision),
+	}
+}
+
+func deploymentState(d *appsv1.Deployment) roleState {
+	if d == nil {
+		return roleState{}
+	}
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	st := d.Status
+	return roleState{
+		exists:          true,
+		readyReplicas:   st.ReadyReplicas,
+		updatedReplicas: st.UpdatedReplicas,
+		ready: st.ObservedGeneration >= d.Generation &&
+			st.Replicas == want && st.AvailableReplicas == want && st.UpdatedReplicas == want,
+	}
+}

@@ -1,0 +1,77 @@
+package group
+
+import (
+	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/discovery"
+	"github.com/openpatio/rbgs/internal/graph"
+	"github.com/openpatio/rbgs/internal/naming"
+)
+
+// rolePlan says what to do with one role in this reconcile.
+type rolePlan struct {
+	role *rbgsv1.RoleSpec
+	// start: apply the role's workload (create it, or keep it as specified).
+	start bool
+	// waitingFor lists the dependencies that hold back the creation of the
+	// role's workload.
+	waitingFor []string
+}
+
+// planRoles decides which roles' workloads to apply.
+//
+// A workload that exists is always kept up to date: a dependency that turns
+// unready after startup never tears down or freezes its dependants. A
+// workload that does not exist yet is created at once under the Parallel
+// policy, and under Ordered only when every dependency is ready. Because
+// each role only waits for its own dependencies, independent roles start
+// together and a chain a <- b <- c starts strictly in order.
+func planRoles(g *rbgsv1.RoleBasedGroup, states map[string]roleState) []rolePlan {
+	plans := make([]rolePlan, len(g.Spec.Roles))
+	ready := func(role string) bool { return states[role].ready }
+	for i := range g.Spec.Roles {
+		role := &g.Spec.Roles[i]
+		p := rolePlan{role: role, start: true}
+		if !states[role.Role].exists && g.Spec.StartupPolicy != rbgsv1.StartupParallel {
+			p.waitingFor = graph.Blockers(*role, ready)
+			p.start = len(p.waitingFor) == 0
+		}
+		plans[i] = p
+	}
+	return plans
+}
+
+// staleObjects lists the children the spec no longer asks for: workloads and
+// Services of removed roles, and workloads of the wrong kind after a role
+// changed kind.
+func staleObjects(g *rbgsv1.RoleBasedGroup, ch *children) []objectRef {
+	wantSTS := map[string]bool{}
+	wantDeploy := map[string]bool{}
+	wantSvc := map[string]bool{}
+	for i := range g.Spec.Roles {
+		role := &g.Spec.Roles[i]
+		name := naming.Workload(g.Name, role.Role)
+		wantSvc[name] = true
+		if discovery.KindOf(role) == rbgsv1.WorkloadDeployment {
+			wantDeploy[name] = true
+		} else {
+			wantSTS[name] = true
+		}
+	}
+	var out []objectRef
+	for name, o := range ch.statefulSets {
+		if !wantSTS[name] {
+			out = append(out, objectRef{kind: "StatefulSet", obj: o})
+		}
+	}
+	for name, o := range ch.deployments {
+		if !wantDeploy[name] {
+			out = append(out, objectRef{kind: "Deployment", obj: o})
+		}
+	}
+	for name, o := range ch.services {
+		if !wantSvc[name] {
+			out = append(out, objectRef{kind: "Service", obj: o})
+		}
+	}
+	return out
+}

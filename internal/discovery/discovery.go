@@ -22,7 +22,7 @@ type Topology struct {
 	Group      string
 	Namespace  string
 	SetName    string // empty for a group that is not part of a set
-	GroupIndex string // empty for a group that is not part of a set
+	GroupIndex string // decimal; empty for a group that is not part of a set
 	Roles      []Role
 }
 
@@ -40,8 +40,12 @@ func ForGroup(g *rbgsv1.RoleBasedGroup) Topology {
 		Group:      g.Name,
 		Namespace:  g.Namespace,
 		SetName:    g.Labels[rbgsv1.LabelSetName],
-		GroupIndex: g.Labels[rbgsv1.LabelGroupIndex],
 		Roles:      make([]Role, 0, len(g.Spec.Roles)),
+	}
+	if idx := g.Labels[rbgsv1.LabelGroupIndex]; idx != "" {
+		if _, err := strconv.ParseUint(idx, 10, 31); err == nil {
+			t.GroupIndex = idx
+		}
 	}
 	for i := range g.Spec.Roles {
 		r := &g.Spec.Roles[i]

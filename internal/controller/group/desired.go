@@ -251,3 +251,4 @@ func injectContainer(c *corev1.Container, env []corev1.EnvVar, envFrom corev1.En
 		}
 	}
 }
+

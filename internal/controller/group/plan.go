@@ -1,6 +1,9 @@
 package group
 
 import (
+	"cmp"
+	"slices"
+
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/discovery"
 	"github.com/openpatio/rbgs/internal/graph"
@@ -73,5 +76,8 @@ func staleObjects(g *rbgsv1.RoleBasedGroup, ch *children) []objectRef {
 			out = append(out, objectRef{kind: "Service", obj: o})
 		}
 	}
+	slices.SortFunc(out, func(a, b objectRef) int {
+		return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.obj.GetName(), b.obj.GetName()))
+	})
 	return out
 }

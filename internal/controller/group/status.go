@@ -53,6 +53,8 @@ func computeStatus(g *rbgsv1.RoleBasedGroup, states map[string]roleState, plans 
 			st.ReadyRoles++
 		case len(p.waitingFor) > 0:
 			waiting = append(waiting, fmt.Sprintf("%s (waiting for %s)", p.role.Role, strings.Join(p.waitingFor, ", ")))
+		case s.readyReplicas >= want:
+			notReady = append(notReady, p.role.Role+" (updating)")
 		default:
 			notReady = append(notReady, fmt.Sprintf("%s (%d/%d ready)", p.role.Role, s.readyReplicas, want))
 		}

@@ -1,0 +1,110 @@
+package group
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/test/wrappers"
+)
+
+// step is one observation of a startup and what the plan must do with it.
+type step struct {
+	states map[string]roleState
+	start  []string            // roles whose workload is applied
+	wait   map[string][]string // role -> dependencies it waits for
+}
+
+var (
+	absent   = roleState{}
+	starting = roleState{exists: true}
+	ready    = roleState{exists: true, ready: true}
+)
+
+func runSteps(t *testing.T, g *rbgsv1.RoleBasedGroup, steps []step) {
+	t.Helper()
+	for i, s := range steps {
+		var start []string
+		wait := map[string][]string{}
+		for _, p := range planRoles(g, s.states) {
+			if p.start {
+				start = append(start, p.role.Role)
+			}
+			if len(p.waitingFor) > 0 {
+				wait[p.role.Role] = p.waitingFor
+			}
+		}
+		if s.wait == nil {
+			s.wait = map[string][]string{}
+		}
+		if diff := cmp.Diff(s.start, start); diff != "" {
+			t.Errorf("step %d: started roles (-want +got):\n%s", i, diff)
+		}
+		if diff := cmp.Diff(s.wait, wait); diff != "" {
+			t.Errorf("step %d: waiting (-want +got):\n%s", i, diff)
+		}
+	}
+}
+
+func TestPlanChainStartsStrictlyInOrder(t *testing.T) {
+	g := wrappers.MakeGroup("g", "ns").Role("a", 1).Role("b", 1, "a").Role("c", 1, "b").Obj()
+	runSteps(t, g, []step{
+		{states: map[string]roleState{}, start: []string{"a"}, wait: map[string][]string{"b": {"a"}, "c": {"b"}}},
+		{states: map[string]roleState{"a": starting}, start: []string{"a"}, wait: map[string][]string{"b": {"a"}, "c": {"b"}}},
+		{states: map[string]roleState{"a": ready}, start: []string{"a", "b"}, wait: map[string][]string{"c": {"b"}}},
+		{states: map[string]roleState{"a": ready, "b": starting}, start: []string{"a", "b"}, wait: map[string][]string{"c": {"b"}}},
+		{states: map[string]roleState{"a": ready, "b": ready}, start: []string{"a", "b", "c"}},
+	})
+}
+
+func TestPlanIndependentRolesStartTogether(t *testing.T) {
+	g := wrappers.MakeGroup("g", "ns").Role("prefill", 2).Role("decode", 2).Role("router", 1, "prefill", "decode").Obj()
+	runSteps(t, g, []step{
+		{states: map[string]roleState{}, start: []string{"prefill", "decode"}, wait: map[string][]string{"router": {"prefill", "decode"}}},
+		{states: map[string]roleState{"prefill": ready, "decode": starting}, start: []string{"prefill", "decode"}, wait: map[string][]string{"router": {"decode"}}},
+		{states: map[string]roleState{"prefill": ready, "decode": ready}, start: []string{"prefill", "decode", "router"}},
+	})
+}
+
+func TestPlanParallelStartsEverything(t *testing.T) {
+	g := wrappers.MakeGroup("g", "ns").StartupPolicy(rbgsv1.StartupParallel).Role("a", 1).Role("b", 1, "a").Obj()
+	runSteps(t, g, []step{{states: map[string]roleState{}, start: []string{"a", "b"}}})
+}
+
+// A dependency that turns unready after startup neither removes nor freezes
+// its dependants.
+func TestPlanKeepsRunningDependants(t *testing.T) {
+	g := wrappers.MakeGroup("g", "ns").Role("prefill", 2).Role("decode", 2, "prefill").Obj()
+	runSteps(t, g, []step{
+		{states: map[string]roleState{"prefill": starting, "decode": ready}, start: []string{"prefill", "decode"}},
+		{states: map[string]roleState{"prefill": absent, "decode": ready}, start: []string{"prefill", "decode"}},
+	})
+}
+
+// A role added to a running group waits for its dependencies like any other.
+func TestPlanAddedRoleWaits(t *testing.T) {
+	g := wrappers.MakeGroup("g", "ns").Role("prefill", 2).Role("decode", 2, "prefill").Role("postprocess", 1, "decode").Obj()
+	runSteps(t, g, []step{
+		{states: map[string]roleState{"prefill": ready, "decode": starting}, start: []string{"prefill", "decode"},
+			wait: map[string][]string{"postprocess": {"decode"}}},
+		{states: map[string]roleState{"prefill": ready, "decode": ready}, start: []string{"prefill", "decode", "postprocess"}},
+	})
+}
+
+func TestStaleObjects(t *testing.T) {
+	g := wrappers.MakeGroup("g", "ns").Role("prefill", 1).Role("router", 1).Workload(rbgsv1.WorkloadDeployment).Obj()
+	ch := &children{
+		statefulSets: byName(statefulSets("g-prefill", "g-router", "g-old")),
+		deployments:  byName(deployments("g-router", "g-prefill")),
+		services:     byName(services("g-prefill", "g-router", "g-old")),
+	}
+	var got []string
+	for _, o := range staleObjects(g, ch) {
+		got = append(got, o.kind+" "+o.obj.GetName())
+	}
+	want := []string{"Deployment g-prefill", "Service g-old", "StatefulSet g-old", "StatefulSet g-router"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("stale (-want +got):\n%s", diff)
+	}
+}

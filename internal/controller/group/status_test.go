@@ -1,0 +1,104 @@
+package group
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/test/wrappers"
+)
+
+var t0 = metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+
+// A group's life: created, prefill starting, prefill ready, decode ready,
+// prefill loses a pod (Degraded), recovers (Running), then its spec changes
+// and a role scales (Progressing, not Degraded).
+func TestStatusThroughALifetime(t *testing.T) {
+	g := wrappers.MakeGroup("g", "ns").Generation(1).Role("prefill", 2).Role("decode", 2, "prefill").Obj()
+	steps := []struct {
+		generation int64
+		states     map[string]roleState
+		phase      rbgsv1.GroupPhase
+		ready      metav1.ConditionStatus
+		reason     string
+		message    string
+	}{
+		{1, map[string]roleState{}, rbgsv1.PhasePending, "False", ReasonRolesNotReady,
+			"roles not ready: prefill (0/2 ready), decode (waiting for prefill)"},
+		{1, map[string]roleState{"prefill": {exists: true, readyReplicas: 1}}, rbgsv1.PhaseProgressing, "False", ReasonRolesNotReady,
+			"roles not ready: prefill (1/2 ready), decode (waiting for prefill)"},
+		{1, map[string]roleState{"prefill": {exists: true, ready: true, readyReplicas: 2}, "decode": {exists: true}},
+			rbgsv1.PhaseProgressing, "False", ReasonRolesNotReady, "roles not ready: decode (0/2 ready)"},
+		{1, map[string]roleState{"prefill": {exists: true, ready: true, readyReplicas: 2}, "decode": {exists: true, ready: true, readyReplicas: 2}},
+			rbgsv1.PhaseRunning, "True", ReasonAllRolesReady, "every role is ready"},
+		{1, map[string]roleState{"prefill": {exists: true, readyReplicas: 1}, "decode": {exists: true, ready: true, readyReplicas: 2}},
+			rbgsv1.PhaseDegraded, "False", ReasonRoleUnready, "roles not ready: prefill (1/2 ready)"},
+		{1, map[string]roleState{"prefill": {exists: true, readyReplicas: 0}, "decode": {exists: true, ready: true, readyReplicas: 2}},
+			rbgsv1.PhaseDegraded, "False", ReasonRoleUnready, "roles not ready: prefill (0/2 ready)"},
+		{1, map[string]roleState{"prefill": {exists: true, ready: true, readyReplicas: 2}, "decode": {exists: true, ready: true, readyReplicas: 2}},
+			rbgsv1.PhaseRunning, "True", ReasonAllRolesReady, "every role is ready"},
+		{2, map[string]roleState{"prefill": {exists: true, readyReplicas: 2}, "decode": {exists: true, ready: true, readyReplicas: 2}},
+			rbgsv1.PhaseProgressing, "False", ReasonRolesNotReady, "roles not ready: prefill (updating)"},
+	}
+	for i, s := range steps {
+		g.Generation = s.generation
+		st := computeStatus(g, s.states, planRoles(g, s.states), t0)
+		g.Status = st
+		c := apimeta.FindStatusCondition(st.Conditions, rbgsv1.ConditionReady)
+		if st.Phase != s.phase || c.Status != s.ready || c.Reason != s.reason || c.Message != s.message || c.ObservedGeneration != s.generation {
+			t.Errorf("step %d: phase %s, Ready %s/%s %q (gen %d); want %s, %s/%s %q",
+				i, st.Phase, c.Status, c.Reason, c.Message, c.ObservedGeneration, s.phase, s.ready, s.reason, s.message)
+		}
+		p := apimeta.FindStatusCondition(st.Conditions, rbgsv1.ConditionProgressing)
+		wantProgressing := metav1.ConditionFalse
+		if s.phase == rbgsv1.PhasePending || s.phase == rbgsv1.PhaseProgressing {
+			wantProgressing = metav1.ConditionTrue
+		}
+		if p.Status != wantProgressing {
+			t.Errorf("step %d: Progressing %s, want %s", i, p.Status, wantProgressing)
+		}
+	}
+}
+
+func TestStatusRoles(t *testing.T) {
+	g := wrappers.MakeGroup("g", "ns").Generation(3).Role("prefill", 2).Role("decode", 2, "prefill").Obj()
+	states := map[string]roleState{"prefill": {exists: true, readyReplicas: 1, updatedReplicas: 2}}
+	st := computeStatus(g, states, planRoles(g, states), t0)
+	want := []rbgsv1.RoleStatus{
+		{Role: "prefill", Replicas: 2, ReadyReplicas: 1, UpdatedReplicas: 2},
+		{Role: "decode", Replicas: 2, WaitingFor: []string{"prefill"}},
+	}
+	if diff := cmp.Diff(want, st.Roles); diff != "" {
+		t.Errorf("roles (-want +got):\n%s", diff)
+	}
+	if st.ObservedGeneration != 3 || st.DesiredRoles != 2 || st.ReadyRoles != 0 {
+		t.Errorf("status %+v", st)
+	}
+}
+
+// The transition time of a condition moves only when its status does.
+func TestStatusKeepsTransitionTimes(t *testing.T) {
+	g := wrappers.MakeGroup("g", "ns").Generation(1).Role("a", 1).Obj()
+	s := map[string]roleState{"a": {exists: true}}
+	g.Status = computeStatus(g, s, planRoles(g, s), t0)
+	later := metav1.NewTime(t0.Add(time.Minute))
+	s = map[string]roleState{"a": {exists: true, readyReplicas: 0}}
+	st := computeStatus(g, s, planRoles(g, s), later)
+	if c := apimeta.FindStatusCondition(st.Conditions, rbgsv1.ConditionReady); !c.LastTransitionTime.Equal(&t0) {
+		t.Errorf("Ready moved to %v without a status change", c.LastTransitionTime)
+	}
+}
+
+func TestFailedStatus(t *testing.T) {
+	g := wrappers.MakeGroup("g", "ns").Generation(4).Role("a", 1, "a").Obj()
+	st := failedStatus(g, errors.New("roles: role a depends on itself"), t0)
+	c := apimeta.FindStatusCondition(st.Conditions, rbgsv1.ConditionReady)
+	if st.Phase != rbgsv1.PhaseFailed || c.Reason != ReasonInvalidSpec || c.Message != "roles: role a depends on itself" || st.ObservedGeneration != 4 {
+		t.Errorf("failed status %+v", st)
+	}
+}

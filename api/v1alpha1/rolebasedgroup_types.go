@@ -97,7 +97,7 @@ type GroupTemplate struct {
 	// +listMapKey=role
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
-	// +kubebuilder:validation:XValidation:rule="self.all(r, !has(r.dependencies) || r.dependencies.all(d, self.exists(x, x.role == d)))",messageExpression="'dependencies name roles that are not in the group: ' + self.filter(r, has(r.dependencies) && r.dependencies.exists(d, !self.exists(x, x.role == d))).map(r, r.role + ' -> ' + r.dependencies.filter(d, !self.exists(x, x.role == d)).join(', ')).join('; ') + '; add those roles or remove them from dependencies'"
+	// +kubebuilder:validation:XValidation:rule="self.all(r, !has(r.dependencies) || r.dependencies.all(d, self.exists(x, x.role == d)))",message="every dependency must name a role of the same group: add the missing role or remove it from dependencies"
 	// +required
 	Roles []RoleSpec `json:"roles"`
 }
@@ -196,7 +196,7 @@ type RoleBasedGroupStatus struct {
 // +kubebuilder:printcolumn:name="Set",type=string,JSONPath=`.metadata.labels.patio\.io/rbgs-name`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must start with a lowercase letter and hold only lowercase letters, digits and '-': it names the group's Services, which must be DNS-1035 labels"
-// +kubebuilder:validation:XValidation:rule="self.spec.roles.all(r, size(self.metadata.name) + 1 + size(r.role) <= 52)",messageExpression="'\"' + self.metadata.name + '-<role>\" names each role\\'s StatefulSet and must be at most 52 characters (its pods carry a controller-revision-hash label built from it): shorten the group name or the role(s) ' + self.spec.roles.filter(r, size(self.metadata.name) + 1 + size(r.role) > 52).map(r, r.role).join(', ')"
+// +kubebuilder:validation:XValidation:rule="self.spec.roles.all(r, size(self.metadata.name) + 1 + size(r.role) <= 52)",messageExpression="'\"' + self.metadata.name + '-<role>\" names the StatefulSet of each role and must be at most 52 characters (its pods carry a controller-revision-hash label built from it): shorten the group name or the longest role name'"
 type RoleBasedGroup struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

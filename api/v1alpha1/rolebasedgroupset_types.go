@@ -142,7 +142,7 @@ const MaxGroupStatuses = 100
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must start with a lowercase letter and hold only lowercase letters, digits and '-': it prefixes the groups' Service names, which must be DNS-1035 labels"
-// +kubebuilder:validation:XValidation:rule="!has(self.spec.replicas) || self.spec.groupTemplate.roles.all(r, size(self.metadata.name) + size(string(self.spec.replicas)) + size(r.role) + 2 <= 52)",messageExpression="'\"' + self.metadata.name + '-<index>-<role>\" names each role\\'s StatefulSet and must be at most 52 characters (its pods carry a controller-revision-hash label built from it): shorten the set name or the role(s) ' + self.spec.groupTemplate.roles.filter(r, size(self.metadata.name) + size(string(self.spec.replicas)) + size(r.role) + 2 > 52).map(r, r.role).join(', ')"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.replicas) || self.spec.groupTemplate.roles.all(r, size(self.metadata.name) + size(string(self.spec.replicas)) + size(r.role) + 2 <= 52)",messageExpression="'\"' + self.metadata.name + '-<index>-<role>\" names the StatefulSet of each role and must be at most 52 characters (its pods carry a controller-revision-hash label built from it): shorten the set name or the longest role name'"
 type RoleBasedGroupSet struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -78,56 +78,80 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	states := observeRoles(&g, ch)
+	w := r.newWriter(ctx, &g, ch)
+	w.discovery()
+	if w.err() != nil {
+		return ctrl.Result{}, w.err() // no pod may start without its discovery files
+	}
+	// Existing roles are kept as specified whatever their dependencies do. A
+	// role whose workload this reconcile changed is not ready: its status
+	// describes the old spec.
+	for i := range g.Spec.Roles {
+		if role := &g.Spec.Roles[i]; states[role.Role].exists && w.role(role) {
+			s := states[role.Role]
+			s.ready = false
+			states[role.Role] = s
+		}
+	}
 	plans := planRoles(&g, states)
-	started, applyErr := r.apply(ctx, &g, ch, plans)
-	removed, pruneErr := r.prune(ctx, staleObjects(&g, ch))
-	statusErr := r.writeStatus(ctx, &g, computeStatus(&g, states, plans, now), started, removed)
-	return ctrl.Result{}, errors.Join(applyErr, pruneErr, statusErr)
-}
-
-// apply writes the discovery ConfigMaps, then the Service and workload of
-// every role the plan starts. ConfigMaps come first: a new pod mounts its
-// cluster.yaml from them. It returns the roles whose workload it created.
-func (r *Reconciler) apply(ctx context.Context, g *rbgsv1.RoleBasedGroup, ch *children, plans []rolePlan) ([]string, error) {
-	topo := discovery.ForGroup(g)
-	var errs []error
-	write := func(obj, live client.Object) {
-		d, err := apply.Prepare(obj, r.Scheme)
-		if err == nil {
-			_, err = apply.Apply(ctx, r.Client, d, live)
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	write(desiredClusterConfigMap(g, topo), ch.configMaps[naming.ClusterConfigMap(g.Name)])
-	write(desiredEnvConfigMap(g, topo), ch.configMaps[naming.EnvConfigMap(g.Name)])
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...) // no pod may start without its discovery files
-	}
-
 	var started []string
 	for _, p := range plans {
-		if !p.start {
-			continue
-		}
-		name := naming.Workload(g.Name, p.role.Role)
-		write(desiredService(g, p.role), ch.services[name])
-		var exists bool
-		if discovery.KindOf(p.role) == rbgsv1.WorkloadDeployment {
-			live := ch.deployments[name]
-			exists = live != nil
-			write(desiredDeployment(g, p.role), live)
-		} else {
-			live := ch.statefulSets[name]
-			exists = live != nil
-			write(desiredStatefulSet(g, p.role), live)
-		}
-		if !exists {
+		if p.start && !states[p.role.Role].exists {
+			w.role(p.role)
 			started = append(started, p.role.Role)
 		}
 	}
-	return started, errors.Join(errs...)
+	removed, pruneErr := r.prune(ctx, staleObjects(&g, ch))
+	statusErr := r.writeStatus(ctx, &g, computeStatus(&g, states, plans, now), started, removed)
+	return ctrl.Result{}, errors.Join(w.err(), pruneErr, statusErr)
+}
+
+// writer applies the desired children of one group, collecting errors so
+// one failed write does not hold back the others.
+type writer struct {
+	ctx  context.Context
+	r    *Reconciler
+	g    *rbgsv1.RoleBasedGroup
+	ch   *children
+	errs []error
+}
+
+func (r *Reconciler) newWriter(ctx context.Context, g *rbgsv1.RoleBasedGroup, ch *children) *writer {
+	return &writer{ctx: ctx, r: r, g: g, ch: ch}
+}
+
+func (w *writer) err() error { return errors.Join(w.errs...) }
+
+// write applies obj unless live already matches; it reports whether it wrote.
+func (w *writer) write(obj, live client.Object) bool {
+	d, err := apply.Prepare(obj, w.r.Scheme)
+	wrote := false
+	if err == nil {
+		wrote, err = apply.Apply(w.ctx, w.r.Client, d, live)
+	}
+	if err != nil {
+		w.errs = append(w.errs, err)
+	}
+	return wrote
+}
+
+// discovery writes the two ConfigMaps. They come before any workload: a new
+// pod mounts its cluster.yaml from them.
+func (w *writer) discovery() {
+	topo := discovery.ForGroup(w.g)
+	w.write(desiredClusterConfigMap(w.g, topo), w.ch.configMaps[naming.ClusterConfigMap(w.g.Name)])
+	w.write(desiredEnvConfigMap(w.g, topo), w.ch.configMaps[naming.EnvConfigMap(w.g.Name)])
+}
+
+// role writes the Service and the workload of a role; it reports whether the
+// workload was written.
+func (w *writer) role(role *rbgsv1.RoleSpec) bool {
+	name := naming.Workload(w.g.Name, role.Role)
+	w.write(desiredService(w.g, role), w.ch.services[name])
+	if discovery.KindOf(role) == rbgsv1.WorkloadDeployment {
+		return w.write(desiredDeployment(w.g, role), w.ch.deployments[name])
+	}
+	return w.write(desiredStatefulSet(w.g, role), w.ch.statefulSets[name])
 }
 
 // prune deletes children the spec no longer asks for; the garbage collector

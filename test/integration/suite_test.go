@@ -1,0 +1,234 @@
+// Package integration runs the operator's controllers, wired as in
+// production, against a real kube-apiserver and etcd (envtest). envtest runs
+// no built-in controllers: the tests play the StatefulSet controller by
+// writing workload status themselves.
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/manager"
+)
+
+var (
+	// cfg reaches the test API server as an administrator.
+	cfg *rest.Config
+	// k8s reads and writes directly, with no cache.
+	k8s client.Client
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr)))
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		env.BinaryAssetsDirectory = filepath.Join(root, "bin")
+	}
+	var err error
+	cfg, err = env.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting envtest (run `hack/tools.sh etcd kube-apiserver kubectl` first):", err)
+		return 1
+	}
+	defer func() {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+		}
+	}()
+	scheme, err := manager.NewScheme()
+	if err == nil {
+		k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	stop, err := startOperator()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer stop()
+	return m.Run()
+}
+
+// startOperator runs the operator in this process until the returned stop
+// is called.
+func startOperator() (stop func(), err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, err := manager.New(ctx, cfg, manager.Options{
+		MetricsAddr: "0", ProbeAddr: "0", GroupWorkers: 4, SetWorkers: 2, SkipNameValidation: true,
+	})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			fmt.Fprintln(os.Stderr, "operator stopped:", err)
+		}
+	}, nil
+}
+
+// namespace creates a namespace for one test.
+func namespace(t *testing.T) string {
+	t.Helper()
+	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	if len(name) > 50 {
+		name = name[:50]
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: strings.Trim(name, "-") + "-"}}
+	if err := k8s.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+const (
+	timeout = 20 * time.Second
+	tick    = 50 * time.Millisecond
+)
+
+// eventually retries f until it returns nil, failing the test with f's last
+// error after the timeout.
+func eventually(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(tick)
+	}
+}
+
+// consistently checks f stays nil for d.
+func consistently(t *testing.T, what string, d time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if err := f(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(tick)
+	}
+}
+
+func get(t *testing.T, ns, name string, obj client.Object) error {
+	t.Helper()
+	return k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj)
+}
+
+// markStatefulSetReady plays the StatefulSet controller: every replica
+// exists, is Ready and runs the current template.
+func markStatefulSetReady(t *testing.T, ns, name string) {
+	t.Helper()
+	eventually(t, "marking StatefulSet "+name+" ready", func() error {
+		var s appsv1.StatefulSet
+		if err := get(t, ns, name, &s); err != nil {
+			return err
+		}
+		n := *s.Spec.Replicas
+		rev := fmt.Sprintf("%s-%d", name, s.Generation)
+		s.Status = appsv1.StatefulSetStatus{
+			ObservedGeneration: s.Generation, Replicas: n, ReadyReplicas: n, AvailableReplicas: n,
+			CurrentReplicas: n, UpdatedReplicas: n, CurrentRevision: rev, UpdateRevision: rev,
+		}
+		return k8s.Status().Update(context.Background(), &s)
+	})
+}
+
+// markStatefulSetUnready plays a pod failing: one replica fewer is Ready.
+func markStatefulSetUnready(t *testing.T, ns, name string) {
+	t.Helper()
+	eventually(t, "marking StatefulSet "+name+" unready", func() error {
+		var s appsv1.StatefulSet
+		if err := get(t, ns, name, &s); err != nil {
+			return err
+		}
+		s.Status.ReadyReplicas--
+		s.Status.AvailableReplicas--
+		return k8s.Status().Update(context.Background(), &s)
+	})
+}
+
+func markDeploymentReady(t *testing.T, ns, name string) {
+	t.Helper()
+	eventually(t, "marking Deployment "+name+" ready", func() error {
+		var d appsv1.Deployment
+		if err := get(t, ns, name, &d); err != nil {
+			return err
+		}
+		n := *d.Spec.Replicas
+		d.Status = appsv1.DeploymentStatus{
+			ObservedGeneration: d.Generation, Replicas: n, ReadyReplicas: n, AvailableReplicas: n, UpdatedReplicas: n,
+		}
+		return k8s.Status().Update(context.Background(), &d)
+	})
+}
+
+// groupPhase waits until the group reports phase at its current generation.
+func groupPhase(t *testing.T, ns, name string, phase rbgsv1.GroupPhase) *rbgsv1.RoleBasedGroup {
+	t.Helper()
+	var g rbgsv1.RoleBasedGroup
+	eventually(t, "group "+name+" "+string(phase), func() error {
+		if err := get(t, ns, name, &g); err != nil {
+			return err
+		}
+		if g.Status.ObservedGeneration != g.Generation || g.Status.Phase != phase {
+			return fmt.Errorf("phase %q at generation %d/%d", g.Status.Phase, g.Status.ObservedGeneration, g.Generation)
+		}
+		return nil
+	})
+	return &g
+}
+
+func exists(t *testing.T, ns, name string, obj client.Object) error {
+	t.Helper()
+	return get(t, ns, name, obj)
+}
+
+func absent(t *testing.T, ns, name string, obj client.Object) error {
+	t.Helper()
+	err := get(t, ns, name, obj)
+	if err == nil {
+		return fmt.Errorf("%T %s exists", obj, name)
+	}
+	return client.IgnoreNotFound(err)
+}
+
+func objectMeta(ns, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: ns, Name: name}
+}

@@ -237,8 +237,9 @@ prepare_state() {
     openssl genrsa -out "${STATE}/sa.key" 2048 2>/dev/null
     openssl rsa -in "${STATE}/sa.key" -pubout -out "${STATE}/sa.pub" 2>/dev/null
   fi
-  # Client CA: with it the apiserver publishes kube-system/extension-apiserver-
-  # authentication, which the controller manager and scheduler look up.
+  # Client and request-header CA: with both the apiserver publishes
+  # kube-system/extension-apiserver-authentication in full, which the controller
+  # manager and scheduler read (they log errors every few seconds otherwise).
   if [[ ! -f "${CERTS}/ca.crt" || ! -f "${CERTS}/ca.key" ]]; then
     openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=rbgs-local-ca \
       -keyout "${CERTS}/ca.key" -out "${CERTS}/ca.crt" 2>/dev/null
@@ -319,6 +320,11 @@ start_apiserver() {
     --secure-port="${APISERVER_PORT}" \
     --cert-dir="${CERTS}" \
     --client-ca-file="${CERTS}/ca.crt" \
+    --requestheader-client-ca-file="${CERTS}/ca.crt" \
+    --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User \
+    --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
     --token-auth-file="${STATE}/tokens.csv" \
     --authorization-mode=RBAC \
     --service-account-issuer=https://kubernetes.default.svc \

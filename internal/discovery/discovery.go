@@ -37,10 +37,10 @@ type Role struct {
 // ForGroup builds the topology of a group.
 func ForGroup(g *rbgsv1.RoleBasedGroup) Topology {
 	t := Topology{
-		Group:      g.Name,
-		Namespace:  g.Namespace,
-		SetName:    g.Labels[rbgsv1.LabelSetName],
-		Roles:      make([]Role, 0, len(g.Spec.Roles)),
+		Group:     g.Name,
+		Namespace: g.Namespace,
+		SetName:   g.Labels[rbgsv1.LabelSetName],
+		Roles:     make([]Role, 0, len(g.Spec.Roles)),
 	}
 	if idx := g.Labels[rbgsv1.LabelGroupIndex]; idx != "" {
 		if _, err := strconv.ParseUint(idx, 10, 31); err == nil {

@@ -23,6 +23,7 @@ import (
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/controller/group"
+	"github.com/openpatio/rbgs/internal/controller/set"
 )
 
 // Options configure the operator.
@@ -81,6 +82,15 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Clock:    clock.RealClock{},
 	}
 	if err := groups.SetupWithManager(ctx, mgr, o.GroupWorkers); err != nil {
+		return nil, err
+	}
+	sets := &set.Reconciler{
+		Client:   mgr.GetClient(),
+		Scheme:   scheme,
+		Recorder: mgr.GetEventRecorder("rbgs-set-controller"),
+		Clock:    clock.RealClock{},
+	}
+	if err := sets.SetupWithManager(ctx, mgr, o.SetWorkers); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

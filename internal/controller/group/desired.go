@@ -251,4 +251,3 @@ func injectContainer(c *corev1.Container, env []corev1.EnvVar, envFrom corev1.En
 		}
 	}
 }
-

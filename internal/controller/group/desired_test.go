@@ -37,7 +37,7 @@ func TestDesiredStatefulSet(t *testing.T) {
 			Name: "demo-group-0-decode", Namespace: "default", OwnerReferences: wantOwner,
 			Labels: map[string]string{
 				"app.kubernetes.io/managed-by": "rbgs",
-				"patio.io/rbgs-group":         "demo-group-0", "patio.io/rbgs-role": "decode",
+				"patio.io/rbgs-group":          "demo-group-0", "patio.io/rbgs-role": "decode",
 				"patio.io/rbgs-name": "demo-group", "patio.io/rbgs-group-index": "0",
 			},
 		},

@@ -13,14 +13,14 @@ import (
 
 // Reasons of conditions and events.
 const (
-	ReasonAllRolesReady         = "AllRolesReady"
+	ReasonAllRolesReady          = "AllRolesReady"
 	ReasonWaitingForDependencies = "WaitingForDependencies"
-	ReasonRolesNotReady         = "RolesNotReady"
-	ReasonRoleUnready           = "RoleUnready"
-	ReasonInvalidSpec           = "InvalidSpec"
-	ReasonRoleStarted           = "RoleStarted"
-	ReasonRoleRemoved           = "RoleRemoved"
-	ReasonGroupRunning          = "GroupRunning"
+	ReasonRolesNotReady          = "RolesNotReady"
+	ReasonRoleUnready            = "RoleUnready"
+	ReasonInvalidSpec            = "InvalidSpec"
+	ReasonRoleStarted            = "RoleStarted"
+	ReasonRoleRemoved            = "RoleRemoved"
+	ReasonGroupRunning           = "GroupRunning"
 )
 
 // computeStatus derives the status of g from its roles' states and plans.

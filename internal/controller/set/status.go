@@ -1,0 +1,170 @@
+package set
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+)
+
+// Reasons of the set's conditions and events.
+const (
+	ReasonAllGroupsReady = "AllGroupsReady"
+	ReasonScaling        = "Scaling"
+	ReasonRollingOut     = "RollingOut"
+	ReasonGroupsNotReady = "GroupsNotReady"
+	ReasonGroupDegraded  = "GroupDegraded"
+	ReasonInvalidSpec    = "InvalidSpec"
+	ReasonGroupsCreated  = "GroupsCreated"
+	ReasonGroupsDeleted  = "GroupsDeleted"
+	ReasonRolloutStep    = "RolloutStep"
+	ReasonSetReady       = "SetReady"
+)
+
+// available: the group reports Running for its current generation.
+func available(g *rbgsv1.RoleBasedGroup) bool {
+	return g.Status.ObservedGeneration == g.Generation && g.Status.Phase == rbgsv1.PhaseRunning
+}
+
+// groupPhase is the phase the set reports for one of its groups: a group
+// whose status does not describe its current generation yet is Progressing.
+func groupPhase(g *rbgsv1.RoleBasedGroup) rbgsv1.GroupPhase {
+	if g.Status.Phase == "" {
+		return rbgsv1.PhasePending
+	}
+	if g.Status.ObservedGeneration != g.Generation && g.Status.Phase != rbgsv1.PhasePending {
+		return rbgsv1.PhaseProgressing
+	}
+	return g.Status.Phase
+}
+
+// computeStatus summarises the set from its groups (indexed by group index).
+func computeStatus(s *rbgsv1.RoleBasedGroupSet, groups map[int32]*rbgsv1.RoleBasedGroup, updateRev string, now metav1.Time) rbgsv1.RoleBasedGroupSetStatus {
+	replicas := *s.Spec.Replicas
+	st := rbgsv1.RoleBasedGroupSetStatus{
+		ObservedGeneration: s.Generation,
+		Replicas:           int32(len(groups)),
+		UpdateRevision:     updateRev,
+		Selector:           labels.SelectorFromSet(labels.Set{rbgsv1.LabelSetName: s.Name}).String(),
+		Conditions:         slices.Clone(s.Status.Conditions),
+	}
+	outdated := map[string]int{}
+	entries := make([]rbgsv1.GroupStatus, 0, len(groups))
+	for i, g := range groups {
+		phase := groupPhase(g)
+		switch phase {
+		case rbgsv1.PhasePending:
+			st.GroupCounts.Pending++
+		case rbgsv1.PhaseProgressing:
+			st.GroupCounts.Progressing++
+		case rbgsv1.PhaseRunning:
+			st.GroupCounts.Running++
+		case rbgsv1.PhaseDegraded:
+			st.GroupCounts.Degraded++
+		case rbgsv1.PhaseFailed:
+			st.GroupCounts.Failed++
+		}
+		rev := g.Labels[rbgsv1.LabelGroupRevision]
+		updated := rev == updateRev
+		if i < replicas {
+			if available(g) {
+				st.ReadyGroups++
+			}
+			if updated {
+				st.UpdatedGroups++
+			} else {
+				outdated[rev]++
+			}
+		}
+		entries = append(entries, rbgsv1.GroupStatus{
+			GroupID: strconv.Itoa(int(i)), Name: g.Name, Phase: phase, Updated: updated,
+			Roles: slices.Clone(g.Status.Roles),
+		})
+	}
+	st.Groups, st.GroupsOmitted = boundGroups(entries, rbgsv1.MaxGroupStatuses)
+	st.CurrentRevision = updateRev
+	if len(outdated) > 0 {
+		// The revision most outdated groups run; ties go to the smaller hash.
+		revs := slices.Collect(maps.Keys(outdated))
+		slices.SortFunc(revs, func(a, b string) int { return cmp.Or(cmp.Compare(outdated[b], outdated[a]), cmp.Compare(a, b)) })
+		st.CurrentRevision = revs[0]
+	}
+
+	ready := metav1.Condition{Type: rbgsv1.ConditionReady, ObservedGeneration: s.Generation, LastTransitionTime: now}
+	progressing := metav1.Condition{Type: rbgsv1.ConditionProgressing, ObservedGeneration: s.Generation, LastTransitionTime: now}
+	summary := fmt.Sprintf("%d/%d groups ready, %d/%d updated", st.ReadyGroups, replicas, st.UpdatedGroups, replicas)
+	scaling := st.Replicas != replicas
+	rolling := st.UpdatedGroups < min(replicas, st.Replicas)
+	switch {
+	case st.GroupCounts.Failed > 0:
+		st.Phase = rbgsv1.PhaseFailed
+		ready.Status, ready.Reason = metav1.ConditionFalse, ReasonInvalidSpec
+		progressing.Status, progressing.Reason = metav1.ConditionFalse, ReasonInvalidSpec
+		summary = fmt.Sprintf("%d groups cannot be built as specified; see their status", st.GroupCounts.Failed)
+	case st.ReadyGroups == replicas && !scaling && !rolling:
+		st.Phase = rbgsv1.PhaseRunning
+		ready.Status, ready.Reason = metav1.ConditionTrue, ReasonAllGroupsReady
+		progressing.Status, progressing.Reason = metav1.ConditionFalse, ReasonAllGroupsReady
+	default:
+		reason := ReasonGroupsNotReady
+		switch {
+		case rolling:
+			reason = ReasonRollingOut
+		case scaling:
+			reason = ReasonScaling
+		}
+		ready.Status, ready.Reason = metav1.ConditionFalse, reason
+		progressing.Status, progressing.Reason = metav1.ConditionTrue, reason
+		switch {
+		case st.GroupCounts.Degraded > 0:
+			st.Phase = rbgsv1.PhaseDegraded
+			ready.Reason = ReasonGroupDegraded
+			if !scaling && !rolling {
+				progressing.Status, progressing.Reason = metav1.ConditionFalse, ReasonGroupDegraded
+			}
+		case st.GroupCounts.Running == 0 && st.GroupCounts.Progressing == 0 && st.GroupCounts.Degraded == 0:
+			st.Phase = rbgsv1.PhasePending
+		default:
+			st.Phase = rbgsv1.PhaseProgressing
+		}
+	}
+	ready.Message, progressing.Message = summary, summary
+	apimeta.SetStatusCondition(&st.Conditions, ready)
+	apimeta.SetStatusCondition(&st.Conditions, progressing)
+	return st
+}
+
+// boundGroups keeps at most limit entries, in index order: every group that
+// is not Running comes before Running ones, since those are the ones a
+// person looks for. It returns the kept entries and how many it left out.
+func boundGroups(entries []rbgsv1.GroupStatus, limit int) ([]rbgsv1.GroupStatus, int32) {
+	byIndex := func(a, b rbgsv1.GroupStatus) int {
+		ai, _ := strconv.Atoi(a.GroupID)
+		bi, _ := strconv.Atoi(b.GroupID)
+		return cmp.Compare(ai, bi)
+	}
+	if len(entries) <= limit {
+		slices.SortFunc(entries, byIndex)
+		return entries, 0
+	}
+	slices.SortFunc(entries, func(a, b rbgsv1.GroupStatus) int {
+		aRun, bRun := a.Phase == rbgsv1.PhaseRunning, b.Phase == rbgsv1.PhaseRunning
+		if aRun != bRun {
+			if aRun {
+				return 1
+			}
+			return -1
+		}
+		return byIndex(a, b)
+	})
+	kept := entries[:limit]
+	slices.SortFunc(kept, byIndex)
+	return kept, int32(len(entries) - limit)
+}

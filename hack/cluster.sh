@@ -190,7 +190,7 @@ wait_for() {
 readyz_ok() {
   local token
   token="$(cut -d, -f1 <"${STATE}/tokens.csv" | head -n 1)"
-  [[ "$(curl -sk --max-time 5 -H "Authorization: Bearer ${token}" "${APISERVER_URL}/readyz")" == "ok" ]]
+  [[ "$(curl -s --cacert "${CERTS}/ca.crt" --max-time 5 -H "Authorization: Bearer ${token}" "${APISERVER_URL}/readyz")" == "ok" ]]
 }
 
 healthz_ok() { [[ "$(curl -sk --max-time 5 "$1/healthz")" == "ok" ]]; }
@@ -212,7 +212,7 @@ clusters:
 - name: rbgs-local
   cluster:
     server: ${APISERVER_URL}
-    insecure-skip-tls-verify: true
+    certificate-authority-data: $(base64 -w0 "${CERTS}/ca.crt")
 users:
 - name: ${user}
   user:
@@ -237,12 +237,28 @@ prepare_state() {
     openssl genrsa -out "${STATE}/sa.key" 2048 2>/dev/null
     openssl rsa -in "${STATE}/sa.key" -pubout -out "${STATE}/sa.pub" 2>/dev/null
   fi
-  # Client and request-header CA: with both the apiserver publishes
-  # kube-system/extension-apiserver-authentication in full, which the controller
-  # manager and scheduler read (they log errors every few seconds otherwise).
-  if [[ ! -f "${CERTS}/ca.crt" || ! -f "${CERTS}/ca.key" ]]; then
+  # A CA for the apiserver's serving certificate and as client and
+  # request-header CA (the apiserver then publishes kube-system/extension-
+  # apiserver-authentication in full, which the controller manager and scheduler
+  # read; they log errors every few seconds otherwise).
+  local ca="${CERTS}/ca.crt" ca_key="${CERTS}/ca.key"
+  if [[ ! -f "${ca}" || ! -f "${ca_key}" ]]; then
+    log "generating CA and serving certificate"
     openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=rbgs-local-ca \
-      -keyout "${CERTS}/ca.key" -out "${CERTS}/ca.crt" 2>/dev/null
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+      -keyout "${ca_key}" -out "${ca}" 2>/dev/null
+  fi
+  if ! openssl verify -CAfile "${ca}" "${CERTS}/apiserver.crt" >/dev/null 2>&1; then
+    openssl req -new -newkey rsa:2048 -nodes -subj /CN=kube-apiserver \
+      -keyout "${CERTS}/apiserver.key" -out "${CERTS}/apiserver.csr" 2>/dev/null
+    openssl x509 -req -in "${CERTS}/apiserver.csr" -CA "${ca}" -CAkey "${ca_key}" \
+      -CAcreateserial -days 3650 -out "${CERTS}/apiserver.crt" -extfile <(
+        echo "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+        echo "basicConstraints=critical,CA:FALSE"
+        echo "keyUsage=critical,digitalSignature,keyEncipherment"
+        echo "extendedKeyUsage=serverAuth"
+      ) 2>/dev/null
+    rm -f "${CERTS}/apiserver.csr"
   fi
 
   # Columns: token,user,uid,"groups". The admin token must stay first.
@@ -319,6 +335,8 @@ start_apiserver() {
     --bind-address=127.0.0.1 \
     --secure-port="${APISERVER_PORT}" \
     --cert-dir="${CERTS}" \
+    --tls-cert-file="${CERTS}/apiserver.crt" \
+    --tls-private-key-file="${CERTS}/apiserver.key" \
     --client-ca-file="${CERTS}/ca.crt" \
     --requestheader-client-ca-file="${CERTS}/ca.crt" \
     --requestheader-allowed-names=front-proxy-client \
@@ -346,7 +364,7 @@ start_controller_manager() {
     --authentication-kubeconfig="${kc}" \
     --authorization-kubeconfig="${kc}" \
     --service-account-private-key-file="${STATE}/sa.key" \
-    --root-ca-file="${CERTS}/apiserver.crt" \
+    --root-ca-file="${CERTS}/ca.crt" \
     --controllers='*,-nodeipam,-serviceaccount-token' \
     --leader-elect=false \
     --kube-api-qps=5000 \

@@ -39,7 +39,7 @@ SCHEDULER_PORT="${RBGS_SCHEDULER_PORT:-20259}"
 KWOK_PORT="${RBGS_KWOK_PORT:-20247}"
 KWOK_VERSION="v0.8.0"
 
-# Start order; down stops in reverse.
+# Start order.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 LOGS="${STATE}/logs"
@@ -106,14 +106,14 @@ start() {
   # shellcheck disable=SC2016
   setsid nohup bash -c 'echo "$$" >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "${pidfile}" "$@" \
     >"${LOGS}/${name}.log" 2>&1 </dev/null &
-  for _ in {1..100}; do
+  for _ in {1..200}; do
     [[ -s "${pidfile}" ]] && break
     sleep 0.05
   done
   [[ -s "${pidfile}" ]] || die "${name} did not start"
   pid="$(<"${pidfile}")"
   STARTED+=("${pid}")
-  for _ in {1..100}; do
+  for _ in {1..200}; do
     live_pid "${name}" >/dev/null && return 0
     sleep 0.05
   done
@@ -121,29 +121,36 @@ start() {
   die "${name} exited at start"
 }
 
-# stop_pid NAME PID: TERM, wait up to 10 s, then KILL.
-stop_pid() {
-  local name="$1" pid="$2" i
-  kill -TERM "${pid}" 2>/dev/null || return 0
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "${pid}" 2>/dev/null || {
-      log "stopped ${name} (pid ${pid}) in $((i / 10)).$((i % 10)) s"
-      return 0
-    }
-    sleep 0.1
-  done
-  log "${name} (pid ${pid}) ignored TERM for 10 s; killing"
-  kill -KILL "${pid}" 2>/dev/null || true
-}
-
+# Stops our live processes, and the operator that make demo started beside
+# them (pids/manager.pid): TERM to all at once, wait up to 10 s, then KILL.
 stop_all() {
-  local i name pid
+  local i name pid names=() pids=() left order=(manager)
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-    name="${COMPONENTS[i]}"
+    order+=("${COMPONENTS[i]}")
+  done
+  for name in "${order[@]}"; do
     if pid="$(live_pid "${name}")"; then
-      stop_pid "${name}" "${pid}"
+      kill -TERM "${pid}" 2>/dev/null || true
+      names+=("${name}")
+      pids+=("${pid}")
     fi
     rm -f "${PIDS}/${name}.pid"
+  done
+  for ((i = 0; i <= 100; i++)); do
+    left=0
+    for pid in "${pids[@]}"; do
+      kill -0 "${pid}" 2>/dev/null && left=1
+    done
+    ((left)) || break
+    sleep 0.1
+  done
+  for ((i = 0; i < ${#pids[@]}; i++)); do
+    if kill -0 "${pids[i]}" 2>/dev/null; then
+      log "${names[i]} (pid ${pids[i]}) ignored TERM for 10 s; killing"
+      kill -KILL "${pids[i]}" 2>/dev/null || true
+    else
+      log "stopped ${names[i]} (pid ${pids[i]})"
+    fi
   done
 }
 
@@ -459,6 +466,13 @@ cmd_up() {
     fi
   done
   rm -f "${PIDS}"/*.pid
+  local port
+  for port in "${ETCD_PORT}" "${ETCD_PEER_PORT}" "${APISERVER_PORT}" "${KCM_PORT}" \
+    "${SCHEDULER_PORT}" "${KWOK_PORT}"; do
+    if port_in_use "${port}"; then
+      die "port 127.0.0.1:${port} is already in use (override with RBGS_*_PORT, see --help)"
+    fi
+  done
 
   "${ROOT}/hack/tools.sh" etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
   trap cleanup_failed_up EXIT
@@ -487,7 +501,7 @@ cmd_up() {
 
 cmd_down() {
   local name any=0
-  for name in "${COMPONENTS[@]}"; do
+  for name in manager "${COMPONENTS[@]}"; do
     [[ -f "${PIDS}/${name}.pid" ]] && any=1
   done
   if ((any)); then

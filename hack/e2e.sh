@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the end-to-end tests (test/e2e) on a local cluster of their own: its
+# own state folder and ports, so a cluster started by `make demo` keeps
+# running. The cluster and the operator are stopped afterwards, also when a
+# test fails.
+#
+# Usage: hack/e2e.sh [go test flags...]     e.g. hack/e2e.sh -run TestSetEndToEnd
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${ROOT}"
+
+export RBGS_CLUSTER_DIR="${RBGS_E2E_CLUSTER_DIR:-${ROOT}/.cluster-e2e}"
+export RBGS_ETCD_PORT="${RBGS_E2E_ETCD_PORT:-32379}"
+export RBGS_ETCD_PEER_PORT="${RBGS_E2E_ETCD_PEER_PORT:-32380}"
+export RBGS_APISERVER_PORT="${RBGS_E2E_APISERVER_PORT:-36443}"
+export RBGS_CONTROLLER_MANAGER_PORT="${RBGS_E2E_CONTROLLER_MANAGER_PORT:-30257}"
+export RBGS_SCHEDULER_PORT="${RBGS_E2E_SCHEDULER_PORT:-30259}"
+export RBGS_KWOK_PORT="${RBGS_E2E_KWOK_PORT:-30247}"
+
+trap 'hack/cluster.sh down' EXIT
+hack/cluster.sh up
+go build -o bin/manager ./cmd/manager
+KUBECONFIG="${RBGS_CLUSTER_DIR}/kubeconfig" bin/kubectl apply --server-side --force-conflicts -f config/crd/bases >/dev/null
+
+RBGS_E2E_KUBECONFIG="${RBGS_CLUSTER_DIR}/kubeconfig" \
+  RBGS_E2E_OPERATOR_KUBECONFIG="${RBGS_CLUSTER_DIR}/kubeconfig-operator" \
+  RBGS_E2E_OPERATOR_LOG="${RBGS_CLUSTER_DIR}/logs/manager.log" \
+  go test -count=1 -timeout 30m -v "$@" ./test/e2e/

@@ -1,0 +1,158 @@
+// Package e2e runs the operator binary against the full local cluster
+// (hack/cluster.sh): the real StatefulSet controller, scheduler and garbage
+// collector run, and kwok plays the kubelet. hack/e2e.sh starts the cluster,
+// installs the CRDs and runs these tests; without RBGS_E2E_KUBECONFIG they
+// are skipped.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/openpatio/rbgs/internal/manager"
+)
+
+var (
+	k8s        client.Client
+	root       string
+	kubeconfig string
+)
+
+func TestMain(m *testing.M) {
+	kubeconfig = os.Getenv("RBGS_E2E_KUBECONFIG")
+	if kubeconfig == "" {
+		fmt.Println("RBGS_E2E_KUBECONFIG is not set: skipping the end-to-end tests (run hack/e2e.sh)")
+		os.Exit(0)
+	}
+	_, file, _, _ := runtime.Caller(0)
+	root = filepath.Join(filepath.Dir(file), "..", "..")
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	cfg.QPS, cfg.Burst = 100, 200
+	scheme, err := manager.NewScheme()
+	if err == nil {
+		k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	stop, err := startOperator()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	code := m.Run()
+	stop(code != 0)
+	return code
+}
+
+// startOperator runs bin/manager, under its own identity when the cluster
+// has one, with its log in the cluster's log folder.
+func startOperator() (stop func(failed bool), err error) {
+	opKubeconfig := os.Getenv("RBGS_E2E_OPERATOR_KUBECONFIG")
+	if opKubeconfig == "" {
+		opKubeconfig = kubeconfig
+	}
+	logPath := os.Getenv("RBGS_E2E_OPERATOR_LOG")
+	if logPath == "" {
+		logPath = filepath.Join(os.TempDir(), "rbgs-e2e-operator.log")
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(root, "bin", "manager"),
+		"--metrics-bind-address=0", "--health-probe-bind-address=0")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+opKubeconfig)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting bin/manager (make build): %w", err)
+	}
+	return func(failed bool) {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		_ = logFile.Close()
+		if failed {
+			tail, _ := exec.Command("tail", "-n", "40", logPath).Output()
+			fmt.Fprintf(os.Stderr, "operator log (%s), last lines:\n%s\n", logPath, tail)
+		}
+	}, nil
+}
+
+// namespace creates a namespace for one test and deletes it afterwards.
+func namespace(t *testing.T, name string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: name + "-"}}
+	if err := k8s.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			_ = k8s.Delete(context.Background(), ns)
+		}
+	})
+	return ns.Name
+}
+
+const tick = 100 * time.Millisecond
+
+// eventually retries f until it returns nil or the timeout passes.
+func eventually(t *testing.T, what string, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
+		}
+		time.Sleep(tick)
+	}
+}
+
+func get(ns, name string, obj client.Object) error {
+	return k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj)
+}
+
+// kubectl runs bin/kubectl against the cluster.
+func kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(root, "bin", "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String()
+}

@@ -19,6 +19,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
@@ -202,3 +203,34 @@ func dropNullTimestamps(m map[string]any) {
 		}
 	}
 }
+
+// Writer applies a reconcile's desired objects, collecting errors so one
+// failed write does not hold back the others.
+type Writer struct {
+	ctx    context.Context
+	client client.Client
+	scheme *runtime.Scheme
+	errs   []error
+}
+
+// NewWriter returns a Writer for one reconcile.
+func NewWriter(ctx context.Context, c client.Client, scheme *runtime.Scheme) *Writer {
+	return &Writer{ctx: ctx, client: c, scheme: scheme}
+}
+
+// Write applies obj unless live (from the cache, nil when absent) already
+// holds it; it reports whether it wrote.
+func (w *Writer) Write(obj, live client.Object) bool {
+	d, err := Prepare(obj, w.scheme)
+	wrote := false
+	if err == nil {
+		wrote, err = Apply(w.ctx, w.client, d, live)
+	}
+	if err != nil {
+		w.errs = append(w.errs, err)
+	}
+	return wrote
+}
+
+// Err joins the errors of every write so far.
+func (w *Writer) Err() error { return errors.Join(w.errs...) }

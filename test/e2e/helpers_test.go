@@ -100,4 +100,3 @@ func gone(t *testing.T, ns string, labels map[string]string) {
 		return nil
 	})
 }
-

@@ -78,10 +78,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	states := observeRoles(&g, ch)
-	w := r.newWriter(ctx, &g, ch)
+	w := &writer{Writer: apply.NewWriter(ctx, r.Client, r.Scheme), g: &g, ch: ch}
 	w.discovery()
-	if w.err() != nil {
-		return ctrl.Result{}, w.err() // no pod may start without its discovery files
+	if err := w.Err(); err != nil {
+		return ctrl.Result{}, err // no pod may start without its discovery files
 	}
 	// Existing roles are kept as specified whatever their dependencies do. A
 	// role whose workload this reconcile changed is not ready: its status
@@ -103,55 +103,33 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	removed, pruneErr := r.prune(ctx, staleObjects(&g, ch))
 	statusErr := r.writeStatus(ctx, &g, computeStatus(&g, states, plans, now), started, removed)
-	return ctrl.Result{}, errors.Join(w.err(), pruneErr, statusErr)
+	return ctrl.Result{}, errors.Join(w.Err(), pruneErr, statusErr)
 }
 
-// writer applies the desired children of one group, collecting errors so
-// one failed write does not hold back the others.
+// writer writes the children of one group.
 type writer struct {
-	ctx  context.Context
-	r    *Reconciler
-	g    *rbgsv1.RoleBasedGroup
-	ch   *children
-	errs []error
-}
-
-func (r *Reconciler) newWriter(ctx context.Context, g *rbgsv1.RoleBasedGroup, ch *children) *writer {
-	return &writer{ctx: ctx, r: r, g: g, ch: ch}
-}
-
-func (w *writer) err() error { return errors.Join(w.errs...) }
-
-// write applies obj unless live already matches; it reports whether it wrote.
-func (w *writer) write(obj, live client.Object) bool {
-	d, err := apply.Prepare(obj, w.r.Scheme)
-	wrote := false
-	if err == nil {
-		wrote, err = apply.Apply(w.ctx, w.r.Client, d, live)
-	}
-	if err != nil {
-		w.errs = append(w.errs, err)
-	}
-	return wrote
+	*apply.Writer
+	g  *rbgsv1.RoleBasedGroup
+	ch *children
 }
 
 // discovery writes the two ConfigMaps. They come before any workload: a new
 // pod mounts its cluster.yaml from them.
 func (w *writer) discovery() {
 	topo := discovery.ForGroup(w.g)
-	w.write(desiredClusterConfigMap(w.g, topo), w.ch.configMaps[naming.ClusterConfigMap(w.g.Name)])
-	w.write(desiredEnvConfigMap(w.g, topo), w.ch.configMaps[naming.EnvConfigMap(w.g.Name)])
+	w.Write(desiredClusterConfigMap(w.g, topo), w.ch.configMaps[naming.ClusterConfigMap(w.g.Name)])
+	w.Write(desiredEnvConfigMap(w.g, topo), w.ch.configMaps[naming.EnvConfigMap(w.g.Name)])
 }
 
 // role writes the Service and the workload of a role; it reports whether the
 // workload was written.
 func (w *writer) role(role *rbgsv1.RoleSpec) bool {
 	name := naming.Workload(w.g.Name, role.Role)
-	w.write(desiredService(w.g, role), w.ch.services[name])
+	w.Write(desiredService(w.g, role), w.ch.services[name])
 	if discovery.KindOf(role) == rbgsv1.WorkloadDeployment {
-		return w.write(desiredDeployment(w.g, role), w.ch.deployments[name])
+		return w.Write(desiredDeployment(w.g, role), w.ch.deployments[name])
 	}
-	return w.write(desiredStatefulSet(w.g, role), w.ch.statefulSets[name])
+	return w.Write(desiredStatefulSet(w.g, role), w.ch.statefulSets[name])
 }
 
 // prune deletes children the spec no longer asks for; the garbage collector

@@ -85,35 +85,27 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	plan := planSet(replicas, states, rev, resolveMaxUnavailable(s.Spec.RolloutStrategy.MaxUnavailable, replicas))
 
-	var errs []error
-	write := func(g *rbgsv1.RoleBasedGroup, live *rbgsv1.RoleBasedGroup) {
-		d, err := apply.Prepare(g, r.Scheme)
-		if err == nil {
-			_, err = apply.Apply(ctx, r.Client, d, live)
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
+	w := apply.NewWriter(ctx, r.Client, r.Scheme)
 	for _, i := range plan.create {
-		write(desiredGroup(&s, i, rev, updatedSpec(&s)), nil)
+		w.Write(desiredGroup(&s, i, rev, updatedSpec(&s)), nil)
 	}
 	for i, g := range groups {
 		switch {
 		case i >= replicas:
 			continue
 		case g.Labels[rbgsv1.LabelGroupRevision] == rev || slices.Contains(plan.update, i):
-			write(desiredGroup(&s, i, rev, updatedSpec(&s)), g)
+			w.Write(desiredGroup(&s, i, rev, updatedSpec(&s)), g)
 		default:
-			write(desiredGroup(&s, i, g.Labels[rbgsv1.LabelGroupRevision], scaledSpec(&s, g)), g)
+			w.Write(desiredGroup(&s, i, g.Labels[rbgsv1.LabelGroupRevision], scaledSpec(&s, g)), g)
 		}
 	}
+	var deleteErrs []error
 	for _, i := range plan.delete {
 		g := groups[i]
 		uid := g.UID
 		err := r.Client.Delete(ctx, g, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &uid})
 		if client.IgnoreNotFound(err) != nil {
-			errs = append(errs, fmt.Errorf("deleting group %s: %w", g.Name, err))
+			deleteErrs = append(deleteErrs, fmt.Errorf("deleting group %s: %w", g.Name, err))
 		}
 	}
 
@@ -121,7 +113,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// writes; the writes come back through the watch and update it.
 	st := computeStatus(&s, groups, rev, now)
 	statusErr := r.writeStatus(ctx, &s, st, &plan)
-	return ctrl.Result{}, errors.Join(append(errs, statusErr)...)
+	return ctrl.Result{}, errors.Join(w.Err(), errors.Join(deleteErrs...), statusErr)
 }
 
 // observe returns the set's groups by index. Groups whose index label is

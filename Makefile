@@ -60,6 +60,7 @@ cluster-down: ## Stop the local cluster.
 .PHONY: install
 install: $(KUBECTL) ## Install the CRDs into the cluster KUBECONFIG names.
 	$(KUBECTL) apply --server-side --force-conflicts -f config/crd/bases
+	$(KUBECTL) wait --for=condition=Established --timeout=60s -f config/crd/bases
 
 .PHONY: uninstall
 uninstall: $(KUBECTL) ## Remove the CRDs (and every group and set) from the cluster KUBECONFIG names.

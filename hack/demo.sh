@@ -38,7 +38,7 @@ if [[ "${1:-}" == "stop" ]]; then
 fi
 
 start=${SECONDS}
-say "Building the cluster binaries (first time: about 8 minutes) and the operator"
+say "Building the cluster binaries (the first time takes about 20 minutes) and the operator"
 hack/tools.sh kube etcd kwok
 go build -o bin/manager ./cmd/manager
 
@@ -49,6 +49,7 @@ kubectl=("${ROOT}/bin/kubectl")
 
 say "Installing the CRDs"
 "${kubectl[@]}" apply --server-side --force-conflicts -f config/crd/bases
+"${kubectl[@]}" wait --for=condition=Established --timeout=60s -f config/crd/bases
 
 say "Starting the operator (log: ${LOG})"
 if manager_running; then

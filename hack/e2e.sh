@@ -21,7 +21,9 @@ export RBGS_KWOK_PORT="${RBGS_E2E_KWOK_PORT:-30247}"
 trap 'hack/cluster.sh down' EXIT
 hack/cluster.sh up
 go build -o bin/manager ./cmd/manager
-KUBECONFIG="${RBGS_CLUSTER_DIR}/kubeconfig" bin/kubectl apply --server-side --force-conflicts -f config/crd/bases >/dev/null
+export KUBECONFIG="${RBGS_CLUSTER_DIR}/kubeconfig"
+bin/kubectl apply --server-side --force-conflicts -f config/crd/bases >/dev/null
+bin/kubectl wait --for=condition=Established --timeout=60s -f config/crd/bases >/dev/null
 
 RBGS_E2E_KUBECONFIG="${RBGS_CLUSTER_DIR}/kubeconfig" \
   RBGS_E2E_OPERATOR_KUBECONFIG="${RBGS_CLUSTER_DIR}/kubeconfig-operator" \

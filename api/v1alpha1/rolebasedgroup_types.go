@@ -189,7 +189,7 @@ type RoleBasedGroupStatus struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=rbg,categories=rbgs
+// +kubebuilder:resource:shortName=rbg,categories=openpatio
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyRoles`,description="Roles Ready"
 // +kubebuilder:printcolumn:name="Roles",type=integer,JSONPath=`.status.desiredRoles`,description="Roles in the spec"

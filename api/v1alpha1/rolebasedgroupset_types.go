@@ -135,7 +135,7 @@ const MaxGroupStatuses = 100
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas,selectorpath=.status.selector
-// +kubebuilder:resource:shortName=rbgs,categories=rbgs
+// +kubebuilder:resource:shortName=rbgs,categories=openpatio
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyGroups`,description="Running groups"
 // +kubebuilder:printcolumn:name="Desired",type=integer,JSONPath=`.spec.replicas`,description="Desired groups"
 // +kubebuilder:printcolumn:name="Updated",type=integer,JSONPath=`.status.updatedGroups`,description="Groups at the update revision"

@@ -90,3 +90,8 @@ test-integration: ## Integration tests on envtest (real etcd and kube-apiserver)
 .PHONY: test-e2e
 test-e2e: ## End-to-end tests on a fresh local cluster, stopped afterwards.
 	hack/e2e.sh
+
+##@ Benchmark
+.PHONY: bench
+bench: ## Measure the operator against the cluster's own floor (docs/benchmarks.md); SIZES=10,100 to choose.
+	hack/bench.sh $(if $(SIZES),-sizes $(SIZES))

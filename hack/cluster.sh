@@ -312,7 +312,17 @@ EOF
   kwok_dir="$(cd "${ROOT}/hack/tools/kwok" && go mod download -json "sigs.k8s.io/kwok@${KWOK_VERSION}" |
     sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
   [[ -d "${kwok_dir}/kustomize/stage" ]] || die "kwok ${KWOK_VERSION} source not found (go mod download)"
-  : >"${STATE}/kwok-stages.yaml"
+  # kwok plays stages with 4 workers by default; under load it lags, and a
+  # stale deletion then removes a StatefulSet pod recreated under the same
+  # name (kwok deletes by name). Enough workers keep it current.
+  cat >"${STATE}/kwok-stages.yaml" <<'EOF'
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  podPlayStageParallelism: 64
+  nodePlayStageParallelism: 8
+  podsOnNodeSyncParallelism: 16
+EOF
   for stage in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml \
     pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
     {

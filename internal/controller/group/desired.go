@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/discovery"
@@ -250,4 +251,31 @@ func injectContainer(c *corev1.Container, env []corev1.EnvVar, envFrom corev1.En
 			c.VolumeMounts = append(c.VolumeMounts, m)
 		}
 	}
+}
+
+// Objects are the children the operator builds for a group.
+type Objects struct {
+	// ConfigMaps are the two discovery ConfigMaps.
+	ConfigMaps []client.Object
+	// Roles holds, per role, its Service and workload, in that order.
+	Roles map[string][]client.Object
+}
+
+// Render builds every child of g, as the reconciler would apply it. Tools
+// use it to show or reproduce what the operator creates.
+func Render(g *rbgsv1.RoleBasedGroup) Objects {
+	topo := discovery.ForGroup(g)
+	o := Objects{
+		ConfigMaps: []client.Object{desiredClusterConfigMap(g, topo), desiredEnvConfigMap(g, topo)},
+		Roles:      make(map[string][]client.Object, len(g.Spec.Roles)),
+	}
+	for i := range g.Spec.Roles {
+		r := &g.Spec.Roles[i]
+		var workload client.Object = desiredStatefulSet(g, r)
+		if discovery.KindOf(r) == rbgsv1.WorkloadDeployment {
+			workload = desiredDeployment(g, r)
+		}
+		o.Roles[r.Role] = []client.Object{desiredService(g, r), workload}
+	}
+	return o
 }

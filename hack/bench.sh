@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs the benchmark (test/bench) on a local cluster of its own, stopped
+# afterwards. Results: docs/benchmarks.json and the tables printed at the end
+# (also written to docs/benchmarks-latest.md).
+#
+# Usage: hack/bench.sh [bench flags...]     e.g. hack/bench.sh -sizes 10,100
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${ROOT}"
+
+export RBGS_CLUSTER_DIR="${RBGS_BENCH_CLUSTER_DIR:-${ROOT}/.cluster-bench}"
+export RBGS_ETCD_PORT=42379 RBGS_ETCD_PEER_PORT=42380 RBGS_APISERVER_PORT=46443
+export RBGS_CONTROLLER_MANAGER_PORT=40257 RBGS_SCHEDULER_PORT=40259 RBGS_KWOK_PORT=40247
+
+trap 'hack/cluster.sh down' EXIT
+hack/cluster.sh up
+go build -o bin/manager ./cmd/manager
+export KUBECONFIG="${RBGS_CLUSTER_DIR}/kubeconfig"
+bin/kubectl apply --server-side --force-conflicts -f config/crd/bases >/dev/null
+bin/kubectl wait --for=condition=Established --timeout=60s -f config/crd/bases >/dev/null
+
+go run ./test/bench \
+  -admin-kubeconfig "${KUBECONFIG}" \
+  -operator-kubeconfig "${RBGS_CLUSTER_DIR}/kubeconfig-operator" \
+  -audit-log "${RBGS_CLUSTER_DIR}/logs/audit.log" \
+  -log-dir "${RBGS_CLUSTER_DIR}/logs" \
+  -json docs/benchmarks.json \
+  -markdown docs/benchmarks-latest.md \
+  "$@"

@@ -1,0 +1,485 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/controller/group"
+	"github.com/openpatio/rbgs/internal/naming"
+	"github.com/openpatio/rbgs/test/wrappers"
+)
+
+const (
+	setName  = "bench"
+	imageV2  = "registry.example.com/llm-server:v2"
+	podsEach = 4 // prefill 2 + decode 2
+	workers  = 64
+)
+
+type bench struct {
+	config
+	k8s   client.Client
+	audit *auditLog
+	track *tracker
+
+	// ordered floor in progress: namespace, decode objects per group, started
+	mu        sync.Mutex
+	orderedNS string
+	decode    map[string][]client.Object
+	started   map[string]bool
+	work      chan []client.Object
+}
+
+// phase is one measured step.
+type phase struct {
+	Seconds float64 `json:"seconds"`
+}
+
+// operatorPhase is a step of the operator with its server-side request counts.
+type operatorPhase struct {
+	Seconds float64       `json:"seconds"`
+	Counts  requestCounts `json:"counts"`
+}
+
+type sizeResult struct {
+	Groups int `json:"groups"`
+	Pods   int `json:"pods"`
+
+	FloorAllAtOnce phase `json:"floorAllAtOnce"`
+	FloorOrdered   phase `json:"floorOrdered"`
+	FloorScaleUp   phase `json:"floorScaleUp"`
+	FloorRollout   phase `json:"floorRollout"`
+	FloorDeletion  phase `json:"floorDeletion"`
+
+	PodsReady           operatorPhase `json:"podsReady"`
+	SetReadySeconds     float64       `json:"setReadySeconds"`
+	SetReadyAfterPods   float64       `json:"setReadyAfterLastPodSeconds"`
+	CreateCPUSeconds    float64       `json:"createCPUSeconds"`
+	Objects             int           `json:"objects"`
+	NoChange            operatorPhase `json:"noChange"`
+	Restart             operatorPhase `json:"restart"`
+	RestartPodsReplaced int           `json:"restartPodsReplaced"`
+	ScaleUp             operatorPhase `json:"scaleUp"`
+	Rollout             operatorPhase `json:"rollout"`
+	Deletion            operatorPhase `json:"deletion"`
+	CPUSeconds          float64       `json:"cpuSeconds"`
+	PeakRSSMiB          float64       `json:"peakRSSMiB"`
+}
+
+func seconds(d time.Duration) float64 { return float64(d.Milliseconds()) / 1000 }
+
+// template is the set every size runs: the seed example.
+func template(ns string, n int) *rbgsv1.RoleBasedGroupSet {
+	return wrappers.MakeSet(setName, ns).Replicas(int32(n)).Role("prefill", 2).Role("decode", 2, "prefill").Obj()
+}
+
+// floorObjects renders the children of groups [from, to) of the set in ns
+// exactly as the operator would, without owner (no group exists).
+func floorObjects(ns string, from, to int) (first, decode map[string][]client.Object) {
+	s := template(ns, to)
+	first, decode = map[string][]client.Object{}, map[string][]client.Object{}
+	for i := from; i < to; i++ {
+		g := &rbgsv1.RoleBasedGroup{
+			ObjectMeta: metav1.ObjectMeta{Name: naming.Group(setName, int32(i)), Namespace: ns, Labels: map[string]string{
+				rbgsv1.LabelSetName: setName, rbgsv1.LabelGroupIndex: fmt.Sprint(i),
+			}},
+			Spec: rbgsv1.RoleBasedGroupSpec{StartupPolicy: s.Spec.StartupPolicy, GroupTemplate: s.Spec.GroupTemplate},
+		}
+		o := group.Render(g)
+		strip := func(objs []client.Object) []client.Object {
+			for _, obj := range objs {
+				obj.SetOwnerReferences(nil)
+			}
+			return objs
+		}
+		first[g.Name] = strip(append(o.ConfigMaps, o.Roles["prefill"]...))
+		decode[g.Name] = strip(o.Roles["decode"])
+	}
+	return first, decode
+}
+
+// create creates objects with a pool of workers.
+func (b *bench) create(ctx context.Context, batches map[string][]client.Object) error {
+	ch := make(chan []client.Object)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for objs := range ch {
+				for _, o := range objs {
+					if err := b.k8s.Create(ctx, o); err != nil {
+						select {
+						case errs <- err:
+						default:
+						}
+					}
+				}
+			}
+		})
+	}
+	for _, objs := range batches {
+		ch <- objs
+	}
+	close(ch)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+func (b *bench) namespace(ctx context.Context, name string) error {
+	return client.IgnoreAlreadyExists(b.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}))
+}
+
+// deleteAll deletes the workloads, Services and ConfigMaps of a namespace
+// and waits until its pods are gone.
+func (b *bench) deleteAll(ctx context.Context, ns string) (time.Duration, error) {
+	start := time.Now()
+	opts := []client.DeleteAllOfOption{client.InNamespace(ns), client.PropagationPolicy(metav1.DeletePropagationBackground),
+		client.MatchingLabels{rbgsv1.LabelSetName: setName}}
+	for _, o := range []client.Object{&appsv1.StatefulSet{}, &corev1.Service{}, &corev1.ConfigMap{}} {
+		if err := b.k8s.DeleteAllOf(ctx, o, opts...); err != nil {
+			return 0, err
+		}
+	}
+	_, err := waitFor("floor deletion in "+ns, b.timeout, func() bool { return b.track.empty(ns) })
+	return time.Since(start), err
+}
+
+// statefulSetReady starts the decode role of a group of the ordered floor
+// once its prefill StatefulSet is Ready.
+func (b *bench) statefulSetReady(s *appsv1.StatefulSet) {
+	g, ok := strings.CutSuffix(s.Name, "-prefill")
+	if !ok {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s.Namespace != b.orderedNS || b.started[g] || b.decode[g] == nil {
+		return
+	}
+	b.started[g] = true
+	objs := b.decode[g]
+	go func() { b.work <- objs }()
+}
+
+// ordered creates groups [from, to) in dependency order: each group's
+// decode role only once its prefill StatefulSet is Ready. It returns when
+// every pod of the namespace is Ready.
+func (b *bench) ordered(ctx context.Context, ns string, from, to int) (time.Duration, error) {
+	first, decode := floorObjects(ns, from, to)
+	b.mu.Lock()
+	b.orderedNS, b.decode, b.started, b.work = ns, decode, map[string]bool{}, make(chan []client.Object)
+	work := b.work
+	b.mu.Unlock()
+	start := time.Now()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				select {
+				case objs := <-work:
+					for _, o := range objs {
+						if err := b.k8s.Create(ctx, o); err != nil {
+							logf("ordered floor: %v", err)
+						}
+					}
+				case <-stop:
+					return
+				}
+			}
+		})
+	}
+	if err := b.create(ctx, first); err != nil {
+		close(stop)
+		return 0, err
+	}
+	want := to * podsEach
+	_, err := waitFor("ordered floor", b.timeout, func() bool { return b.track.readyPods(ns, "") == want })
+	close(stop)
+	wg.Wait()
+	return time.Since(start), err
+}
+
+func (b *bench) size(ctx context.Context, n int) (sizeResult, error) {
+	r := sizeResult{Groups: n, Pods: podsEach * n}
+	up := n + n/2
+
+	// Floor, all at once.
+	ns := fmt.Sprintf("floor-all-%d", n)
+	if err := b.namespace(ctx, ns); err != nil {
+		return r, err
+	}
+	first, decode := floorObjects(ns, 0, n)
+	for g, objs := range decode {
+		first[g] = append(first[g], objs...)
+	}
+	start := time.Now()
+	if err := b.create(ctx, first); err != nil {
+		return r, err
+	}
+	if _, err := waitFor("floor all at once", b.timeout, func() bool { return b.track.readyPods(ns, "") == n*podsEach }); err != nil {
+		return r, err
+	}
+	r.FloorAllAtOnce.Seconds = seconds(time.Since(start))
+	logf("floor, all at once: %.1f s", r.FloorAllAtOnce.Seconds)
+	if _, err := b.deleteAll(ctx, ns); err != nil {
+		return r, err
+	}
+
+	// Floor, in dependency order; then scale-up, rollout and deletion.
+	ns = fmt.Sprintf("floor-ordered-%d", n)
+	if err := b.namespace(ctx, ns); err != nil {
+		return r, err
+	}
+	d, err := b.ordered(ctx, ns, 0, n)
+	if err != nil {
+		return r, err
+	}
+	r.FloorOrdered.Seconds = seconds(d)
+	logf("floor, ordered: %.1f s", r.FloorOrdered.Seconds)
+	if d, err = b.ordered(ctx, ns, n, up); err != nil {
+		return r, err
+	}
+	r.FloorScaleUp.Seconds = seconds(d)
+	logf("floor, scale-up to %d groups: %.1f s", up, r.FloorScaleUp.Seconds)
+	if d, err = b.floorRollout(ctx, ns, up); err != nil {
+		return r, err
+	}
+	r.FloorRollout.Seconds = seconds(d)
+	logf("floor, image change of every StatefulSet: %.1f s", r.FloorRollout.Seconds)
+	if d, err = b.deleteAll(ctx, ns); err != nil {
+		return r, err
+	}
+	r.FloorDeletion.Seconds = seconds(d)
+	logf("floor, deletion: %.1f s", r.FloorDeletion.Seconds)
+
+	return r, b.operatorRun(ctx, n, &r)
+}
+
+// floorRollout changes the image of every StatefulSet of ns at once.
+func (b *bench) floorRollout(ctx context.Context, ns string, groups int) (time.Duration, error) {
+	var l appsv1.StatefulSetList
+	if err := b.k8s.List(ctx, &l, client.InNamespace(ns)); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	batches := map[string][]client.Object{}
+	for i := range l.Items {
+		batches[l.Items[i].Name] = []client.Object{&l.Items[i]}
+	}
+	ch := make(chan client.Object)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for o := range ch {
+				s := o.(*appsv1.StatefulSet)
+				patch := client.MergeFrom(s.DeepCopy())
+				s.Spec.Template.Spec.Containers[0].Image = imageV2
+				if err := b.k8s.Patch(ctx, s, patch); err != nil {
+					logf("floor rollout: %v", err)
+				}
+			}
+		})
+	}
+	for _, objs := range batches {
+		ch <- objs[0]
+	}
+	close(ch)
+	wg.Wait()
+	_, err := waitFor("floor rollout", b.timeout, func() bool { return b.track.readyPods(ns, imageV2) == groups*podsEach })
+	return time.Since(start), err
+}
+
+func (b *bench) setReady(ctx context.Context, ns string, groups int32, updated bool) (bool, error) {
+	var s rbgsv1.RoleBasedGroupSet
+	if err := b.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: setName}, &s); err != nil {
+		return false, err
+	}
+	c := apimeta.FindStatusCondition(s.Status.Conditions, rbgsv1.ConditionReady)
+	return s.Status.ObservedGeneration == s.Generation && c != nil && c.Status == metav1.ConditionTrue &&
+		s.Status.ReadyGroups == groups && (!updated || s.Status.UpdatedGroups == groups), nil
+}
+
+// waitSetReady polls the set until it reports Ready with groups.
+func (b *bench) waitSetReady(ctx context.Context, ns string, groups int32) (time.Duration, error) {
+	return waitFor("set Ready", b.timeout, func() bool {
+		ok, err := b.setReady(ctx, ns, groups, true)
+		return err == nil && ok
+	})
+}
+
+func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
+	ns := fmt.Sprintf("operator-%d", n)
+	up := n + n/2
+	if err := b.namespace(ctx, ns); err != nil {
+		return err
+	}
+	logPath := filepath.Join(b.logDir, fmt.Sprintf("bench-operator-%d.log", n))
+	op, err := startOperator(b.manager, b.operatorKubeconfig, logPath)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if op != nil {
+			op.stop(false)
+		}
+	}()
+	time.Sleep(2 * time.Second) // caches synced on an empty namespace
+	if err := b.audit.mark(); err != nil {
+		return err
+	}
+
+	// Creation.
+	start := time.Now()
+	if err := b.k8s.Create(ctx, template(ns, n)); err != nil {
+		return err
+	}
+	podsDone := make(chan time.Duration, 1)
+	go func() {
+		d, _ := waitFor("pods", b.timeout, func() bool { return b.track.readyPods(ns, "") == n*podsEach })
+		podsDone <- d
+	}()
+	setDur, err := b.waitSetReady(ctx, ns, int32(n))
+	if err != nil {
+		return err
+	}
+	r.SetReadySeconds = seconds(setDur)
+	r.PodsReady.Seconds = seconds(<-podsDone)
+	r.SetReadyAfterPods = seconds(start.Add(setDur).Sub(b.track.lastPodReady()))
+	r.CreateCPUSeconds, _ = op.stats()
+	time.Sleep(time.Second)
+	if r.PodsReady.Counts, err = b.audit.count(); err != nil {
+		return err
+	}
+	r.Objects = 1 + 7*n
+	logf("operator: pods Ready %.1f s, set Ready %.1f s (%.2f s after the last pod), %d writes for %d objects, %.1f CPU s",
+		r.PodsReady.Seconds, r.SetReadySeconds, r.SetReadyAfterPods, r.PodsReady.Counts.Writes, r.Objects, r.CreateCPUSeconds)
+
+	// Nothing changes.
+	time.Sleep(b.quiet)
+	if r.NoChange.Counts, err = b.audit.count(); err != nil {
+		return err
+	}
+	r.NoChange.Seconds = b.quiet.Seconds()
+	logf("operator, no change for %s: %d writes, %d requests", b.quiet, r.NoChange.Counts.Writes, r.NoChange.Counts.Requests)
+
+	// Restart with nothing changed.
+	uids, err := b.podUIDs(ctx, ns)
+	if err != nil {
+		return err
+	}
+	cpu1, rss1 := op.stop(false)
+	if op, err = startOperator(b.manager, b.operatorKubeconfig, logPath); err != nil {
+		return err
+	}
+	if err := b.audit.mark(); err != nil {
+		return err
+	}
+	time.Sleep(b.quiet)
+	if r.Restart.Counts, err = b.audit.count(); err != nil {
+		return err
+	}
+	r.Restart.Seconds = b.quiet.Seconds()
+	after, err := b.podUIDs(ctx, ns)
+	if err != nil {
+		return err
+	}
+	for uid := range uids {
+		if !after[uid] {
+			r.RestartPodsReplaced++
+		}
+	}
+	logf("operator, restart with nothing changed: %d writes, %d pods replaced", r.Restart.Counts.Writes, r.RestartPodsReplaced)
+
+	// Scale-up by 50%.
+	var s rbgsv1.RoleBasedGroupSet
+	if err := b.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: setName}, &s); err != nil {
+		return err
+	}
+	patch := client.MergeFrom(s.DeepCopy())
+	s.Spec.Replicas = new(int32(up))
+	start = time.Now()
+	if err := b.k8s.Patch(ctx, &s, patch); err != nil {
+		return err
+	}
+	if _, err := waitFor("scale-up pods", b.timeout, func() bool { return b.track.readyPods(ns, "") == up*podsEach }); err != nil {
+		return err
+	}
+	r.ScaleUp.Seconds = seconds(time.Since(start))
+	if _, err := b.waitSetReady(ctx, ns, int32(up)); err != nil {
+		return err
+	}
+	if r.ScaleUp.Counts, err = b.audit.count(); err != nil {
+		return err
+	}
+	logf("operator, scale-up to %d groups: %.1f s", up, r.ScaleUp.Seconds)
+
+	// Rollout of a template change.
+	patch = client.MergeFrom(s.DeepCopy())
+	for i := range s.Spec.GroupTemplate.Roles {
+		s.Spec.GroupTemplate.Roles[i].Template.Spec.Containers[0].Image = imageV2
+	}
+	s.Spec.RolloutStrategy.MaxUnavailable = new(intstr.Parse(b.rolloutMaxUnavailable))
+	start = time.Now()
+	if err := b.k8s.Patch(ctx, &s, patch); err != nil {
+		return err
+	}
+	if _, err := waitFor("rollout pods", b.timeout, func() bool { return b.track.readyPods(ns, imageV2) == up*podsEach }); err != nil {
+		return err
+	}
+	if _, err := b.waitSetReady(ctx, ns, int32(up)); err != nil {
+		return err
+	}
+	r.Rollout.Seconds = seconds(time.Since(start))
+	if r.Rollout.Counts, err = b.audit.count(); err != nil {
+		return err
+	}
+	logf("operator, rollout (maxUnavailable %s): %.1f s", b.rolloutMaxUnavailable, r.Rollout.Seconds)
+
+	// Deletion.
+	start = time.Now()
+	if err := b.k8s.Delete(ctx, &s); err != nil {
+		return err
+	}
+	if _, err := waitFor("deletion", b.timeout, func() bool { return b.track.empty(ns) }); err != nil {
+		return err
+	}
+	r.Deletion.Seconds = seconds(time.Since(start))
+	if r.Deletion.Counts, err = b.audit.count(); err != nil {
+		return err
+	}
+	logf("operator, deletion: %.1f s", r.Deletion.Seconds)
+	cpu2, rss2 := op.stop(false)
+	op = nil
+	r.CPUSeconds, r.PeakRSSMiB = cpu1+cpu2, max(rss1, rss2)
+	return nil
+}
+
+func (b *bench) podUIDs(ctx context.Context, ns string) (map[string]bool, error) {
+	var l corev1.PodList
+	if err := b.k8s.List(ctx, &l, client.InNamespace(ns)); err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(l.Items))
+	for _, p := range l.Items {
+		out[string(p.UID)] = true
+	}
+	return out, nil
+}

@@ -1,0 +1,121 @@
+// Command bench measures the operator on the local cluster against the
+// floor the cluster itself sets: the same StatefulSets, Services and
+// ConfigMaps applied directly, all at once and in dependency order. hack/bench.sh
+// starts a cluster of its own and runs it; see docs/benchmarks.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/openpatio/rbgs/internal/manager"
+)
+
+type config struct {
+	kubeconfig, operatorKubeconfig, auditLog, manager, logDir string
+	sizes                                                     []int
+	quiet                                                     time.Duration
+	rolloutMaxUnavailable                                     string
+	jsonOut, mdOut                                            string
+	timeout                                                   time.Duration
+}
+
+func main() {
+	var c config
+	var sizes string
+	flag.StringVar(&c.kubeconfig, "admin-kubeconfig", "", "administrator kubeconfig of the cluster")
+	flag.StringVar(&c.operatorKubeconfig, "operator-kubeconfig", "", "kubeconfig of the operator's own identity")
+	flag.StringVar(&c.auditLog, "audit-log", "", "the API server's audit log")
+	flag.StringVar(&c.manager, "manager", "bin/manager", "operator binary")
+	flag.StringVar(&c.logDir, "log-dir", os.TempDir(), "folder for the operator's logs")
+	flag.StringVar(&sizes, "sizes", "10,100,250,1000", "numbers of groups, comma-separated")
+	flag.DurationVar(&c.quiet, "quiet", 20*time.Second, "length of the no-change periods")
+	flag.StringVar(&c.rolloutMaxUnavailable, "rollout-max-unavailable", "25%", "maxUnavailable of the measured rollout")
+	flag.StringVar(&c.jsonOut, "json", "", "write the results as JSON to this file")
+	flag.StringVar(&c.mdOut, "markdown", "", "write the results as a markdown table to this file")
+	flag.DurationVar(&c.timeout, "timeout", 20*time.Minute, "limit of each phase")
+	flag.Parse()
+	for _, s := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 2 {
+			fmt.Fprintf(os.Stderr, "bad size %q\n", s)
+			os.Exit(2)
+		}
+		c.sizes = append(c.sizes, n)
+	}
+	if err := run(c); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(c config) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = 2000, 4000
+	scheme, err := manager.NewScheme()
+	if err != nil {
+		return err
+	}
+	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	b := &bench{config: c, k8s: k8s, audit: &auditLog{path: c.auditLog, user: "rbgs-operator"}}
+	b.track, err = newTracker(ctx, cs, b.statefulSetReady)
+	if err != nil {
+		return err
+	}
+	var results []sizeResult
+	for _, n := range c.sizes {
+		logf("=== %d groups (%d pods)", n, 4*n)
+		r, err := b.size(ctx, n)
+		if err != nil {
+			return fmt.Errorf("%d groups: %w", n, err)
+		}
+		results = append(results, r)
+		if err := b.write(results); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bench) write(results []sizeResult) error {
+	if b.jsonOut != "" {
+		raw, err := json.MarshalIndent(results, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(b.jsonOut, append(raw, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	md := markdown(results)
+	fmt.Print(md)
+	if b.mdOut != "" {
+		return os.WriteFile(b.mdOut, []byte(md), 0o644)
+	}
+	return nil
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// tracker counts, per namespace, the Ready pods by image and the
+// StatefulSets, from informers: waiting on it costs no API requests.
+type tracker struct {
+	mu       sync.Mutex
+	ready    map[string]map[string]string // namespace -> Ready pod -> image
+	live     map[string]struct{}          // namespace/name of every pod
+	pods     map[string]int               // namespace -> pods
+	sts      map[string]int               // namespace -> StatefulSets
+	lastPod  time.Time                    // last time a pod turned Ready
+	onStsRdy func(*appsv1.StatefulSet)
+}
+
+func newTracker(ctx context.Context, cs kubernetes.Interface, onStatefulSet func(*appsv1.StatefulSet)) (*tracker, error) {
+	t := &tracker{
+		ready: map[string]map[string]string{}, live: map[string]struct{}{}, pods: map[string]int{}, sts: map[string]int{},
+		onStsRdy: onStatefulSet,
+	}
+	f := informers.NewSharedInformerFactory(cs, 0)
+	podInf := f.Core().V1().Pods().Informer()
+	if _, err := podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { t.pod(o.(*corev1.Pod), false) },
+		UpdateFunc: func(_, o any) { t.pod(o.(*corev1.Pod), false) },
+		DeleteFunc: func(o any) {
+			if p, ok := o.(*corev1.Pod); ok {
+				t.pod(p, true)
+			} else if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+				if p, ok := d.Obj.(*corev1.Pod); ok {
+					t.pod(p, true)
+				}
+			}
+		},
+	}); err != nil {
+		return nil, err
+	}
+	stsInf := f.Apps().V1().StatefulSets().Informer()
+	if _, err := stsInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { t.statefulSet(o.(*appsv1.StatefulSet), 1) },
+		UpdateFunc: func(_, o any) { t.statefulSet(o.(*appsv1.StatefulSet), 0) },
+		DeleteFunc: func(o any) {
+			if s, ok := o.(*appsv1.StatefulSet); ok {
+				t.statefulSet(s, -1)
+			} else if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+				if s, ok := d.Obj.(*appsv1.StatefulSet); ok {
+					t.statefulSet(s, -1)
+				}
+			}
+		},
+	}); err != nil {
+		return nil, err
+	}
+	f.Start(ctx.Done())
+	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return nil, fmt.Errorf("informer for %v did not sync", typ)
+		}
+	}
+	return t, nil
+}
+
+func (t *tracker) pod(p *corev1.Pod, deleted bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	key := p.Namespace + "/" + p.Name
+	_, wasLive := t.live[key]
+	switch {
+	case deleted && wasLive:
+		delete(t.live, key)
+		t.pods[p.Namespace]--
+	case !deleted && !wasLive:
+		t.live[key] = struct{}{}
+		t.pods[p.Namespace]++
+	}
+	ns := t.ready[p.Namespace]
+	if ns == nil {
+		ns = map[string]string{}
+		t.ready[p.Namespace] = ns
+	}
+	_, wasReady := ns[p.Name]
+	if !deleted && p.DeletionTimestamp == nil && podReady(p) {
+		ns[p.Name] = p.Spec.Containers[0].Image
+		if !wasReady {
+			t.lastPod = time.Now()
+		}
+	} else {
+		delete(ns, p.Name)
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func (t *tracker) statefulSet(s *appsv1.StatefulSet, delta int) {
+	t.mu.Lock()
+	t.sts[s.Namespace] += delta
+	t.mu.Unlock()
+	if delta >= 0 && t.onStsRdy != nil && s.Spec.Replicas != nil &&
+		s.Status.ObservedGeneration >= s.Generation && s.Status.ReadyReplicas == *s.Spec.Replicas {
+		t.onStsRdy(s)
+	}
+}
+
+// readyPods counts the Ready pods of a namespace running image ("" for any).
+func (t *tracker) readyPods(ns, image string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, img := range t.ready[ns] {
+		if image == "" || img == image {
+			n++
+		}
+	}
+	return n
+}
+
+// empty reports whether a namespace has no pods and no StatefulSets left.
+func (t *tracker) empty(ns string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pods[ns] == 0 && t.sts[ns] == 0
+}
+
+func (t *tracker) lastPodReady() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lastPod
+}
+
+// waitFor polls cond (in memory) until it holds or timeout passes.
+func waitFor(what string, timeout time.Duration, cond func() bool) (time.Duration, error) {
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > timeout {
+			return time.Since(start), fmt.Errorf("%s: not done after %s", what, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start), nil
+}

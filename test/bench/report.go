@@ -1,0 +1,37 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// markdown renders the results: one row per size and measure, with the
+// operator's figure beside the floor's and their ratio.
+func markdown(results []sizeResult) string {
+	var b strings.Builder
+	ratio := func(op, floor float64) string {
+		if floor <= 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.2fx", op/floor)
+	}
+	b.WriteString("| groups | pods | floor: all at once | floor: ordered | operator: pods Ready | ratio to ordered floor | set Ready after last pod | writes (objects) | CPU s at creation | peak RSS MiB |\n")
+	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range results {
+		fmt.Fprintf(&b, "| %d | %d | %.1f s | %.1f s | %.1f s | %s | %.2f s | %d (%d) | %.1f | %.0f |\n",
+			r.Groups, r.Pods, r.FloorAllAtOnce.Seconds, r.FloorOrdered.Seconds, r.PodsReady.Seconds,
+			ratio(r.PodsReady.Seconds, r.FloorOrdered.Seconds), r.SetReadyAfterPods,
+			r.PodsReady.Counts.Writes, r.Objects, r.CreateCPUSeconds, r.PeakRSSMiB)
+	}
+	b.WriteString("\n| groups | scale-up +50%: operator / floor | rollout: operator / floor (all at once) | deletion: operator / floor | writes: no change | writes: restart | pods replaced by restart | API requests at creation | total CPU s |\n")
+	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range results {
+		fmt.Fprintf(&b, "| %d | %.1f / %.1f s (%s) | %.1f / %.1f s (%s) | %.1f / %.1f s (%s) | %d | %d | %d | %d | %.1f |\n",
+			r.Groups,
+			r.ScaleUp.Seconds, r.FloorScaleUp.Seconds, ratio(r.ScaleUp.Seconds, r.FloorScaleUp.Seconds),
+			r.Rollout.Seconds, r.FloorRollout.Seconds, ratio(r.Rollout.Seconds, r.FloorRollout.Seconds),
+			r.Deletion.Seconds, r.FloorDeletion.Seconds, ratio(r.Deletion.Seconds, r.FloorDeletion.Seconds),
+			r.NoChange.Counts.Writes, r.Restart.Counts.Writes, r.RestartPodsReplaced, r.PodsReady.Counts.Requests, r.CPUSeconds)
+	}
+	return b.String()
+}

@@ -321,7 +321,10 @@ kind: KwokConfiguration
 options:
   podPlayStageParallelism: 64
   nodePlayStageParallelism: 8
+  nodeLeaseParallelism: 4
   podsOnNodeSyncParallelism: 16
+  enablePodsOnNodeSyncListPager: true
+  enablePodsOnNodeSyncStreamWatch: false
 EOF
   for stage in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml \
     pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do

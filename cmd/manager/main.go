@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -24,10 +25,14 @@ func main() {
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader so only one replica reconciles")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's own)")
 	flag.StringVar(&o.Namespace, "namespace", "", "watch only this namespace (default: all)")
-	flag.IntVar(&o.GroupWorkers, "group-workers", 16, "groups reconciled in parallel")
+	flag.IntVar(&o.GroupWorkers, "group-workers", 32, "groups reconciled in parallel")
 	flag.IntVar(&o.SetWorkers, "set-workers", 4, "sets reconciled in parallel")
-	flag.Float64Var(&qps, "kube-api-qps", 200, "steady requests per second to the API server")
-	flag.IntVar(&burst, "kube-api-burst", 400, "burst of requests to the API server")
+	flag.DurationVar(&o.GroupStatusInterval, "group-status-interval", 10*time.Second,
+		"least time between two status writes of a group that change only counts and messages")
+	flag.DurationVar(&o.SetStatusInterval, "set-status-interval", time.Second,
+		"least time between two status writes of a set that change only counts")
+	flag.Float64Var(&qps, "kube-api-qps", 500, "steady requests per second to the API server")
+	flag.IntVar(&burst, "kube-api-burst", 1000, "burst of requests to the API server")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -80,7 +81,7 @@ func Prepare(obj client.Object, scheme *runtime.Scheme) (Desired, error) {
 // UpToDate reports whether live (from the cache; nil when absent) already
 // holds everything d would apply.
 func (d Desired) UpToDate(live client.Object) (bool, error) {
-	if live == nil || reflect.ValueOf(live).IsNil() {
+	if isNil(live) {
 		return false, nil
 	}
 	if live.GetAnnotations()[rbgsv1.AnnotationSpecHash] != d.Hash {
@@ -97,20 +98,6 @@ func (d Desired) UpToDate(live client.Object) (bool, error) {
 		if !Subset(v, m[k]) {
 			return false, nil
 		}
-	}
-	return true, nil
-}
-
-// Apply applies d unless live shows it is already in place; it reports
-// whether it wrote.
-func Apply(ctx context.Context, c client.Client, d Desired, live client.Object) (bool, error) {
-	ok, err := d.UpToDate(live)
-	if err != nil || ok {
-		return false, err
-	}
-	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(d.Object),
-		client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-		return false, fmt.Errorf("applying %s %s: %w", d.Object.GetKind(), d.Object.GetName(), err)
 	}
 	return true, nil
 }
@@ -204,33 +191,99 @@ func dropNullTimestamps(m map[string]any) {
 	}
 }
 
-// Writer applies a reconcile's desired objects, collecting errors so one
-// failed write does not hold back the others.
+// Writer applies the desired children of one parent in one reconcile. It
+// is safe for concurrent use; errors are collected so one failed write does
+// not hold back the others.
 type Writer struct {
 	ctx    context.Context
 	client client.Client
 	scheme *runtime.Scheme
-	errs   []error
+	memo   *Memo
+	parent string
+	intent string
+
+	mu   sync.Mutex
+	errs []error
 }
 
-// NewWriter returns a Writer for one reconcile.
-func NewWriter(ctx context.Context, c client.Client, scheme *runtime.Scheme) *Writer {
-	return &Writer{ctx: ctx, client: c, scheme: scheme}
+// NewWriter returns a Writer for the children of parent; intent must change
+// whenever any desired child would (see Memo).
+func NewWriter(ctx context.Context, c client.Client, scheme *runtime.Scheme, memo *Memo, parent string, intent string) *Writer {
+	return &Writer{ctx: ctx, client: c, scheme: scheme, memo: memo, parent: parent, intent: intent}
 }
 
-// Write applies obj unless live (from the cache, nil when absent) already
-// holds it; it reports whether it wrote.
-func (w *Writer) Write(obj, live client.Object) bool {
-	d, err := Prepare(obj, w.scheme)
-	wrote := false
-	if err == nil {
-		wrote, err = Apply(w.ctx, w.client, d, live)
+// Write makes the child live (from the cache, nil when absent) what build
+// returns, unless the memo or a comparison shows it already is. build runs
+// only when needed. It reports whether it wrote.
+func (w *Writer) Write(live client.Object, build func() client.Object) bool {
+	return w.WriteFor(w.intent, live, build)
+}
+
+// WriteFor is Write for a child whose desired state depends on more than
+// the parent's intent.
+func (w *Writer) WriteFor(intent string, live client.Object, build func() client.Object) bool {
+	if isNil(live) {
+		live = nil
+	} else if w.memo.Fresh(w.parent, live, intent) {
+		return false
 	}
+	d, err := Prepare(build(), w.scheme)
 	if err != nil {
-		w.errs = append(w.errs, err)
+		w.fail(err)
+		return false
 	}
-	return wrote
+	if ok, err := d.UpToDate(live); err != nil || ok {
+		if ok {
+			w.memo.Remember(w.parent, live, intent)
+		}
+		w.fail(err)
+		return false
+	}
+	if err := w.client.Apply(w.ctx, client.ApplyConfigurationFromUnstructured(d.Object),
+		client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+		w.fail(fmt.Errorf("applying %s %s: %w", d.Object.GetKind(), d.Object.GetName(), err))
+		return false
+	}
+	// The response is the object as stored: remember it, so the next
+	// reconcile skips it once the cache shows the same.
+	w.memo.Remember(w.parent, d.Object, intent)
+	return true
+}
+
+func (w *Writer) fail(err error) {
+	if err == nil {
+		return
+	}
+	w.mu.Lock()
+	w.errs = append(w.errs, err)
+	w.mu.Unlock()
 }
 
 // Err joins the errors of every write so far.
-func (w *Writer) Err() error { return errors.Join(w.errs...) }
+func (w *Writer) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return errors.Join(w.errs...)
+}
+
+// Parallel runs f(0) ... f(n-1), at most limit at a time, and waits for all.
+func Parallel(limit, n int, f func(i int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f(i)
+		})
+	}
+	wg.Wait()
+}
+
+func isNil(o client.Object) bool {
+	return o == nil || reflect.ValueOf(o).IsNil()
+}

@@ -6,6 +6,7 @@ package manager
 import (
 	"context"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -22,6 +23,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/apply"
 	"github.com/openpatio/rbgs/internal/controller/group"
 	"github.com/openpatio/rbgs/internal/controller/set"
 )
@@ -35,6 +37,11 @@ type Options struct {
 	Namespace               string // watch only this namespace; empty for all
 	GroupWorkers            int
 	SetWorkers              int
+	// GroupStatusInterval and SetStatusInterval bound how often a status is
+	// rewritten for changes of counts alone; phase and condition changes
+	// are written at once.
+	GroupStatusInterval time.Duration
+	SetStatusInterval   time.Duration
 	// SkipNameValidation lets tests start several managers in one process.
 	SkipNameValidation bool
 }
@@ -80,6 +87,9 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Scheme:   scheme,
 		Recorder: mgr.GetEventRecorder("rbgs-group-controller"),
 		Clock:    clock.RealClock{},
+		Memo:     apply.NewMemo(),
+
+		StatusInterval: o.GroupStatusInterval,
 	}
 	if err := groups.SetupWithManager(ctx, mgr, o.GroupWorkers); err != nil {
 		return nil, err
@@ -89,6 +99,9 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Scheme:   scheme,
 		Recorder: mgr.GetEventRecorder("rbgs-set-controller"),
 		Clock:    clock.RealClock{},
+		Memo:     apply.NewMemo(),
+
+		StatusInterval: o.SetStatusInterval,
 	}
 	if err := sets.SetupWithManager(ctx, mgr, o.SetWorkers); err != nil {
 		return nil, err

@@ -60,10 +60,13 @@ func TestGroupOrderedStartup(t *testing.T) {
 
 	markStatefulSetReady(t, ns, "demo-prefill")
 	eventually(t, "decode StatefulSet", func() error { return exists(t, ns, "demo-decode", &appsv1.StatefulSet{}) })
-	g = groupPhase(t, ns, "demo", rbgsv1.PhaseProgressing)
-	if g.Status.ReadyRoles != 1 {
-		t.Errorf("readyRoles = %d", g.Status.ReadyRoles)
-	}
+	eventually(t, "prefill counted ready while the group starts", func() error {
+		g = groupPhase(t, ns, "demo", rbgsv1.PhasePending)
+		if g.Status.ReadyRoles != 1 || len(g.Status.Roles[1].WaitingFor) != 0 {
+			return fmt.Errorf("readyRoles %d, roles %+v", g.Status.ReadyRoles, g.Status.Roles)
+		}
+		return nil
+	})
 	markStatefulSetReady(t, ns, "demo-decode")
 	g = groupPhase(t, ns, "demo", rbgsv1.PhaseRunning)
 	ready := apimeta.FindStatusCondition(g.Status.Conditions, rbgsv1.ConditionReady)

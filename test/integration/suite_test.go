@@ -87,6 +87,7 @@ func startOperator() (stop func(), err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := manager.New(ctx, cfg, manager.Options{
 		MetricsAddr: "0", ProbeAddr: "0", GroupWorkers: 4, SetWorkers: 2, SkipNameValidation: true,
+		GroupStatusInterval: 200 * time.Millisecond, SetStatusInterval: 200 * time.Millisecond,
 	})
 	if err != nil {
 		cancel()

@@ -5,8 +5,11 @@ package wrappers
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 )
@@ -139,3 +142,11 @@ func (w *SetWrapper) UID(uid string) *SetWrapper {
 
 // Obj returns the set.
 func (w *SetWrapper) Obj() *rbgsv1.RoleBasedGroupSet { return &w.RoleBasedGroupSet }
+
+// Scheme holds the built-in kinds and the operator's own, for fake clients.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(rbgsv1.AddToScheme(s))
+	return s
+}

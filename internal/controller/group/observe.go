@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
@@ -34,6 +35,24 @@ type children struct {
 	deployments  map[string]*appsv1.Deployment
 	services     map[string]*corev1.Service
 	configMaps   map[string]*corev1.ConfigMap
+}
+
+// uids are the UIDs of every child.
+func (ch *children) uids() map[types.UID]bool {
+	out := make(map[types.UID]bool, len(ch.statefulSets)+len(ch.deployments)+len(ch.services)+len(ch.configMaps))
+	for _, o := range ch.statefulSets {
+		out[o.UID] = true
+	}
+	for _, o := range ch.deployments {
+		out[o.UID] = true
+	}
+	for _, o := range ch.services {
+		out[o.UID] = true
+	}
+	for _, o := range ch.configMaps {
+		out[o.UID] = true
+	}
+	return out
 }
 
 func (r *Reconciler) observe(ctx context.Context, g *rbgsv1.RoleBasedGroup) (*children, error) {

@@ -15,11 +15,14 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -44,6 +47,13 @@ type Reconciler struct {
 	Scheme   *runtime.Scheme
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
+	// Memo skips children already seen as desired (see apply.Memo).
+	Memo *apply.Memo
+	// StatusInterval bounds how often a status is rewritten for changes of
+	// counts and messages alone (see writeStatus).
+	StatusInterval time.Duration
+
+	lastStatus sync.Map // group UID -> time of its last status write
 }
 
 // objectRef is a child to delete.
@@ -63,6 +73,10 @@ type objectRef struct {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var g rbgsv1.RoleBasedGroup
 	if err := r.Client.Get(ctx, req.NamespacedName, &g); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Memo.Retain(req.String(), nil)
+			r.lastStatus.Delete(req.String())
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !g.DeletionTimestamp.IsZero() {
@@ -70,15 +84,20 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	now := metav1.NewTime(r.Clock.Now())
 	if errs := validation.Group(g.Name, g.Spec.Roles, field.NewPath("spec", "roles")); len(errs) > 0 {
-		return ctrl.Result{}, r.writeStatus(ctx, &g, failedStatus(&g, errs.ToAggregate(), now), nil, nil)
+		return r.writeStatus(ctx, &g, failedStatus(&g, errs.ToAggregate(), now), nil, nil)
 	}
 
 	ch, err := r.observe(ctx, &g)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	r.Memo.Retain(req.String(), ch.uids())
 	states := observeRoles(&g, ch)
-	w := &writer{Writer: apply.NewWriter(ctx, r.Client, r.Scheme), g: &g, ch: ch}
+	w := &writer{
+		Writer: apply.NewWriter(ctx, r.Client, r.Scheme, r.Memo, req.String(), intent(&g)),
+		g:      &g,
+		ch:     ch,
+	}
 	w.discovery()
 	if err := w.Err(); err != nil {
 		return ctrl.Result{}, err // no pod may start without its discovery files
@@ -86,24 +105,38 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// Existing roles are kept as specified whatever their dependencies do. A
 	// role whose workload this reconcile changed is not ready: its status
 	// describes the old spec.
-	for i := range g.Spec.Roles {
-		if role := &g.Spec.Roles[i]; states[role.Role].exists && w.role(role) {
-			s := states[role.Role]
+	existing := slices.DeleteFunc(slices.Clone(g.Spec.Roles), func(r rbgsv1.RoleSpec) bool { return !states[r.Role].exists })
+	for i, changed := range w.roles(existing) {
+		if changed {
+			s := states[existing[i].Role]
 			s.ready = false
-			states[role.Role] = s
+			states[existing[i].Role] = s
 		}
 	}
 	plans := planRoles(&g, states)
-	var started []string
+	var starting []rbgsv1.RoleSpec
 	for _, p := range plans {
 		if p.start && !states[p.role.Role].exists {
-			w.role(p.role)
-			started = append(started, p.role.Role)
+			starting = append(starting, *p.role)
 		}
 	}
+	w.roles(starting)
 	removed, pruneErr := r.prune(ctx, staleObjects(&g, ch))
-	statusErr := r.writeStatus(ctx, &g, computeStatus(&g, states, plans, now), started, removed)
-	return ctrl.Result{}, errors.Join(w.Err(), pruneErr, statusErr)
+	result, statusErr := r.writeStatus(ctx, &g, computeStatus(&g, states, plans, now), roleNames(starting), removed)
+	return result, errors.Join(w.Err(), pruneErr, statusErr)
+}
+
+// intent identifies everything the desired children of g depend on.
+func intent(g *rbgsv1.RoleBasedGroup) string {
+	return fmt.Sprintf("%s/%d/%x", g.UID, g.Generation, apply.MapHash(g.Labels))
+}
+
+func roleNames(roles []rbgsv1.RoleSpec) []string {
+	out := make([]string, len(roles))
+	for i, r := range roles {
+		out[i] = r.Role
+	}
+	return out
 }
 
 // writer writes the children of one group.
@@ -116,20 +149,37 @@ type writer struct {
 // discovery writes the two ConfigMaps. They come before any workload: a new
 // pod mounts its cluster.yaml from them.
 func (w *writer) discovery() {
-	topo := discovery.ForGroup(w.g)
-	w.Write(desiredClusterConfigMap(w.g, topo), w.ch.configMaps[naming.ClusterConfigMap(w.g.Name)])
-	w.Write(desiredEnvConfigMap(w.g, topo), w.ch.configMaps[naming.EnvConfigMap(w.g.Name)])
+	topo := sync.OnceValue(func() discovery.Topology { return discovery.ForGroup(w.g) })
+	apply.Parallel(2, 2, func(i int) {
+		if i == 0 {
+			w.Write(w.ch.configMaps[naming.ClusterConfigMap(w.g.Name)], func() client.Object {
+				return desiredClusterConfigMap(w.g, topo())
+			})
+		} else {
+			w.Write(w.ch.configMaps[naming.EnvConfigMap(w.g.Name)], func() client.Object {
+				return desiredEnvConfigMap(w.g, topo())
+			})
+		}
+	})
 }
 
-// role writes the Service and the workload of a role; it reports whether the
-// workload was written.
-func (w *writer) role(role *rbgsv1.RoleSpec) bool {
-	name := naming.Workload(w.g.Name, role.Role)
-	w.Write(desiredService(w.g, role), w.ch.services[name])
-	if discovery.KindOf(role) == rbgsv1.WorkloadDeployment {
-		return w.Write(desiredDeployment(w.g, role), w.ch.deployments[name])
-	}
-	return w.Write(desiredStatefulSet(w.g, role), w.ch.statefulSets[name])
+// roles writes the Service and the workload of each role, all at once; it
+// reports, per role, whether the workload was written.
+func (w *writer) roles(roles []rbgsv1.RoleSpec) []bool {
+	changed := make([]bool, len(roles))
+	apply.Parallel(8, 2*len(roles), func(i int) {
+		role := &roles[i/2]
+		name := naming.Workload(w.g.Name, role.Role)
+		switch {
+		case i%2 == 0:
+			w.Write(w.ch.services[name], func() client.Object { return desiredService(w.g, role) })
+		case discovery.KindOf(role) == rbgsv1.WorkloadDeployment:
+			changed[i/2] = w.Write(w.ch.deployments[name], func() client.Object { return desiredDeployment(w.g, role) })
+		default:
+			changed[i/2] = w.Write(w.ch.statefulSets[name], func() client.Object { return desiredStatefulSet(w.g, role) })
+		}
+	})
+	return changed
 }
 
 // prune deletes children the spec no longer asks for; the garbage collector
@@ -150,21 +200,54 @@ func (r *Reconciler) prune(ctx context.Context, stale []objectRef) ([]string, er
 	return removed, errors.Join(errs...)
 }
 
-// writeStatus writes status if it differs from the group's, then records the
-// events of what changed. Events follow the write, so they never announce a
-// state that was not persisted.
-func (r *Reconciler) writeStatus(ctx context.Context, g *rbgsv1.RoleBasedGroup, status rbgsv1.RoleBasedGroupStatus, started, removed []string) error {
-	prevPhase := g.Status.Phase
-	if !equality.Semantic.DeepEqual(g.Status, status) {
+// writeStatus writes status if it changed, then records the events of what
+// changed; events follow the write, so they never announce a state that was
+// not persisted.
+//
+// Changes of the observed generation, of the phase or of a condition's
+// status or reason are written at once. Changes of counts and messages alone
+// wait until StatusInterval has passed since the group's last status write
+// (the result asks to come back then), so a fleet that starts up does not
+// rewrite every group's status for every pod that turns Ready.
+func (r *Reconciler) writeStatus(ctx context.Context, g *rbgsv1.RoleBasedGroup, status rbgsv1.RoleBasedGroupStatus, started, removed []string) (ctrl.Result, error) {
+	prev := g.Status
+	key := client.ObjectKeyFromObject(g).String()
+	var result ctrl.Result
+	switch wait := r.untilNextWrite(key); {
+	case equality.Semantic.DeepEqual(prev, status):
+	case !significantChange(prev, status) && wait > 0:
+		result.RequeueAfter = wait
+	default:
 		g.Status = status
 		if err := r.Client.Status().Update(ctx, g); err != nil {
 			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-				return nil // a newer version is on its way through the cache
+				return result, nil // a newer version is on its way through the cache
 			}
-			return fmt.Errorf("writing status of %s: %w", g.Name, err)
+			return result, fmt.Errorf("writing status of %s: %w", g.Name, err)
 		}
+		r.lastStatus.Store(key, r.Clock.Now())
 	}
+	r.recordEvents(g, prev.Phase, g.Status.Phase, started, removed)
+	return result, nil
+}
+
+func (r *Reconciler) untilNextWrite(key string) time.Duration {
+	last, ok := r.lastStatus.Load(key)
+	if !ok {
+		return 0
+	}
+	return r.StatusInterval - r.Clock.Since(last.(time.Time))
+}
+
+// recordEvents tells what a reconcile did. A group of a set starting for the
+// first time records nothing routine: at fleet scale those events would
+// bury the ones that matter, and the set reports the fleet's progress.
+func (r *Reconciler) recordEvents(g *rbgsv1.RoleBasedGroup, prev, phase rbgsv1.GroupPhase, started, removed []string) {
+	routine := g.Labels[rbgsv1.LabelSetName] == "" || (prev != rbgsv1.PhasePending && prev != "")
 	for _, role := range started {
+		if !routine {
+			break
+		}
 		note := "created the workload of role " + role
 		if i := slices.IndexFunc(g.Spec.Roles, func(rs rbgsv1.RoleSpec) bool { return rs.Role == role }); i >= 0 &&
 			len(g.Spec.Roles[i].Dependencies) > 0 && g.Spec.StartupPolicy != rbgsv1.StartupParallel {
@@ -175,19 +258,36 @@ func (r *Reconciler) writeStatus(ctx context.Context, g *rbgsv1.RoleBasedGroup, 
 	for _, what := range removed {
 		r.Recorder.Eventf(g, nil, corev1.EventTypeNormal, ReasonRoleRemoved, "Delete", "deleted %s: its role left the spec", what)
 	}
-	if status.Phase == prevPhase {
-		return nil
+	if phase == prev {
+		return
 	}
-	ready := conditionMessage(status, rbgsv1.ConditionReady)
-	switch status.Phase {
+	ready := conditionMessage(g.Status, rbgsv1.ConditionReady)
+	switch phase {
 	case rbgsv1.PhaseRunning:
-		r.Recorder.Eventf(g, nil, corev1.EventTypeNormal, ReasonGroupRunning, "Reconcile", "every role is ready")
+		if routine {
+			r.Recorder.Eventf(g, nil, corev1.EventTypeNormal, ReasonGroupRunning, "Reconcile", "every role is ready")
+		}
 	case rbgsv1.PhaseDegraded:
 		r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonRoleUnready, "Reconcile", ready)
 	case rbgsv1.PhaseFailed:
 		r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonInvalidSpec, "Reconcile", ready)
 	}
-	return nil
+}
+
+// significantChange reports whether next differs from prev in what a
+// person or another controller acts on: generation, phase, or a
+// condition's status or reason.
+func significantChange(prev, next rbgsv1.RoleBasedGroupStatus) bool {
+	if prev.ObservedGeneration != next.ObservedGeneration || prev.Phase != next.Phase || len(prev.Conditions) != len(next.Conditions) {
+		return true
+	}
+	for _, c := range next.Conditions {
+		p := apimeta.FindStatusCondition(prev.Conditions, c.Type)
+		if p == nil || p.Status != c.Status || p.Reason != c.Reason {
+			return true
+		}
+	}
+	return false
 }
 
 func conditionMessage(st rbgsv1.RoleBasedGroupStatus, t string) string {

@@ -13,21 +13,24 @@ import (
 
 // Reasons of conditions and events.
 const (
-	ReasonAllRolesReady          = "AllRolesReady"
-	ReasonWaitingForDependencies = "WaitingForDependencies"
-	ReasonRolesNotReady          = "RolesNotReady"
-	ReasonRoleUnready            = "RoleUnready"
-	ReasonInvalidSpec            = "InvalidSpec"
-	ReasonRoleStarted            = "RoleStarted"
-	ReasonRoleRemoved            = "RoleRemoved"
-	ReasonGroupRunning           = "GroupRunning"
+	ReasonStarting      = "Starting"
+	ReasonUpdating      = "Updating"
+	ReasonAllRolesReady = "AllRolesReady"
+	ReasonRoleUnready   = "RoleUnready"
+	ReasonInvalidSpec   = "InvalidSpec"
+	ReasonRoleStarted   = "RoleStarted"
+	ReasonRoleRemoved   = "RoleRemoved"
+	ReasonGroupRunning  = "GroupRunning"
 )
 
 // computeStatus derives the status of g from its roles' states and plans.
-// prev is the status before this reconcile: a group that was Running at the
-// current generation and has lost a role's readiness is Degraded (something
-// broke), while one whose spec changed since is Progressing (we are working
-// on it).
+//
+// The phase follows the group's life: Pending until it is Running for the
+// first time; Running while every role is ready; then, when a role is not
+// ready, Degraded if the spec is the one it was Running with (something
+// broke) or Progressing if the spec changed since (the operator is working
+// on it). The previous status tells which: it is the only memory a group
+// needs, and it survives restarts.
 func computeStatus(g *rbgsv1.RoleBasedGroup, states map[string]roleState, plans []rolePlan, now metav1.Time) rbgsv1.RoleBasedGroupStatus {
 	prev := g.Status
 	st := rbgsv1.RoleBasedGroupStatus{
@@ -35,8 +38,7 @@ func computeStatus(g *rbgsv1.RoleBasedGroup, states map[string]roleState, plans 
 		DesiredRoles:       int32(len(g.Spec.Roles)),
 		Conditions:         cloneConditions(prev.Conditions),
 	}
-	var notReady, waiting []string
-	anyReady := false
+	var notReady []string
 	for _, p := range plans {
 		s := states[p.role.Role]
 		want := discovery.ReplicasOf(p.role)
@@ -47,51 +49,51 @@ func computeStatus(g *rbgsv1.RoleBasedGroup, states map[string]roleState, plans 
 			UpdatedReplicas: s.updatedReplicas,
 			WaitingFor:      p.waitingFor,
 		})
-		anyReady = anyReady || s.readyReplicas > 0
 		switch {
 		case s.ready:
 			st.ReadyRoles++
 		case len(p.waitingFor) > 0:
-			waiting = append(waiting, fmt.Sprintf("%s (waiting for %s)", p.role.Role, strings.Join(p.waitingFor, ", ")))
+			notReady = append(notReady, fmt.Sprintf("%s (waiting for %s)", p.role.Role, strings.Join(p.waitingFor, ", ")))
 		case s.readyReplicas >= want:
 			notReady = append(notReady, p.role.Role+" (updating)")
 		default:
 			notReady = append(notReady, fmt.Sprintf("%s (%d/%d ready)", p.role.Role, s.readyReplicas, want))
 		}
 	}
-	wasRunning := prev.ObservedGeneration == g.Generation &&
-		(prev.Phase == rbgsv1.PhaseRunning || prev.Phase == rbgsv1.PhaseDegraded)
+	hasRun := prev.Phase == rbgsv1.PhaseRunning || prev.Phase == rbgsv1.PhaseDegraded || prev.Phase == rbgsv1.PhaseProgressing
+	sameSpec := prev.ObservedGeneration == g.Generation
+	var reason string
 	switch {
 	case st.ReadyRoles == st.DesiredRoles:
-		st.Phase = rbgsv1.PhaseRunning
-	case wasRunning:
-		st.Phase = rbgsv1.PhaseDegraded
-	case anyReady:
-		st.Phase = rbgsv1.PhaseProgressing
+		st.Phase, reason = rbgsv1.PhaseRunning, ReasonAllRolesReady
+	case hasRun && sameSpec && prev.Phase != rbgsv1.PhaseProgressing:
+		st.Phase, reason = rbgsv1.PhaseDegraded, ReasonRoleUnready
+	case hasRun:
+		st.Phase, reason = rbgsv1.PhaseProgressing, ReasonUpdating
 	default:
-		st.Phase = rbgsv1.PhasePending
+		st.Phase, reason = rbgsv1.PhasePending, ReasonStarting
 	}
 
-	ready := metav1.Condition{Type: rbgsv1.ConditionReady, ObservedGeneration: g.Generation, LastTransitionTime: now}
-	progressing := metav1.Condition{Type: rbgsv1.ConditionProgressing, ObservedGeneration: g.Generation, LastTransitionTime: now}
-	message := "roles not ready: " + strings.Join(append(notReady, waiting...), ", ")
+	message := "every role is ready"
+	if len(notReady) > 0 {
+		message = "roles not ready: " + strings.Join(notReady, ", ")
+	}
+	ready, progressing := metav1.ConditionFalse, metav1.ConditionFalse
 	switch st.Phase {
 	case rbgsv1.PhaseRunning:
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionTrue, ReasonAllRolesReady, "every role is ready"
-		progressing.Status, progressing.Reason, progressing.Message = metav1.ConditionFalse, ReasonAllRolesReady, "every role is ready"
-	case rbgsv1.PhaseDegraded:
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonRoleUnready, message
-		progressing.Status, progressing.Reason, progressing.Message = metav1.ConditionFalse, ReasonRoleUnready, message
-	default:
-		reason := ReasonRolesNotReady
-		if len(notReady) == 0 {
-			reason = ReasonWaitingForDependencies
-		}
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, reason, message
-		progressing.Status, progressing.Reason, progressing.Message = metav1.ConditionTrue, reason, message
+		ready = metav1.ConditionTrue
+	case rbgsv1.PhasePending, rbgsv1.PhaseProgressing:
+		progressing = metav1.ConditionTrue
 	}
-	apimeta.SetStatusCondition(&st.Conditions, ready)
-	apimeta.SetStatusCondition(&st.Conditions, progressing)
+	for _, c := range []struct {
+		t      string
+		status metav1.ConditionStatus
+	}{{rbgsv1.ConditionReady, ready}, {rbgsv1.ConditionProgressing, progressing}} {
+		apimeta.SetStatusCondition(&st.Conditions, metav1.Condition{
+			Type: c.t, Status: c.status, Reason: reason, Message: message,
+			ObservedGeneration: g.Generation, LastTransitionTime: now,
+		})
+	}
 	return st
 }
 

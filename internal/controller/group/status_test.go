@@ -15,52 +15,61 @@ import (
 
 var t0 = metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 
-// A group's life: created, prefill starting, prefill ready, decode ready,
-// prefill loses a pod (Degraded), recovers (Running), then its spec changes
-// and a role scales (Progressing, not Degraded).
+// A group's life: created, prefill starting, prefill ready, decode ready
+// (Running), prefill loses pods (Degraded), recovers (Running), then its
+// spec changes (Progressing, not Degraded), a pod fails while it updates
+// (still Progressing), and it is Running again.
 func TestStatusThroughALifetime(t *testing.T) {
 	g := wrappers.MakeGroup("g", "ns").Generation(1).Role("prefill", 2).Role("decode", 2, "prefill").Obj()
+	ready := roleState{exists: true, ready: true, readyReplicas: 2}
 	steps := []struct {
 		generation int64
 		states     map[string]roleState
 		phase      rbgsv1.GroupPhase
-		ready      metav1.ConditionStatus
 		reason     string
 		message    string
 	}{
-		{1, map[string]roleState{}, rbgsv1.PhasePending, "False", ReasonRolesNotReady,
+		{1, map[string]roleState{}, rbgsv1.PhasePending, ReasonStarting,
 			"roles not ready: prefill (0/2 ready), decode (waiting for prefill)"},
-		{1, map[string]roleState{"prefill": {exists: true, readyReplicas: 1}}, rbgsv1.PhaseProgressing, "False", ReasonRolesNotReady,
+		{1, map[string]roleState{"prefill": {exists: true, readyReplicas: 1}}, rbgsv1.PhasePending, ReasonStarting,
 			"roles not ready: prefill (1/2 ready), decode (waiting for prefill)"},
-		{1, map[string]roleState{"prefill": {exists: true, ready: true, readyReplicas: 2}, "decode": {exists: true}},
-			rbgsv1.PhaseProgressing, "False", ReasonRolesNotReady, "roles not ready: decode (0/2 ready)"},
-		{1, map[string]roleState{"prefill": {exists: true, ready: true, readyReplicas: 2}, "decode": {exists: true, ready: true, readyReplicas: 2}},
-			rbgsv1.PhaseRunning, "True", ReasonAllRolesReady, "every role is ready"},
-		{1, map[string]roleState{"prefill": {exists: true, readyReplicas: 1}, "decode": {exists: true, ready: true, readyReplicas: 2}},
-			rbgsv1.PhaseDegraded, "False", ReasonRoleUnready, "roles not ready: prefill (1/2 ready)"},
-		{1, map[string]roleState{"prefill": {exists: true, readyReplicas: 0}, "decode": {exists: true, ready: true, readyReplicas: 2}},
-			rbgsv1.PhaseDegraded, "False", ReasonRoleUnready, "roles not ready: prefill (0/2 ready)"},
-		{1, map[string]roleState{"prefill": {exists: true, ready: true, readyReplicas: 2}, "decode": {exists: true, ready: true, readyReplicas: 2}},
-			rbgsv1.PhaseRunning, "True", ReasonAllRolesReady, "every role is ready"},
-		{2, map[string]roleState{"prefill": {exists: true, readyReplicas: 2}, "decode": {exists: true, ready: true, readyReplicas: 2}},
-			rbgsv1.PhaseProgressing, "False", ReasonRolesNotReady, "roles not ready: prefill (updating)"},
+		{1, map[string]roleState{"prefill": ready, "decode": {exists: true}}, rbgsv1.PhasePending, ReasonStarting,
+			"roles not ready: decode (0/2 ready)"},
+		{1, map[string]roleState{"prefill": ready, "decode": ready}, rbgsv1.PhaseRunning, ReasonAllRolesReady, "every role is ready"},
+		{1, map[string]roleState{"prefill": {exists: true, readyReplicas: 1}, "decode": ready}, rbgsv1.PhaseDegraded, ReasonRoleUnready,
+			"roles not ready: prefill (1/2 ready)"},
+		{1, map[string]roleState{"prefill": {exists: true}, "decode": ready}, rbgsv1.PhaseDegraded, ReasonRoleUnready,
+			"roles not ready: prefill (0/2 ready)"},
+		{1, map[string]roleState{"prefill": ready, "decode": ready}, rbgsv1.PhaseRunning, ReasonAllRolesReady, "every role is ready"},
+		{2, map[string]roleState{"prefill": {exists: true, readyReplicas: 2}, "decode": ready}, rbgsv1.PhaseProgressing, ReasonUpdating,
+			"roles not ready: prefill (updating)"},
+		{2, map[string]roleState{"prefill": {exists: true, readyReplicas: 1}, "decode": ready}, rbgsv1.PhaseProgressing, ReasonUpdating,
+			"roles not ready: prefill (1/2 ready)"},
+		{2, map[string]roleState{"prefill": ready, "decode": ready}, rbgsv1.PhaseRunning, ReasonAllRolesReady, "every role is ready"},
 	}
 	for i, s := range steps {
 		g.Generation = s.generation
 		st := computeStatus(g, s.states, planRoles(g, s.states), t0)
 		g.Status = st
 		c := apimeta.FindStatusCondition(st.Conditions, rbgsv1.ConditionReady)
-		if st.Phase != s.phase || c.Status != s.ready || c.Reason != s.reason || c.Message != s.message || c.ObservedGeneration != s.generation {
+		wantReady := metav1.ConditionFalse
+		if s.phase == rbgsv1.PhaseRunning {
+			wantReady = metav1.ConditionTrue
+		}
+		if st.Phase != s.phase || c.Status != wantReady || c.Reason != s.reason || c.Message != s.message || c.ObservedGeneration != s.generation {
 			t.Errorf("step %d: phase %s, Ready %s/%s %q (gen %d); want %s, %s/%s %q",
-				i, st.Phase, c.Status, c.Reason, c.Message, c.ObservedGeneration, s.phase, s.ready, s.reason, s.message)
+				i, st.Phase, c.Status, c.Reason, c.Message, c.ObservedGeneration, s.phase, wantReady, s.reason, s.message)
 		}
 		p := apimeta.FindStatusCondition(st.Conditions, rbgsv1.ConditionProgressing)
 		wantProgressing := metav1.ConditionFalse
 		if s.phase == rbgsv1.PhasePending || s.phase == rbgsv1.PhaseProgressing {
 			wantProgressing = metav1.ConditionTrue
 		}
-		if p.Status != wantProgressing {
-			t.Errorf("step %d: Progressing %s, want %s", i, p.Status, wantProgressing)
+		if p.Status != wantProgressing || p.Reason != s.reason {
+			t.Errorf("step %d: Progressing %s/%s, want %s/%s", i, p.Status, p.Reason, wantProgressing, s.reason)
+		}
+		if st.Conditions[0].Type != rbgsv1.ConditionReady {
+			t.Errorf("step %d: conditions out of order: %v", i, st.Conditions)
 		}
 	}
 }

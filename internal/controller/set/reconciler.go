@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -18,6 +20,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -51,7 +54,17 @@ type Reconciler struct {
 	Scheme   *runtime.Scheme
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
+	// Memo skips groups already seen as desired (see apply.Memo).
+	Memo *apply.Memo
+	// StatusInterval bounds how often a status is rewritten for changes of
+	// counts alone (see writeStatus).
+	StatusInterval time.Duration
+
+	lastStatus sync.Map // set key -> time of its last status write
 }
+
+// writeParallelism bounds the group writes of one reconcile in flight.
+const writeParallelism = 32
 
 // +kubebuilder:rbac:groups=openpatio.io,resources=rolebasedgroupsets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=openpatio.io,resources=rolebasedgroupsets/status,verbs=get;update;patch
@@ -62,6 +75,10 @@ type Reconciler struct {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var s rbgsv1.RoleBasedGroupSet
 	if err := r.Client.Get(ctx, req.NamespacedName, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Memo.Retain(req.String(), nil)
+			r.lastStatus.Delete(req.String())
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !s.DeletionTimestamp.IsZero() {
@@ -71,7 +88,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	replicas := *s.Spec.Replicas
 	longest := naming.Group(s.Name, max(replicas-1, 0))
 	if errs := validation.Group(longest, s.Spec.GroupTemplate.Roles, field.NewPath("spec", "groupTemplate", "roles")); len(errs) > 0 {
-		return ctrl.Result{}, r.writeStatus(ctx, &s, failedStatus(&s, errs.ToAggregate(), now), nil)
+		return r.writeStatus(ctx, &s, failedStatus(&s, errs.ToAggregate(), now), nil)
 	}
 
 	groups, err := r.observe(ctx, &s)
@@ -85,35 +102,53 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	plan := planSet(replicas, states, rev, resolveMaxUnavailable(s.Spec.RolloutStrategy.MaxUnavailable, replicas))
 
-	w := apply.NewWriter(ctx, r.Client, r.Scheme)
+	key := req.String()
+	r.Memo.Retain(key, groupUIDs(groups))
+	w := apply.NewWriter(ctx, r.Client, r.Scheme, r.Memo, key, "")
+	updated := sync.OnceValue(func() rbgsv1.RoleBasedGroupSpec { return updatedSpec(&s) })
+	updatedIntent := fmt.Sprintf("%s/%d/%s", s.UID, s.Generation, rev)
+	type job struct {
+		index int32
+		live  *rbgsv1.RoleBasedGroup
+	}
+	var jobs []job
 	for _, i := range plan.create {
-		w.Write(desiredGroup(&s, i, rev, updatedSpec(&s)), nil)
+		jobs = append(jobs, job{index: i})
 	}
 	for i, g := range groups {
-		switch {
-		case i >= replicas:
-			continue
-		case g.Labels[rbgsv1.LabelGroupRevision] == rev || slices.Contains(plan.update, i):
-			w.Write(desiredGroup(&s, i, rev, updatedSpec(&s)), g)
-		default:
-			w.Write(desiredGroup(&s, i, g.Labels[rbgsv1.LabelGroupRevision], scaledSpec(&s, g)), g)
+		if i < replicas {
+			jobs = append(jobs, job{index: i, live: g})
 		}
 	}
+	// Groups are independent: write them side by side.
+	apply.Parallel(writeParallelism, len(jobs), func(j int) {
+		i, g := jobs[j].index, jobs[j].live
+		if g == nil || g.Labels[rbgsv1.LabelGroupRevision] == rev || slices.Contains(plan.update, i) {
+			w.WriteFor(updatedIntent, g, func() client.Object { return desiredGroup(&s, i, rev, updated()) })
+			return
+		}
+		old := g.Labels[rbgsv1.LabelGroupRevision]
+		w.WriteFor(fmt.Sprintf("%s/%d/%s/%d", s.UID, s.Generation, old, g.Generation), g,
+			func() client.Object { return desiredGroup(&s, i, old, scaledSpec(&s, g)) })
+	})
 	var deleteErrs []error
-	for _, i := range plan.delete {
-		g := groups[i]
+	var mu sync.Mutex
+	apply.Parallel(writeParallelism, len(plan.delete), func(j int) {
+		g := groups[plan.delete[j]]
 		uid := g.UID
 		err := r.Client.Delete(ctx, g, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &uid})
 		if client.IgnoreNotFound(err) != nil {
+			mu.Lock()
 			deleteErrs = append(deleteErrs, fmt.Errorf("deleting group %s: %w", g.Name, err))
+			mu.Unlock()
 		}
-	}
+	})
 
 	// The status describes what the cache showed before this reconcile's
 	// writes; the writes come back through the watch and update it.
 	st := computeStatus(&s, groups, rev, now)
-	statusErr := r.writeStatus(ctx, &s, st, &plan)
-	return ctrl.Result{}, errors.Join(w.Err(), errors.Join(deleteErrs...), statusErr)
+	result, statusErr := r.writeStatus(ctx, &s, st, &plan)
+	return result, errors.Join(w.Err(), errors.Join(deleteErrs...), statusErr)
 }
 
 // observe returns the set's groups by index. Groups whose index label is
@@ -150,17 +185,27 @@ func failedStatus(s *rbgsv1.RoleBasedGroupSet, err error, now metav1.Time) rbgsv
 }
 
 // writeStatus writes status if it changed, then records what this reconcile
-// did as events.
-func (r *Reconciler) writeStatus(ctx context.Context, s *rbgsv1.RoleBasedGroupSet, st rbgsv1.RoleBasedGroupSetStatus, plan *setPlan) error {
-	prev := s.Status.Phase
-	if !equality.Semantic.DeepEqual(s.Status, st) {
+// did as events. As for groups, changes of generation, phase, group count,
+// revision or a condition's status or reason are written at once, and other
+// changes (counts of ready and updated groups, the group list) at most once
+// per StatusInterval.
+func (r *Reconciler) writeStatus(ctx context.Context, s *rbgsv1.RoleBasedGroupSet, st rbgsv1.RoleBasedGroupSetStatus, plan *setPlan) (ctrl.Result, error) {
+	prev := s.Status
+	key := client.ObjectKeyFromObject(s).String()
+	var result ctrl.Result
+	switch wait := r.untilNextWrite(key); {
+	case equality.Semantic.DeepEqual(prev, st):
+	case !significantChange(prev, st) && wait > 0:
+		result.RequeueAfter = wait
+	default:
 		s.Status = st
 		if err := r.Client.Status().Update(ctx, s); err != nil {
 			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-				return nil // a newer version is on its way through the cache
+				return result, nil // a newer version is on its way through the cache
 			}
-			return fmt.Errorf("writing status of %s: %w", s.Name, err)
+			return result, fmt.Errorf("writing status of %s: %w", s.Name, err)
 		}
+		r.lastStatus.Store(key, r.Clock.Now())
 	}
 	if plan != nil {
 		if len(plan.create) > 0 {
@@ -174,8 +219,8 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *rbgsv1.RoleBasedGroupSe
 				"updating groups %s to revision %s (%d/%d updated)", indices(plan.update), st.UpdateRevision, st.UpdatedGroups, *s.Spec.Replicas)
 		}
 	}
-	if st.Phase != prev {
-		switch st.Phase {
+	if s.Status.Phase != prev.Phase {
+		switch s.Status.Phase {
 		case rbgsv1.PhaseRunning:
 			r.Recorder.Eventf(s, nil, corev1.EventTypeNormal, ReasonSetReady, "Reconcile", "every group is running")
 		case rbgsv1.PhaseDegraded:
@@ -185,7 +230,39 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *rbgsv1.RoleBasedGroupSe
 				apimeta.FindStatusCondition(st.Conditions, rbgsv1.ConditionReady).Message)
 		}
 	}
-	return nil
+	return result, nil
+}
+
+func (r *Reconciler) untilNextWrite(key string) time.Duration {
+	last, ok := r.lastStatus.Load(key)
+	if !ok {
+		return 0
+	}
+	return r.StatusInterval - r.Clock.Since(last.(time.Time))
+}
+
+// significantChange reports whether next differs from prev in what a
+// person, kubectl wait or an autoscaler acts on.
+func significantChange(prev, next rbgsv1.RoleBasedGroupSetStatus) bool {
+	if prev.ObservedGeneration != next.ObservedGeneration || prev.Phase != next.Phase || prev.Replicas != next.Replicas ||
+		prev.Selector != next.Selector || prev.UpdateRevision != next.UpdateRevision || len(prev.Conditions) != len(next.Conditions) {
+		return true
+	}
+	for _, c := range next.Conditions {
+		p := apimeta.FindStatusCondition(prev.Conditions, c.Type)
+		if p == nil || p.Status != c.Status || p.Reason != c.Reason {
+			return true
+		}
+	}
+	return false
+}
+
+func groupUIDs(groups map[int32]*rbgsv1.RoleBasedGroup) map[types.UID]bool {
+	out := make(map[types.UID]bool, len(groups))
+	for _, g := range groups {
+		out[g.UID] = true
+	}
+	return out
 }
 
 func indices(ix []int32) string {

@@ -1,0 +1,93 @@
+package apply
+
+import (
+	"hash/fnv"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Memo remembers, per parent object, which children were last seen as the
+// parent wants them, so a reconcile whose inputs did not change skips
+// building, hashing and comparing their desired state: most reconciles are
+// woken by status changes and have nothing to write.
+//
+// An entry pairs the parent's intent (a string that changes whenever the
+// desired child would: the parent's UID, generation, labels, ...) with the
+// child's fingerprint: its generation and metadata for kinds whose spec
+// changes bump the generation, its resource version for the others. Any
+// edit of the child's spec or metadata, by anyone, changes the fingerprint,
+// and the child is compared in full again.
+type Memo struct {
+	mu       sync.Mutex
+	children map[string]map[types.UID]memoEntry
+}
+
+type memoEntry struct {
+	intent, fingerprint string
+}
+
+// NewMemo returns an empty Memo.
+func NewMemo() *Memo {
+	return &Memo{children: map[string]map[types.UID]memoEntry{}}
+}
+
+// Fresh reports whether live was last seen up to date for intent.
+func (m *Memo) Fresh(parent string, live metav1.Object, intent string) bool {
+	if live == nil {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.children[parent][live.GetUID()]
+	return ok && e.intent == intent && e.fingerprint == fingerprint(live)
+}
+
+// Remember records that obj is up to date for intent.
+func (m *Memo) Remember(parent string, obj metav1.Object, intent string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.children[parent]
+	if c == nil {
+		c = map[types.UID]memoEntry{}
+		m.children[parent] = c
+	}
+	c[obj.GetUID()] = memoEntry{intent: intent, fingerprint: fingerprint(obj)}
+}
+
+// Retain drops the entries of parent's children not in keep (deleted
+// children), or every entry of parent when keep is empty.
+func (m *Memo) Retain(parent string, keep map[types.UID]bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(keep) == 0 {
+		delete(m.children, parent)
+		return
+	}
+	maps.DeleteFunc(m.children[parent], func(uid types.UID, _ memoEntry) bool { return !keep[uid] })
+}
+
+// fingerprint changes whenever obj's spec or metadata does.
+func fingerprint(obj metav1.Object) string {
+	if g := obj.GetGeneration(); g > 0 {
+		return strconv.FormatInt(g, 10) + "/" + strconv.FormatUint(MapHash(obj.GetLabels())^(MapHash(obj.GetAnnotations())*31), 16)
+	}
+	return "rv" + obj.GetResourceVersion()
+}
+
+// MapHash is an order-independent hash of a string map.
+func MapHash(m map[string]string) uint64 {
+	var sum uint64
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		h := fnv.New64a()
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+		h.Write([]byte(m[k]))
+		sum = sum*1099511628211 ^ h.Sum64()
+	}
+	return sum
+}

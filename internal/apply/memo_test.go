@@ -1,0 +1,56 @@
+package apply_test
+
+import (
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/openpatio/rbgs/internal/apply"
+)
+
+func TestMemo(t *testing.T) {
+	m := apply.NewMemo()
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{UID: "s", Generation: 3, Labels: map[string]string{"a": "1"}}}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{UID: "c", ResourceVersion: "10"}}
+	if m.Fresh("g", sts, "i1") {
+		t.Fatal("fresh before anything was remembered")
+	}
+	m.Remember("g", sts, "i1")
+	m.Remember("g", cm, "i1")
+	if !m.Fresh("g", sts, "i1") || !m.Fresh("g", cm, "i1") {
+		t.Fatal("not fresh right after Remember")
+	}
+	if m.Fresh("g", sts, "i2") {
+		t.Error("fresh for another intent")
+	}
+	sts.ResourceVersion = "99" // a status update: generation and metadata unchanged
+	if !m.Fresh("g", sts, "i1") {
+		t.Error("a status update made the StatefulSet stale")
+	}
+	sts.Generation = 4 // someone edited the spec
+	if m.Fresh("g", sts, "i1") {
+		t.Error("a spec edit went unnoticed")
+	}
+	sts.Generation = 3
+	sts.Labels["a"] = "2"
+	if m.Fresh("g", sts, "i1") {
+		t.Error("a label edit went unnoticed")
+	}
+	sts.Labels["a"] = "1"
+	cm.ResourceVersion = "11"
+	if m.Fresh("g", cm, "i1") {
+		t.Error("a ConfigMap edit went unnoticed")
+	}
+	m.Retain("g", map[types.UID]bool{"c": true})
+	if m.Fresh("g", sts, "i1") {
+		t.Error("a child left out of Retain is still remembered")
+	}
+	m.Retain("g", nil)
+	cm.ResourceVersion = "10"
+	if m.Fresh("g", cm, "i1") {
+		t.Error("Retain(nil) kept entries")
+	}
+}

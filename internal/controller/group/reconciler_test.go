@@ -1,0 +1,59 @@
+package group
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/apply"
+	"github.com/openpatio/rbgs/test/wrappers"
+)
+
+// Status writes: significant changes go at once, counts alone wait for the
+// interval, and nothing is written when nothing changed.
+func TestWriteStatusCoalescesCounts(t *testing.T) {
+	g := wrappers.MakeGroup("g", "ns").Generation(1).Role("prefill", 2).Role("decode", 2, "prefill").Obj()
+	writes := 0
+	c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(g).WithStatusSubresource(g).
+		WithInterceptorFuncs(interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
+			writes++
+			return c.SubResource(sub).Update(ctx, o, opts...)
+		}}).Build()
+	clk := clocktesting.NewFakeClock(t0.Time)
+	r := &Reconciler{Client: c, Scheme: wrappers.Scheme(), Recorder: events.NewFakeRecorder(100), Clock: clk,
+		Memo: apply.NewMemo(), StatusInterval: 10 * time.Second}
+	ctx := context.Background()
+	status := func(s map[string]roleState) rbgsv1.RoleBasedGroupStatus {
+		return computeStatus(g, s, planRoles(g, s), t0)
+	}
+	step := func(name string, s map[string]roleState, wantWrites int, wantRequeue time.Duration) {
+		t.Helper()
+		if err := c.Get(ctx, client.ObjectKeyFromObject(g), g); err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.writeStatus(ctx, g, status(s), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if writes != wantWrites || res.RequeueAfter != wantRequeue {
+			t.Errorf("%s: %d writes, requeue after %s; want %d, %s", name, writes, res.RequeueAfter, wantWrites, wantRequeue)
+		}
+	}
+	starting := map[string]roleState{"prefill": {exists: true}}
+	step("first status", starting, 1, 0)
+	step("nothing changed", starting, 1, 0)
+	clk.Step(3 * time.Second)
+	step("a pod ready: counts only", map[string]roleState{"prefill": {exists: true, readyReplicas: 1}}, 1, 7*time.Second)
+	clk.Step(7 * time.Second)
+	step("interval passed", map[string]roleState{"prefill": {exists: true, readyReplicas: 1}}, 2, 0)
+	step("Running: at once", map[string]roleState{
+		"prefill": {exists: true, ready: true, readyReplicas: 2}, "decode": {exists: true, ready: true, readyReplicas: 2},
+	}, 3, 0)
+}

@@ -27,6 +27,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
@@ -227,7 +228,8 @@ func (w *Writer) WriteFor(intent string, live client.Object, build func() client
 	} else if w.memo.Fresh(w.parent, live, intent) {
 		return false
 	}
-	d, err := Prepare(build(), w.scheme)
+	target := build()
+	d, err := Prepare(target, w.scheme)
 	if err != nil {
 		w.fail(err)
 		return false
@@ -239,14 +241,21 @@ func (w *Writer) WriteFor(intent string, live client.Object, build func() client
 		w.fail(err)
 		return false
 	}
-	if err := w.client.Apply(w.ctx, client.ApplyConfigurationFromUnstructured(d.Object),
-		client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+	body, err := json.Marshal(d.Object.Object)
+	if err == nil {
+		// A raw apply patch on the typed object: the response lands in
+		// target, and the client's read-your-writes tracking sees a write of
+		// the typed kind the reconcilers read from the cache.
+		err = w.client.Patch(w.ctx, target, client.RawPatch(types.ApplyPatchType, body),
+			client.FieldOwner(FieldOwner), client.ForceOwnership)
+	}
+	if err != nil {
 		w.fail(fmt.Errorf("applying %s %s: %w", d.Object.GetKind(), d.Object.GetName(), err))
 		return false
 	}
 	// The response is the object as stored: remember it, so the next
 	// reconcile skips it once the cache shows the same.
-	w.memo.Remember(w.parent, d.Object, intent)
+	w.memo.Remember(w.parent, target, intent)
 	return true
 }
 

@@ -57,6 +57,11 @@ type sizeResult struct {
 	Groups int `json:"groups"`
 	Pods   int `json:"pods"`
 
+	// Stages average, per group: start to prefill created, prefill created
+	// to Ready, prefill Ready to decode created, decode created to Ready.
+	FloorStages    [4]float64 `json:"floorOrderedStages"`
+	OperatorStages [4]float64 `json:"operatorStages"`
+
 	FloorAllAtOnce phase `json:"floorAllAtOnce"`
 	FloorOrdered   phase `json:"floorOrdered"`
 	FloorScaleUp   phase `json:"floorScaleUp"`
@@ -248,11 +253,13 @@ func (b *bench) size(ctx context.Context, n int) (sizeResult, error) {
 	if err := b.namespace(ctx, ns); err != nil {
 		return r, err
 	}
+	orderedStart := time.Now()
 	d, err := b.ordered(ctx, ns, 0, n)
 	if err != nil {
 		return r, err
 	}
 	r.FloorOrdered.Seconds = seconds(d)
+	r.FloorStages = b.track.stages(ns, orderedStart)
 	logf("floor, ordered: %.1f s", r.FloorOrdered.Seconds)
 	if d, err = b.ordered(ctx, ns, n, up); err != nil {
 		return r, err
@@ -363,6 +370,7 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 	r.SetReadySeconds = seconds(setDur)
 	r.PodsReady.Seconds = seconds(<-podsDone)
 	r.SetReadyAfterPods = seconds(start.Add(setDur).Sub(b.track.lastPodReady()))
+	r.OperatorStages = b.track.stages(ns, start)
 	r.CreateCPUSeconds, _ = op.stats()
 	time.Sleep(time.Second)
 	if r.PodsReady.Counts, err = b.audit.count(); err != nil {
@@ -371,6 +379,10 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 	r.Objects = 1 + 7*n
 	logf("operator: pods Ready %.1f s, set Ready %.1f s (%.2f s after the last pod), %d writes for %d objects, %.1f CPU s",
 		r.PodsReady.Seconds, r.SetReadySeconds, r.SetReadyAfterPods, r.PodsReady.Counts.Writes, r.Objects, r.CreateCPUSeconds)
+	logf("stages per group (start->prefill, prefill->Ready, Ready->decode, decode->Ready): floor %.2f %.2f %.2f %.2f, operator %.2f %.2f %.2f %.2f",
+		r.FloorStages[0], r.FloorStages[1], r.FloorStages[2], r.FloorStages[3],
+		r.OperatorStages[0], r.OperatorStages[1], r.OperatorStages[2], r.OperatorStages[3])
+	logf("writes by kind: %v", r.PodsReady.Counts.WritesBy)
 
 	// Nothing changes.
 	time.Sleep(b.quiet)

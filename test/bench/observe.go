@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,17 +18,20 @@ import (
 // StatefulSets, from informers: waiting on it costs no API requests.
 type tracker struct {
 	mu       sync.Mutex
-	ready    map[string]map[string]string // namespace -> Ready pod -> image
+	readyPod map[string]map[string]string // namespace -> Ready pod -> image
 	live     map[string]struct{}          // namespace/name of every pod
 	pods     map[string]int               // namespace -> pods
 	sts      map[string]int               // namespace -> StatefulSets
 	lastPod  time.Time                    // last time a pod turned Ready
 	onStsRdy func(*appsv1.StatefulSet)
+	seen     map[string]time.Time // namespace/name of a StatefulSet -> first seen
+	ready    map[string]time.Time // namespace/name of a StatefulSet -> first seen Ready
 }
 
 func newTracker(ctx context.Context, cs kubernetes.Interface, onStatefulSet func(*appsv1.StatefulSet)) (*tracker, error) {
 	t := &tracker{
-		ready: map[string]map[string]string{}, live: map[string]struct{}{}, pods: map[string]int{}, sts: map[string]int{},
+		readyPod: map[string]map[string]string{}, live: map[string]struct{}{}, pods: map[string]int{}, sts: map[string]int{},
+		seen: map[string]time.Time{}, ready: map[string]time.Time{},
 		onStsRdy: onStatefulSet,
 	}
 	f := informers.NewSharedInformerFactory(cs, 0)
@@ -85,10 +89,10 @@ func (t *tracker) pod(p *corev1.Pod, deleted bool) {
 		t.live[key] = struct{}{}
 		t.pods[p.Namespace]++
 	}
-	ns := t.ready[p.Namespace]
+	ns := t.readyPod[p.Namespace]
 	if ns == nil {
 		ns = map[string]string{}
-		t.ready[p.Namespace] = ns
+		t.readyPod[p.Namespace] = ns
 	}
 	_, wasReady := ns[p.Name]
 	if !deleted && p.DeletionTimestamp == nil && podReady(p) {
@@ -111,13 +115,54 @@ func podReady(p *corev1.Pod) bool {
 }
 
 func (t *tracker) statefulSet(s *appsv1.StatefulSet, delta int) {
+	ready := delta >= 0 && s.Spec.Replicas != nil &&
+		s.Status.ObservedGeneration >= s.Generation && s.Status.ReadyReplicas == *s.Spec.Replicas
+	key := s.Namespace + "/" + s.Name
+	now := time.Now()
 	t.mu.Lock()
 	t.sts[s.Namespace] += delta
+	if _, ok := t.seen[key]; !ok && delta >= 0 {
+		t.seen[key] = now
+	}
+	if _, ok := t.ready[key]; !ok && ready {
+		t.ready[key] = now
+	}
 	t.mu.Unlock()
-	if delta >= 0 && t.onStsRdy != nil && s.Spec.Replicas != nil &&
-		s.Status.ObservedGeneration >= s.Generation && s.Status.ReadyReplicas == *s.Spec.Replicas {
+	if ready && t.onStsRdy != nil {
 		t.onStsRdy(s)
 	}
+}
+
+// stages averages, over the groups of a namespace, the time from start to
+// the prefill StatefulSet's creation, from there to prefill Ready, from
+// prefill Ready to the decode StatefulSet's creation (the reaction of
+// whoever orders startup), and from there to decode Ready.
+func (t *tracker) stages(ns string, start time.Time) [4]float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var sum [4]float64
+	n := 0
+	for key, prefillSeen := range t.seen {
+		group, ok := strings.CutSuffix(key, "-prefill")
+		if !ok || !strings.HasPrefix(key, ns+"/") || prefillSeen.Before(start) {
+			continue
+		}
+		pr, dSeen, dr := t.ready[key], t.seen[group+"-decode"], t.ready[group+"-decode"]
+		if pr.IsZero() || dSeen.IsZero() || dr.IsZero() {
+			continue
+		}
+		n++
+		sum[0] += prefillSeen.Sub(start).Seconds()
+		sum[1] += pr.Sub(prefillSeen).Seconds()
+		sum[2] += dSeen.Sub(pr).Seconds()
+		sum[3] += dr.Sub(dSeen).Seconds()
+	}
+	if n > 0 {
+		for i := range sum {
+			sum[i] /= float64(n)
+		}
+	}
+	return sum
 }
 
 // readyPods counts the Ready pods of a namespace running image ("" for any).
@@ -125,7 +170,7 @@ func (t *tracker) readyPods(ns, image string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
-	for _, img := range t.ready[ns] {
+	for _, img := range t.readyPod[ns] {
 		if image == "" || img == image {
 			n++
 		}

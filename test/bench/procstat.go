@@ -49,6 +49,8 @@ type requestCounts struct {
 	Requests int            `json:"requests"`
 	Writes   int            `json:"writes"`
 	ByVerb   map[string]int `json:"byVerb"`
+	// Writes by "verb resource[/subresource]".
+	WritesBy map[string]int `json:"writesBy"`
 }
 
 // mark starts a new window at the current end of the log.
@@ -63,7 +65,7 @@ func (a *auditLog) mark() error {
 
 // count returns the user's requests since the last mark, and marks again.
 func (a *auditLog) count() (requestCounts, error) {
-	c := requestCounts{ByVerb: map[string]int{}}
+	c := requestCounts{ByVerb: map[string]int{}, WritesBy: map[string]int{}}
 	f, err := os.Open(a.path)
 	if err != nil {
 		return c, err
@@ -84,6 +86,10 @@ func (a *auditLog) count() (requestCounts, error) {
 				User    struct {
 					Username string `json:"username"`
 				} `json:"user"`
+				ObjectRef struct {
+					Resource    string `json:"resource"`
+					Subresource string `json:"subresource"`
+				} `json:"objectRef"`
 			}
 			if json.Unmarshal(line, &e) == nil && e.User.Username == a.user && !seen[e.AuditID] {
 				seen[e.AuditID] = true
@@ -92,6 +98,11 @@ func (a *auditLog) count() (requestCounts, error) {
 				switch e.Verb {
 				case "create", "update", "patch", "delete", "deletecollection":
 					c.Writes++
+					what := e.Verb + " " + e.ObjectRef.Resource
+					if e.ObjectRef.Subresource != "" {
+						what += "/" + e.ObjectRef.Subresource
+					}
+					c.WritesBy[what]++
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -11,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/apply"
 	"github.com/openpatio/rbgs/internal/discovery"
 	"github.com/openpatio/rbgs/internal/naming"
 )
@@ -63,10 +65,17 @@ func (r *Reconciler) observe(ctx context.Context, g *rbgsv1.RoleBasedGroup) (*ch
 		svcs corev1.ServiceList
 		cms  corev1.ConfigMapList
 	)
-	for _, l := range []client.ObjectList{&sts, &deps, &svcs, &cms} {
-		if err := r.Client.List(ctx, l, opts...); err != nil {
-			return nil, fmt.Errorf("listing children of %s: %w", g.Name, err)
+	lists := []client.ObjectList{&sts, &deps, &svcs, &cms}
+	errs := make([]error, len(lists))
+	// Each list waits until the cache has seen this operator's writes of
+	// its kind: wait for the four at once.
+	apply.Parallel(len(lists), len(lists), func(i int) {
+		if err := r.Client.List(ctx, lists[i], opts...); err != nil {
+			errs[i] = fmt.Errorf("listing children of %s: %w", g.Name, err)
 		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return &children{
 		statefulSets: byName(sts.Items),

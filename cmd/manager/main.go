@@ -25,7 +25,7 @@ func main() {
 	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader so only one replica reconciles")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's own)")
 	flag.StringVar(&o.Namespace, "namespace", "", "watch only this namespace (default: all)")
-	flag.IntVar(&o.GroupWorkers, "group-workers", 32, "groups reconciled in parallel")
+	flag.IntVar(&o.GroupWorkers, "group-workers", 64, "groups reconciled in parallel")
 	flag.IntVar(&o.SetWorkers, "set-workers", 4, "sets reconciled in parallel")
 	flag.DurationVar(&o.GroupStatusInterval, "group-status-interval", 10*time.Second,
 		"least time between two status writes of a group that change only counts and messages")

@@ -206,14 +206,15 @@ func (r *Reconciler) prune(ctx context.Context, stale []objectRef) ([]string, er
 //
 // Changes of the observed generation, of the phase or of a condition's
 // status or reason are written at once. Changes of counts and messages alone
-// wait until StatusInterval has passed since the group's last status write
-// (the result asks to come back then), so a fleet that starts up does not
-// rewrite every group's status for every pod that turns Ready.
+// wait until StatusInterval (startupStatusInterval while Pending) has passed
+// since the group's last status write (the result asks to come back then),
+// so a fleet that starts up does not rewrite every group's status for every
+// pod that turns Ready.
 func (r *Reconciler) writeStatus(ctx context.Context, g *rbgsv1.RoleBasedGroup, status rbgsv1.RoleBasedGroupStatus, started, removed []string) (ctrl.Result, error) {
 	prev := g.Status
 	key := client.ObjectKeyFromObject(g).String()
 	var result ctrl.Result
-	switch wait := r.untilNextWrite(key); {
+	switch wait := r.untilNextWrite(key, status.Phase); {
 	case equality.Semantic.DeepEqual(prev, status):
 	case !significantChange(prev, status) && wait > 0:
 		result.RequeueAfter = wait
@@ -231,12 +232,23 @@ func (r *Reconciler) writeStatus(ctx context.Context, g *rbgsv1.RoleBasedGroup, 
 	return result, nil
 }
 
-func (r *Reconciler) untilNextWrite(key string) time.Duration {
+// startupStatusInterval replaces StatusInterval while a group starts for
+// the first time: its status then says Pending and what each role waits
+// for, and the counts catch up when it turns Running. A fleet of groups
+// starting together thus writes two statuses per group, however long the
+// startup takes.
+const startupStatusInterval = 5 * time.Minute
+
+func (r *Reconciler) untilNextWrite(key string, phase rbgsv1.GroupPhase) time.Duration {
 	last, ok := r.lastStatus.Load(key)
 	if !ok {
 		return 0
 	}
-	return r.StatusInterval - r.Clock.Since(last.(time.Time))
+	interval := r.StatusInterval
+	if phase == rbgsv1.PhasePending {
+		interval = max(interval, startupStatusInterval)
+	}
+	return interval - r.Clock.Since(last.(time.Time))
 }
 
 // recordEvents tells what a reconcile did. A group of a set starting for the

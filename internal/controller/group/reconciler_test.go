@@ -50,10 +50,18 @@ func TestWriteStatusCoalescesCounts(t *testing.T) {
 	step("first status", starting, 1, 0)
 	step("nothing changed", starting, 1, 0)
 	clk.Step(3 * time.Second)
-	step("a pod ready: counts only", map[string]roleState{"prefill": {exists: true, readyReplicas: 1}}, 1, 7*time.Second)
-	clk.Step(7 * time.Second)
-	step("interval passed", map[string]roleState{"prefill": {exists: true, readyReplicas: 1}}, 2, 0)
-	step("Running: at once", map[string]roleState{
+	oneReady := map[string]roleState{"prefill": {exists: true, readyReplicas: 1}}
+	step("a pod ready while starting: counts only", oneReady, 1, startupStatusInterval-3*time.Second)
+	clk.Step(startupStatusInterval)
+	step("a long startup shows its counts", oneReady, 2, 0)
+	running := map[string]roleState{
 		"prefill": {exists: true, ready: true, readyReplicas: 2}, "decode": {exists: true, ready: true, readyReplicas: 2},
-	}, 3, 0)
+	}
+	step("Running: at once", running, 3, 0)
+	g.Generation = 2 // a role scales: Progressing at once
+	step("new generation", map[string]roleState{"prefill": {exists: true, readyReplicas: 2}, "decode": running["decode"]}, 4, 0)
+	clk.Step(time.Second)
+	step("counts while Progressing wait the interval", map[string]roleState{
+		"prefill": {exists: true, readyReplicas: 3}, "decode": running["decode"],
+	}, 4, 9*time.Second)
 }

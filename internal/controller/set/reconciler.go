@@ -64,7 +64,7 @@ type Reconciler struct {
 }
 
 // writeParallelism bounds the group writes of one reconcile in flight.
-const writeParallelism = 32
+const writeParallelism = 64
 
 // +kubebuilder:rbac:groups=openpatio.io,resources=rolebasedgroupsets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=openpatio.io,resources=rolebasedgroupsets/status,verbs=get;update;patch

@@ -25,6 +25,7 @@ go run ./test/bench \
   -operator-kubeconfig "${RBGS_CLUSTER_DIR}/kubeconfig-operator" \
   -audit-log "${RBGS_CLUSTER_DIR}/logs/audit.log" \
   -log-dir "${RBGS_CLUSTER_DIR}/logs" \
+  -cluster-dir "${RBGS_CLUSTER_DIR}" \
   -json docs/benchmarks.json \
   -markdown docs/benchmarks-latest.md \
   "$@"

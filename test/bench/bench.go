@@ -62,6 +62,11 @@ type sizeResult struct {
 	FloorStages    [4]float64 `json:"floorOrderedStages"`
 	OperatorStages [4]float64 `json:"operatorStages"`
 
+	// Control plane CPU seconds, by process, during the ordered floor and
+	// the operator's creation.
+	FloorControlPlaneCPU    map[string]float64 `json:"floorOrderedControlPlaneCPU"`
+	OperatorControlPlaneCPU map[string]float64 `json:"operatorControlPlaneCPU"`
+
 	FloorAllAtOnce phase `json:"floorAllAtOnce"`
 	FloorOrdered   phase `json:"floorOrdered"`
 	FloorScaleUp   phase `json:"floorScaleUp"`
@@ -254,11 +259,13 @@ func (b *bench) size(ctx context.Context, n int) (sizeResult, error) {
 		return r, err
 	}
 	orderedStart := time.Now()
+	cpu := controlPlaneCPU(b.clusterDir)
 	d, err := b.ordered(ctx, ns, 0, n)
 	if err != nil {
 		return r, err
 	}
 	r.FloorOrdered.Seconds = seconds(d)
+	r.FloorControlPlaneCPU = cpuSince(b.clusterDir, cpu)
 	r.FloorStages = b.track.stages(ns, orderedStart)
 	logf("floor, ordered: %.1f s", r.FloorOrdered.Seconds)
 	if d, err = b.ordered(ctx, ns, n, up); err != nil {
@@ -354,6 +361,7 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 	}
 
 	// Creation.
+	cpu := controlPlaneCPU(b.clusterDir)
 	start := time.Now()
 	if err := b.k8s.Create(ctx, template(ns, n)); err != nil {
 		return err
@@ -371,6 +379,7 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 	r.PodsReady.Seconds = seconds(<-podsDone)
 	r.SetReadyAfterPods = seconds(start.Add(setDur).Sub(b.track.lastPodReady()))
 	r.OperatorStages = b.track.stages(ns, start)
+	r.OperatorControlPlaneCPU = cpuSince(b.clusterDir, cpu)
 	r.CreateCPUSeconds, _ = op.stats()
 	time.Sleep(time.Second)
 	if r.PodsReady.Counts, err = b.audit.count(); err != nil {
@@ -383,6 +392,7 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 		r.FloorStages[0], r.FloorStages[1], r.FloorStages[2], r.FloorStages[3],
 		r.OperatorStages[0], r.OperatorStages[1], r.OperatorStages[2], r.OperatorStages[3])
 	logf("writes by kind: %v", r.PodsReady.Counts.WritesBy)
+	logf("control plane CPU s: floor %v, operator %v", r.FloorControlPlaneCPU, r.OperatorControlPlaneCPU)
 
 	// Nothing changes.
 	time.Sleep(b.quiet)

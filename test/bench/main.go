@@ -22,7 +22,7 @@ import (
 )
 
 type config struct {
-	kubeconfig, operatorKubeconfig, auditLog, manager, logDir string
+	kubeconfig, operatorKubeconfig, auditLog, manager, logDir, clusterDir string
 	sizes                                                     []int
 	quiet                                                     time.Duration
 	rolloutMaxUnavailable                                     string
@@ -38,6 +38,7 @@ func main() {
 	flag.StringVar(&c.auditLog, "audit-log", "", "the API server's audit log")
 	flag.StringVar(&c.manager, "manager", "bin/manager", "operator binary")
 	flag.StringVar(&c.logDir, "log-dir", os.TempDir(), "folder for the operator's logs")
+	flag.StringVar(&c.clusterDir, "cluster-dir", "", "state folder of the local cluster (for its processes' CPU)")
 	flag.StringVar(&sizes, "sizes", "10,100,250,1000", "numbers of groups, comma-separated")
 	flag.DurationVar(&c.quiet, "quiet", 20*time.Second, "length of the no-change periods")
 	flag.StringVar(&c.rolloutMaxUnavailable, "rollout-max-unavailable", "25%", "maxUnavailable of the measured rollout")

@@ -112,3 +112,33 @@ func (a *auditLog) count() (requestCounts, error) {
 	}
 	return c, nil
 }
+
+// controlPlaneCPU sums the CPU seconds of the local cluster's processes
+// (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok),
+// found through the pid files hack/cluster.sh writes.
+func controlPlaneCPU(clusterDir string) map[string]float64 {
+	out := map[string]float64{}
+	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"} {
+		raw, err := os.ReadFile(clusterDir + "/pids/" + name + ".pid")
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if err != nil {
+			continue
+		}
+		if cpu, _, err := processStats(pid); err == nil {
+			out[name] = cpu
+		}
+	}
+	return out
+}
+
+// cpuSince is the CPU each control plane process used since before.
+func cpuSince(clusterDir string, before map[string]float64) map[string]float64 {
+	now := controlPlaneCPU(clusterDir)
+	for k, v := range now {
+		now[k] = float64(int((v-before[k])*10)) / 10
+	}
+	return now
+}

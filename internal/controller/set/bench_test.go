@@ -1,0 +1,47 @@
+package set
+
+import (
+	"testing"
+
+	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	groupctrl "github.com/openpatio/rbgs/internal/controller/group"
+	"github.com/openpatio/rbgs/test/wrappers"
+)
+
+const fleet = 1000
+
+// BenchmarkPlanSet plans a rollout step of a 1,000-group set.
+func BenchmarkPlanSet(b *testing.B) {
+	states := make([]groupState, fleet)
+	for i := range states {
+		states[i] = groupState{index: int32(i), revision: "old", available: i%7 != 0}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		planSet(fleet, states, "new", 100)
+	}
+}
+
+// BenchmarkSetStatus summarises a 1,000-group set.
+func BenchmarkSetStatus(b *testing.B) {
+	s := wrappers.MakeSet("demo", "ns").Replicas(fleet).Role("prefill", 2).Role("decode", 2, "prefill").Obj()
+	gs := groups(fleet, "r1", rbgsv1.PhaseRunning)
+	b.ReportAllocs()
+	for b.Loop() {
+		computeStatus(s, gs, "r1", t0)
+	}
+}
+
+// BenchmarkRenderSet renders every group of a 1,000-group set and every
+// child of those groups.
+func BenchmarkRenderSet(b *testing.B) {
+	s := wrappers.MakeSet("demo", "ns").Replicas(fleet).Role("prefill", 2).Role("decode", 2, "prefill").Obj()
+	rev := revision(s)
+	b.ReportAllocs()
+	for b.Loop() {
+		spec := updatedSpec(s)
+		for i := range int32(fleet) {
+			groupctrl.Render(desiredGroup(s, i, rev, spec))
+		}
+	}
+}

@@ -23,11 +23,11 @@ import (
 
 type config struct {
 	kubeconfig, operatorKubeconfig, auditLog, manager, logDir, clusterDir string
-	sizes                                                     []int
-	quiet                                                     time.Duration
-	rolloutMaxUnavailable                                     string
-	jsonOut, mdOut                                            string
-	timeout                                                   time.Duration
+	sizes                                                                 []int
+	quiet                                                                 time.Duration
+	rolloutMaxUnavailable                                                 string
+	jsonOut, mdOut                                                        string
+	timeout                                                               time.Duration
 }
 
 func main() {

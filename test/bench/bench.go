@@ -393,6 +393,7 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 		r.OperatorStages[0], r.OperatorStages[1], r.OperatorStages[2], r.OperatorStages[3])
 	logf("writes by kind: %v", r.PodsReady.Counts.WritesBy)
 	logf("control plane CPU s: floor %v, operator %v", r.FloorControlPlaneCPU, r.OperatorControlPlaneCPU)
+	logf("operator latencies:\n  %s", latencies())
 
 	// Nothing changes.
 	time.Sleep(b.quiet)

@@ -47,6 +47,16 @@ func (m *Memo) Fresh(parent string, live metav1.Object, intent string) bool {
 	return ok && e.intent == intent && e.fingerprint == fingerprint(live)
 }
 
+// Settled reports whether the cached obj shows this operator's last write
+// of it, or this operator never wrote it: either way a read that waits for
+// the cache to catch up would return obj itself.
+func (m *Memo) Settled(parent string, obj metav1.Object) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.children[parent][obj.GetUID()]
+	return !ok || e.fingerprint == fingerprint(obj)
+}
+
 // Remember records that obj is up to date for intent.
 func (m *Memo) Remember(parent string, obj metav1.Object, intent string) {
 	m.mu.Lock()

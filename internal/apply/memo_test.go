@@ -44,6 +44,18 @@ func TestMemo(t *testing.T) {
 	if m.Fresh("g", cm, "i1") {
 		t.Error("a ConfigMap edit went unnoticed")
 	}
+	other := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{UID: "o", ResourceVersion: "5"}}
+	if !m.Settled("g", other) {
+		t.Error("an object this operator never wrote is not settled")
+	}
+	if m.Settled("g", cm) {
+		t.Error("a version older than the last write is settled")
+	}
+	cm.ResourceVersion = "10"
+	if !m.Settled("g", cm) {
+		t.Error("the version of the last write is not settled")
+	}
+	cm.ResourceVersion = "11"
 	m.Retain("g", map[types.UID]bool{"c": true})
 	if m.Fresh("g", sts, "i1") {
 		t.Error("a child left out of Retain is still remembered")

@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -57,32 +58,87 @@ func (ch *children) uids() map[types.UID]bool {
 	return out
 }
 
+// observe reads the group's children from the cache. The children the spec
+// names are read one by one: each read waits until the cache has seen this
+// operator's own last write of that object, so a lagging cache never makes
+// a reconcile write again what it just wrote, and reconciles of other
+// groups never wait for each other. Strays (children of roles the spec no
+// longer has) are found through the owner index without waiting: deleting
+// them a moment late is harmless.
 func (r *Reconciler) observe(ctx context.Context, g *rbgsv1.RoleBasedGroup) (*children, error) {
-	opts := []client.ListOption{client.InNamespace(g.Namespace), client.MatchingFields{OwnerIndex: string(g.UID)}}
+	opts := []client.ListOption{client.InNamespace(g.Namespace), client.MatchingFields{OwnerIndex: string(g.UID)},
+		client.DisableReadYourWritesConsistency}
 	var (
 		sts  appsv1.StatefulSetList
 		deps appsv1.DeploymentList
 		svcs corev1.ServiceList
 		cms  corev1.ConfigMapList
 	)
-	lists := []client.ObjectList{&sts, &deps, &svcs, &cms}
-	errs := make([]error, len(lists))
-	// Each list waits until the cache has seen this operator's writes of
-	// its kind: wait for the four at once.
-	apply.Parallel(len(lists), len(lists), func(i int) {
-		if err := r.Client.List(ctx, lists[i], opts...); err != nil {
-			errs[i] = fmt.Errorf("listing children of %s: %w", g.Name, err)
+	for _, l := range []client.ObjectList{&sts, &deps, &svcs, &cms} {
+		if err := r.Client.List(ctx, l, opts...); err != nil {
+			return nil, fmt.Errorf("listing children of %s: %w", g.Name, err)
+		}
+	}
+	ch := &children{
+		statefulSets: byName(sts.Items),
+		deployments:  byName(deps.Items),
+		services:     byName(svcs.Items),
+		configMaps:   byName(cms.Items),
+	}
+
+	type read struct {
+		name string
+		obj  client.Object
+		set  func(found bool)
+	}
+	var reads []read
+	add := func(name string, obj client.Object, set func(bool)) {
+		reads = append(reads, read{name: name, obj: obj, set: set})
+	}
+	for _, name := range []string{naming.ClusterConfigMap(g.Name), naming.EnvConfigMap(g.Name)} {
+		cm := &corev1.ConfigMap{}
+		add(name, cm, func(found bool) { setChild(ch.configMaps, name, cm, found) })
+	}
+	for i := range g.Spec.Roles {
+		role := &g.Spec.Roles[i]
+		name := naming.Workload(g.Name, role.Role)
+		svc := &corev1.Service{}
+		add(name, svc, func(found bool) { setChild(ch.services, name, svc, found) })
+		if discovery.KindOf(role) == rbgsv1.WorkloadDeployment {
+			d := &appsv1.Deployment{}
+			add(name, d, func(found bool) { setChild(ch.deployments, name, d, found) })
+		} else {
+			s := &appsv1.StatefulSet{}
+			add(name, s, func(found bool) { setChild(ch.statefulSets, name, s, found) })
+		}
+	}
+	errs := make([]error, len(reads))
+	found := make([]bool, len(reads))
+	apply.Parallel(8, len(reads), func(i int) {
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: reads[i].name}, reads[i].obj)
+		switch {
+		case err == nil:
+			found[i] = metav1.IsControlledBy(reads[i].obj, g)
+		case !apierrors.IsNotFound(err):
+			errs[i] = fmt.Errorf("reading %s of %s: %w", reads[i].name, g.Name, err)
 		}
 	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &children{
-		statefulSets: byName(sts.Items),
-		deployments:  byName(deps.Items),
-		services:     byName(svcs.Items),
-		configMaps:   byName(cms.Items),
-	}, nil
+	for i, rd := range reads {
+		rd.set(found[i])
+	}
+	return ch, nil
+}
+
+// setChild records what a read by name found: the object, or its absence.
+func setChild[P client.Object](m map[string]P, name string, obj P, found bool) {
+	if found {
+		m[name] = obj
+	} else {
+		delete(m, name)
+	}
 }
 
 func byName[T any, P interface {

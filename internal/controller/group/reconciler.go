@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
@@ -311,6 +313,26 @@ func conditionMessage(st rbgsv1.RoleBasedGroupStatus, t string) string {
 	return ""
 }
 
+// childChanged filters the events of children down to those a reconcile
+// acts on. Creations are skipped: the operator made the child, and at
+// start-up every group is reconciled anyway. Updates count when the child's
+// spec (generation), labels or annotations changed, or, for workloads, when
+// what the group's status reads of them (state) changed; status updates
+// that change nothing the group reports are skipped. Deletions always count.
+func childChanged(state func(client.Object) roleState) predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc: func(event.CreateEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, n := e.ObjectOld, e.ObjectNew
+			if state == nil || o.GetGeneration() != n.GetGeneration() ||
+				!maps.Equal(o.GetLabels(), n.GetLabels()) || !maps.Equal(o.GetAnnotations(), n.GetAnnotations()) {
+				return true
+			}
+			return state(o) != state(n)
+		},
+	}
+}
+
 // SetupWithManager registers the reconciler, its owner indexes and watches.
 // The group wakes on changes of its spec or labels and on any change of its
 // children, StatefulSet status included: that is what starts a dependant
@@ -324,10 +346,14 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&rbgsv1.RoleBasedGroup{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
-		Owns(&appsv1.StatefulSet{}).
-		Owns(&appsv1.Deployment{}).
-		Owns(&corev1.Service{}).
-		Owns(&corev1.ConfigMap{}).
+		Owns(&appsv1.StatefulSet{}, builder.WithPredicates(childChanged(func(o client.Object) roleState {
+			return statefulSetState(o.(*appsv1.StatefulSet))
+		}))).
+		Owns(&appsv1.Deployment{}, builder.WithPredicates(childChanged(func(o client.Object) roleState {
+			return deploymentState(o.(*appsv1.Deployment))
+		}))).
+		Owns(&corev1.Service{}, builder.WithPredicates(childChanged(nil))).
+		Owns(&corev1.ConfigMap{}, builder.WithPredicates(childChanged(nil))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Named("rolebasedgroup").
 		Complete(r)

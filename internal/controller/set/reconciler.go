@@ -91,7 +91,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return r.writeStatus(ctx, &s, failedStatus(&s, errs.ToAggregate(), now), nil)
 	}
 
-	groups, err := r.observe(ctx, &s)
+	key := req.String()
+	groups, err := r.observe(ctx, key, &s)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -102,7 +103,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	plan := planSet(replicas, states, rev, resolveMaxUnavailable(s.Spec.RolloutStrategy.MaxUnavailable, replicas))
 
-	key := req.String()
 	r.Memo.Retain(key, groupUIDs(groups))
 	w := apply.NewWriter(ctx, r.Client, r.Scheme, r.Memo, key, "")
 	updated := sync.OnceValue(func() rbgsv1.RoleBasedGroupSpec { return updatedSpec(&s) })
@@ -151,11 +151,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return result, errors.Join(w.Err(), errors.Join(deleteErrs...), statusErr)
 }
 
-// observe returns the set's groups by index. Groups whose index label is
-// missing or malformed are not the set's to manage.
-func (r *Reconciler) observe(ctx context.Context, s *rbgsv1.RoleBasedGroupSet) (map[int32]*rbgsv1.RoleBasedGroup, error) {
+// observe returns the set's groups by index. Groups 0..replicas-1 are read
+// one by one, each read waiting until the cache has seen this operator's
+// last write of that group, so a lagging cache never makes the set create a
+// group twice; groups at higher indices (to delete) come from the owner
+// index without waiting. Groups whose index label is missing or does not
+// match their name are not the set's to manage.
+func (r *Reconciler) observe(ctx context.Context, key string, s *rbgsv1.RoleBasedGroupSet) (map[int32]*rbgsv1.RoleBasedGroup, error) {
 	var list rbgsv1.RoleBasedGroupList
-	if err := r.Client.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingFields{OwnerIndex: string(s.UID)}); err != nil {
+	if err := r.Client.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingFields{OwnerIndex: string(s.UID)},
+		client.DisableReadYourWritesConsistency); err != nil {
 		return nil, fmt.Errorf("listing groups of %s: %w", s.Name, err)
 	}
 	groups := make(map[int32]*rbgsv1.RoleBasedGroup, len(list.Items))
@@ -166,6 +171,36 @@ func (r *Reconciler) observe(ctx context.Context, s *rbgsv1.RoleBasedGroupSet) (
 			continue
 		}
 		groups[int32(idx)] = g
+	}
+	// Only groups missing from the list, or listed in a version older than
+	// this operator's last write, need a read that waits.
+	var recheck []int32
+	for i := range *s.Spec.Replicas {
+		if g, ok := groups[i]; !ok || !r.Memo.Settled(key, g) {
+			recheck = append(recheck, i)
+		}
+	}
+	read := make([]*rbgsv1.RoleBasedGroup, len(recheck))
+	errs := make([]error, len(recheck))
+	apply.Parallel(16, len(recheck), func(j int) {
+		g := &rbgsv1.RoleBasedGroup{}
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: naming.Group(s.Name, recheck[j])}, g)
+		switch {
+		case err == nil && metav1.IsControlledBy(g, s):
+			read[j] = g
+		case err != nil && !apierrors.IsNotFound(err):
+			errs[j] = fmt.Errorf("reading group %d of %s: %w", recheck[j], s.Name, err)
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for j, i := range recheck {
+		if read[j] != nil {
+			groups[i] = read[j]
+		} else {
+			delete(groups, i)
+		}
 	}
 	return groups, nil
 }

@@ -79,7 +79,11 @@ func run(c config) error {
 		return err
 	}
 	ctx := context.Background()
-	b := &bench{config: c, k8s: k8s, audit: &auditLog{path: c.auditLog, user: "rbgs-operator"}}
+	watcher, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	b := &bench{config: c, k8s: k8s, watcher: watcher, audit: &auditLog{path: c.auditLog, user: "rbgs-operator"}}
 	b.track, err = newTracker(ctx, cs, b.statefulSetReady)
 	if err != nil {
 		return err

@@ -22,9 +22,11 @@ build: ## Build the operator into bin/manager.
 	go build -o $(BIN)/manager ./cmd/manager
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate the CRDs (config/crd/bases) and RBAC (config/rbac).
-	$(CONTROLLER_GEN) rbac:roleName=rbgs-manager-role crd:generateEmbeddedObjectMeta=true paths="./..." \
-		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+manifests: $(CONTROLLER_GEN) ## Generate the CRDs (config/crd/bases), RBAC (config/rbac) and webhook registration (config/webhook, config/local).
+	$(CONTROLLER_GEN) rbac:roleName=rbgs-manager-role crd:generateEmbeddedObjectMeta=true webhook paths="./..." \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac \
+		output:webhook:artifacts:config=config/webhook
+	go run ./hack/localwebhook config/webhook/manifests.yaml > config/local/webhook.yaml
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the deepcopy functions of the API types.
@@ -58,13 +60,12 @@ cluster-down: ## Stop the local cluster.
 	hack/cluster.sh down
 
 .PHONY: install
-install: $(KUBECTL) ## Install the CRDs into the cluster KUBECONFIG names.
-	$(KUBECTL) apply --server-side --force-conflicts -f config/crd/bases
-	$(KUBECTL) wait --for=condition=Established --timeout=60s -f config/crd/bases
+install: ## Install the CRDs and the webhook registration into the cluster KUBECONFIG names.
+	hack/install.sh
 
 .PHONY: uninstall
-uninstall: $(KUBECTL) ## Remove the CRDs (and every group and set) from the cluster KUBECONFIG names.
-	$(KUBECTL) delete --ignore-not-found -f config/crd/bases
+uninstall: ## Remove the CRDs (and every group and set) and the webhook registration.
+	hack/install.sh uninstall
 
 .PHONY: demo
 demo: ## Start the local cluster and the operator, and run the sample set.

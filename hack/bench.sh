@@ -17,8 +17,7 @@ trap 'hack/cluster.sh down' EXIT
 hack/cluster.sh up
 go build -o bin/manager ./cmd/manager
 export KUBECONFIG="${RBGS_CLUSTER_DIR}/kubeconfig"
-bin/kubectl apply --server-side --force-conflicts -f config/crd/bases >/dev/null
-bin/kubectl wait --for=condition=Established --timeout=60s -f config/crd/bases >/dev/null
+hack/install.sh
 
 go run ./test/bench \
   -admin-kubeconfig "${KUBECONFIG}" \

@@ -47,9 +47,8 @@ hack/cluster.sh up >/dev/null
 export KUBECONFIG="${STATE}/kubeconfig"
 kubectl=("${ROOT}/bin/kubectl")
 
-say "Installing the CRDs"
-"${kubectl[@]}" apply --server-side --force-conflicts -f config/crd/bases
-"${kubectl[@]}" wait --for=condition=Established --timeout=60s -f config/crd/bases
+say "Installing the CRDs and the webhook registration"
+hack/install.sh
 
 say "Starting the operator (log: ${LOG})"
 if manager_running; then
@@ -64,7 +63,12 @@ KUBECONFIG="${STATE}/kubeconfig-operator" setsid nohup bash -c 'echo "$$" >"$0" 
 for _ in {1..100}; do [[ -s "${PIDFILE}" ]] && break; sleep 0.05; done
 
 say "Applying ${SAMPLE}"
-"${kubectl[@]}" apply -f "${SAMPLE}"
+# The webhook answers once the operator has made its certificate.
+for i in $(seq 60); do
+  "${kubectl[@]}" apply -f "${SAMPLE}" 2>/dev/null && break
+  [[ ${i} -lt 60 ]] || "${kubectl[@]}" apply -f "${SAMPLE}"
+  sleep 1
+done
 "${kubectl[@]}" wait rbgs/demo-group --for=condition=Ready --timeout=300s
 
 say "The set, its groups, their StatefulSets and pods"

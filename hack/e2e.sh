@@ -20,12 +20,13 @@ export RBGS_KWOK_PORT="${RBGS_E2E_KWOK_PORT:-30247}"
 
 trap 'hack/cluster.sh down' EXIT
 hack/cluster.sh up
-go build -o bin/manager ./cmd/manager
+MANAGER="${RBGS_MANAGER_BIN:-${ROOT}/bin/manager}"
+go build -o "${MANAGER}" ./cmd/manager
 export KUBECONFIG="${RBGS_CLUSTER_DIR}/kubeconfig"
-bin/kubectl apply --server-side --force-conflicts -f config/crd/bases >/dev/null
-bin/kubectl wait --for=condition=Established --timeout=60s -f config/crd/bases >/dev/null
+hack/install.sh
 
-RBGS_E2E_KUBECONFIG="${RBGS_CLUSTER_DIR}/kubeconfig" \
+RBGS_E2E_MANAGER="${MANAGER}" \
+  RBGS_E2E_KUBECONFIG="${RBGS_CLUSTER_DIR}/kubeconfig" \
   RBGS_E2E_OPERATOR_KUBECONFIG="${RBGS_CLUSTER_DIR}/kubeconfig-operator" \
   RBGS_E2E_OPERATOR_LOG="${RBGS_CLUSTER_DIR}/logs/manager.log" \
   go test -count=1 -timeout 30m -v "$@" ./test/e2e/

@@ -48,6 +48,7 @@ type WorkloadSpec struct {
 // workload, reachable through one headless Service.
 // +kubebuilder:validation:XValidation:rule="!has(self.dependencies) || !(self.role in self.dependencies)",messageExpression="'role ' + self.role + ' depends on itself: remove ' + self.role + ' from its dependencies'"
 // +kubebuilder:validation:XValidation:rule="has(self.template.spec) && size(self.template.spec.containers) > 0",messageExpression="'role ' + self.role + ': template.spec.containers must list at least one container'"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.podManagementPolicy) || !has(self.podManagementPolicy) || self.podManagementPolicy == oldSelf.podManagementPolicy",messageExpression="'role ' + self.role + ': podManagementPolicy is immutable (a StatefulSet cannot change it); remove the role and add it again under a new name to change it'"
 type RoleSpec struct {
 	// role is the name of the role, unique in the group; a DNS label.
 	// Objects of the role are named "<group>-<role>".

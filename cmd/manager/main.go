@@ -1,29 +1,54 @@
 // Command manager runs the rbgs operator: the RoleBasedGroup and
-// RoleBasedGroupSet controllers.
+// RoleBasedGroupSet controllers and their validating webhook.
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/openpatio/rbgs/internal/manager"
+	"github.com/openpatio/rbgs/internal/webhook"
 )
 
+// inCluster reports whether the operator runs in a pod.
+func inCluster() bool {
+	_, err := os.Stat("/var/run/secrets/kubernetes.io/serviceaccount/token")
+	return os.Getenv("KUBERNETES_SERVICE_HOST") != "" && err == nil
+}
+
 func main() {
-	// The defaults suit a run on a developer's machine next to the local
-	// cluster; the install manifests pass in-cluster values.
+	// The defaults suit both a run on a developer's machine next to the
+	// local cluster (loopback addresses, no leader election, webhook at
+	// https://localhost:19443) and a pod (leader election on, webhook on
+	// all interfaces with its certificate mounted from a Secret).
+	local := !inCluster()
+	namespace := os.Getenv("POD_NAMESPACE")
+	if namespace == "" {
+		namespace = "rbgs-system"
+	}
+	certDir := "/tmp/k8s-webhook-server/serving-certs"
+	metricsAddr, probeAddr, webhookHost := ":8080", ":8081", ""
+	if local {
+		certDir = filepath.Join(os.TempDir(), "rbgs-webhook-certs")
+		metricsAddr, probeAddr, webhookHost = "127.0.0.1:18080", "127.0.0.1:18081", "127.0.0.1"
+	}
+
 	var o manager.Options
 	var qps float64
 	var burst int
-	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", "127.0.0.1:18080", "address of the metrics endpoint (\"0\" disables it)")
-	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", "127.0.0.1:18081", "address of the /healthz and /readyz endpoints")
-	flag.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader so only one replica reconciles")
-	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's own)")
+	var enableWebhook bool
+	w := manager.WebhookOptions{Certs: &webhook.CertOptions{Local: local}}
+	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", metricsAddr, "address of the metrics endpoint (\"0\" disables it)")
+	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", probeAddr, "address of the /healthz and /readyz endpoints")
+	flag.BoolVar(&o.LeaderElect, "leader-elect", !local, "elect a leader so only one replica reconciles (default on in a pod)")
+	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", namespace, "namespace of the leader election lease")
 	flag.StringVar(&o.Namespace, "namespace", "", "watch only this namespace (default: all)")
 	flag.IntVar(&o.GroupWorkers, "group-workers", 64, "groups reconciled in parallel")
 	flag.IntVar(&o.SetWorkers, "set-workers", 4, "sets reconciled in parallel")
@@ -33,6 +58,14 @@ func main() {
 		"least time between two status writes of a set that change only counts")
 	flag.Float64Var(&qps, "kube-api-qps", 500, "steady requests per second to the API server")
 	flag.IntVar(&burst, "kube-api-burst", 1000, "burst of requests to the API server")
+	flag.BoolVar(&enableWebhook, "enable-webhook", true, "serve the validating webhook and manage its certificate")
+	flag.StringVar(&w.Host, "webhook-host", webhookHost, "address the webhook listens on")
+	flag.IntVar(&w.Port, "webhook-port", 19443, "port the webhook listens on")
+	flag.StringVar(&w.Certs.CertDir, "webhook-cert-dir", certDir, "folder of the webhook's tls.crt and tls.key")
+	flag.StringVar(&w.Certs.Secret.Name, "webhook-secret-name", "rbgs-webhook-cert", "Secret holding the webhook's CA and certificate")
+	flag.StringVar(&w.Certs.ServiceName, "webhook-service-name", "rbgs-webhook-service", "Service in front of the webhook")
+	flag.StringVar(&w.Certs.ConfigName, "webhook-config-name", "rbgs-validating-webhook-configuration",
+		"ValidatingWebhookConfiguration to inject the CA into")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -45,10 +78,15 @@ func main() {
 		os.Exit(1)
 	}
 	cfg.QPS, cfg.Burst = float32(qps), burst
+	if enableWebhook {
+		w.Certs.Secret = types.NamespacedName{Namespace: namespace, Name: w.Certs.Secret.Name}
+		w.Certs.LeaderElection = o.LeaderElect
+		o.Webhook = &w
+	}
 	ctx := ctrl.SetupSignalHandler()
 	mgr, err := manager.New(ctx, cfg, o)
 	if err == nil {
-		log.Info("starting", "host", cfg.Host)
+		log.Info("starting", "host", cfg.Host, "leaderElection", o.LeaderElect, "webhook", enableWebhook)
 		err = mgr.Start(ctx)
 	}
 	if err != nil {

@@ -5,6 +5,7 @@ package manager
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -21,11 +22,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/apply"
 	"github.com/openpatio/rbgs/internal/controller/group"
 	"github.com/openpatio/rbgs/internal/controller/set"
+	rbgswebhook "github.com/openpatio/rbgs/internal/webhook"
 )
 
 // Options configure the operator.
@@ -42,8 +45,21 @@ type Options struct {
 	// are written at once.
 	GroupStatusInterval time.Duration
 	SetStatusInterval   time.Duration
+	// Webhook configures the validating webhook; nil runs without it.
+	Webhook *WebhookOptions
 	// SkipNameValidation lets tests start several managers in one process.
 	SkipNameValidation bool
+}
+
+// WebhookOptions configure the validating webhook server.
+type WebhookOptions struct {
+	Host string
+	Port int
+	// Certs, when set, makes the operator create and rotate its own serving
+	// certificate; otherwise the certificate must already be in
+	// Certs.CertDir (or CertDir below).
+	Certs   *rbgswebhook.CertOptions
+	CertDir string
 }
 
 // NewScheme holds every kind the operator reads or writes.
@@ -77,7 +93,8 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 			// stale cache never repeats a write.
 			EnableReadYourWritesConsistency: new(true),
 		}},
-		Controller: config.Controller{SkipNameValidation: new(o.SkipNameValidation)},
+		Controller:    config.Controller{SkipNameValidation: new(o.SkipNameValidation)},
+		WebhookServer: webhookServer(o.Webhook),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
@@ -109,10 +126,36 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	ready := healthz.Ping
+	if w := o.Webhook; w != nil {
+		if w.Certs != nil {
+			err = rbgswebhook.SetupWithCerts(mgr, *w.Certs)
+		} else {
+			err = rbgswebhook.Setup(mgr)
+		}
+		if err != nil {
+			return nil, err
+		}
+		ready = mgr.GetWebhookServer().StartedChecker()
+	}
+	if err := mgr.AddReadyzCheck("readyz", ready); err != nil {
 		return nil, err
 	}
 	return mgr, nil
+}
+
+func webhookServer(o *WebhookOptions) ctrlwebhook.Server {
+	if o == nil {
+		return nil
+	}
+	opts := ctrlwebhook.Options{Host: o.Host, Port: o.Port, CertDir: o.CertDir}
+	if o.Certs != nil {
+		// The operator writes its certificate after it starts.
+		opts.TLSOpts = []func(*tls.Config){func(c *tls.Config) {
+			c.GetCertificate = rbgswebhook.LazyCertificate(o.Certs.CertDir)
+		}}
+	}
+	return ctrlwebhook.NewServer(opts)
 }
 
 // cacheOptions caches only what the operator manages: its own kinds, and

@@ -6,6 +6,7 @@ package validation
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -58,6 +59,49 @@ func Group(groupName string, roles []rbgsv1.RoleSpec, path *field.Path) field.Er
 		errs = append(errs, field.Invalid(path, names(roles), fmt.Sprintf(
 			"the group's discovery files would take %d bytes, over the %d a ConfigMap can hold: every pod's cluster.yaml lists every pod, so use fewer pods per group (more groups)",
 			size, MaxClusterConfigBytes)))
+	}
+	return errs
+}
+
+// RoleBasedGroup checks a group.
+func RoleBasedGroup(g *rbgsv1.RoleBasedGroup) field.ErrorList {
+	path := field.NewPath("spec", "roles")
+	errs := Group(g.Name, g.Spec.Roles, path)
+	own := map[string]string{rbgsv1.LabelGroupName: g.Name}
+	for _, k := range []string{rbgsv1.LabelSetName, rbgsv1.LabelGroupIndex} {
+		own[k] = g.Labels[k]
+	}
+	return append(errs, templateLabels(g.Spec.Roles, path, own)...)
+}
+
+// RoleBasedGroupSet checks a set, for its longest group name.
+func RoleBasedGroupSet(s *rbgsv1.RoleBasedGroupSet) field.ErrorList {
+	path := field.NewPath("spec", "groupTemplate", "roles")
+	replicas := int32(1)
+	if s.Spec.Replicas != nil {
+		replicas = *s.Spec.Replicas
+	}
+	errs := Group(naming.Group(s.Name, max(replicas-1, 0)), s.Spec.GroupTemplate.Roles, path)
+	// Group name and index differ from group to group: no template may set them.
+	own := map[string]string{rbgsv1.LabelSetName: s.Name, rbgsv1.LabelGroupName: "", rbgsv1.LabelGroupIndex: ""}
+	return append(errs, templateLabels(s.Spec.GroupTemplate.Roles, path, own)...)
+}
+
+// templateLabels refuses pod template labels that the operator sets to
+// another value: its selectors and Services rely on them. own maps each
+// group-level label to its value ("" when it differs between groups).
+func templateLabels(roles []rbgsv1.RoleSpec, path *field.Path, own map[string]string) field.ErrorList {
+	var errs field.ErrorList
+	for i, r := range roles {
+		want := maps.Clone(own)
+		want[rbgsv1.LabelRole] = r.Role
+		for k, v := range r.Template.Labels {
+			expected, reserved := want[k]
+			if reserved && (expected == "" || v != expected) {
+				errs = append(errs, field.Invalid(path.Index(i).Child("template", "metadata", "labels").Key(k), v,
+					"the operator sets this label on every pod to select it; remove it from the template"))
+			}
+		}
 	}
 	return errs
 }

@@ -164,7 +164,17 @@ func (b *bench) deleteAll(ctx context.Context, ns string) (time.Duration, error)
 	opts := []client.DeleteAllOfOption{client.InNamespace(ns), client.PropagationPolicy(metav1.DeletePropagationBackground),
 		client.MatchingLabels{rbgsv1.LabelSetName: setName}}
 	for _, o := range []client.Object{&appsv1.StatefulSet{}, &corev1.Service{}, &corev1.ConfigMap{}} {
-		if err := b.k8s.DeleteAllOf(ctx, o, opts...); err != nil {
+		// A collection of thousands may outlast one request: retry, the
+		// deletion is idempotent.
+		var err error
+		for range 5 {
+			if err = b.k8s.DeleteAllOf(ctx, o, opts...); err == nil {
+				break
+			}
+			logf("deleting %T in %s: %v; retrying", o, ns, err)
+			time.Sleep(2 * time.Second)
+		}
+		if err != nil {
 			return 0, err
 		}
 	}

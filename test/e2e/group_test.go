@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -150,4 +152,23 @@ func TestGroupEndToEnd(t *testing.T) {
 			return nil
 		})
 	})
+}
+
+// A dependency cycle is refused at kubectl apply, with the cycle named.
+func TestCycleRefusedAtApply(t *testing.T) {
+	ns := namespace(t, "e2e-admission")
+	manifest := `apiVersion: openpatio.io/v1alpha1
+kind: RoleBasedGroup
+metadata: {name: loop}
+spec:
+  roles:
+    - {role: router, dependencies: [decode], template: {spec: {containers: [{name: c, image: x}]}}}
+    - {role: decode, dependencies: [router], template: {spec: {containers: [{name: c, image: x}]}}}
+`
+	cmd := exec.Command(filepath.Join(root, "bin", "kubectl"), "--kubeconfig", kubeconfig, "-n", ns, "apply", "-f", "-")
+	cmd.Stdin = strings.NewReader(manifest)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "dependency cycle router -> decode -> router") {
+		t.Errorf("kubectl apply: %v\n%s", err, out)
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/openpatio/rbgs/internal/manager"
+	"github.com/openpatio/rbgs/test/wrappers"
 )
 
 var (
@@ -63,6 +64,11 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if err := waitForWebhook(); err != nil {
+		stop(true)
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	code := m.Run()
 	stop(code != 0)
 	return code
@@ -83,8 +89,11 @@ func startOperator() (stop func(failed bool), err error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(root, "bin", "manager"),
-		"--metrics-bind-address=0", "--health-probe-bind-address=0")
+	binary := os.Getenv("RBGS_E2E_MANAGER")
+	if binary == "" {
+		binary = filepath.Join(root, "bin", "manager")
+	}
+	cmd := exec.Command(binary, "--metrics-bind-address=0", "--health-probe-bind-address=0")
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+opKubeconfig)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
@@ -155,4 +164,17 @@ func kubectl(t *testing.T, args ...string) string {
 		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out.String())
 	}
 	return out.String()
+}
+
+// waitForWebhook waits until the operator has made its certificate and the
+// API server accepts a group through the webhook (a dry run creates nothing).
+func waitForWebhook() error {
+	g := wrappers.MakeGroup("webhook-probe", "default").Role("a", 1).Obj()
+	var err error
+	for start := time.Now(); time.Since(start) < 60*time.Second; time.Sleep(250 * time.Millisecond) {
+		if err = k8s.Create(context.Background(), g.DeepCopy(), client.DryRunAll); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("the webhook did not answer within 60 s: %w", err)
 }

@@ -302,7 +302,9 @@ func TestSetStatusBoundedAtTheLimit(t *testing.T) {
 
 func TestSetInvalidTemplateCreatesNothing(t *testing.T) {
 	ns := namespace(t)
-	create(t, wrappers.MakeSet("bad", ns).Replicas(2).Role("router", 1, "decode").Role("decode", 1, "router").Obj())
+	withoutWebhook(t, func() {
+		create(t, wrappers.MakeSet("bad", ns).Replicas(2).Role("router", 1, "decode").Role("decode", 1, "router").Obj())
+	})
 	st := setStatus(t, ns, "bad", func(s *rbgsv1.RoleBasedGroupSet) error {
 		if s.Status.Phase != rbgsv1.PhaseFailed {
 			return fmt.Errorf("phase %s", s.Status.Phase)

@@ -6,7 +6,10 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net"
+	"strconv"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,6 +18,7 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,6 +51,9 @@ func run(m *testing.M) int {
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
+		// The API server calls the operator's webhook, served below, with
+		// certificates envtest makes.
+		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{filepath.Join(root, "config", "webhook")}},
 	}
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		env.BinaryAssetsDirectory = filepath.Join(root, "bin")
@@ -72,7 +79,11 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	stop, err := startOperator()
+	stop, err := startOperator(&manager.WebhookOptions{
+		Host:    env.WebhookInstallOptions.LocalServingHost,
+		Port:    env.WebhookInstallOptions.LocalServingPort,
+		CertDir: env.WebhookInstallOptions.LocalServingCertDir,
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -82,12 +93,13 @@ func run(m *testing.M) int {
 }
 
 // startOperator runs the operator in this process until the returned stop
-// is called.
-func startOperator() (stop func(), err error) {
+// is called, and waits until its webhook answers.
+func startOperator(wh *manager.WebhookOptions) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := manager.New(ctx, cfg, manager.Options{
 		MetricsAddr: "0", ProbeAddr: "0", GroupWorkers: 4, SetWorkers: 2, SkipNameValidation: true,
 		GroupStatusInterval: 200 * time.Millisecond, SetStatusInterval: 200 * time.Millisecond,
+		Webhook: wh,
 	})
 	if err != nil {
 		cancel()
@@ -95,6 +107,18 @@ func startOperator() (stop func(), err error) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
+	addr := net.JoinHostPort(wh.Host, strconv.Itoa(wh.Port))
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // a readiness probe
+		if err == nil {
+			_ = conn.Close()
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			cancel()
+			return nil, fmt.Errorf("webhook at %s not serving: %w", addr, err)
+		}
+	}
 	return func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -236,4 +260,30 @@ func absent(t *testing.T, ns, name string, obj client.Object) error {
 
 func objectMeta(ns, name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Namespace: ns, Name: name}
+}
+
+// withoutWebhook runs f with the webhook registration removed, as on a
+// cluster where it was never installed, and puts it back afterwards.
+func withoutWebhook(t *testing.T, f func()) {
+	t.Helper()
+	ctx := context.Background()
+	var l admissionregistrationv1.ValidatingWebhookConfigurationList
+	if err := k8s.List(ctx, &l); err != nil {
+		t.Fatal(err)
+	}
+	for i := range l.Items {
+		if err := k8s.Delete(ctx, &l.Items[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		for i := range l.Items {
+			c := l.Items[i].DeepCopy()
+			c.ResourceVersion, c.UID = "", ""
+			if err := k8s.Create(ctx, c); err != nil {
+				t.Fatalf("restoring webhook registration: %v", err)
+			}
+		}
+	}()
+	f()
 }

@@ -26,7 +26,6 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -85,7 +84,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil // the garbage collector removes the children
 	}
 	now := metav1.NewTime(r.Clock.Now())
-	if errs := validation.Group(g.Name, g.Spec.Roles, field.NewPath("spec", "roles")); len(errs) > 0 {
+	if errs := validation.RoleBasedGroup(&g); len(errs) > 0 {
 		return r.writeStatus(ctx, &g, failedStatus(&g, errs.ToAggregate(), now), nil, nil)
 	}
 

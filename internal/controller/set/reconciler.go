@@ -21,7 +21,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -86,8 +85,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	now := metav1.NewTime(r.Clock.Now())
 	replicas := *s.Spec.Replicas
-	longest := naming.Group(s.Name, max(replicas-1, 0))
-	if errs := validation.Group(longest, s.Spec.GroupTemplate.Roles, field.NewPath("spec", "groupTemplate", "roles")); len(errs) > 0 {
+	if errs := validation.RoleBasedGroupSet(&s); len(errs) > 0 {
 		return r.writeStatus(ctx, &s, failedStatus(&s, errs.ToAggregate(), now), nil)
 	}
 

@@ -77,11 +77,19 @@ demo-stop: ## Stop the operator started by make demo, and the local cluster.
 
 ##@ Test
 .PHONY: test
-test: test-unit test-integration test-e2e ## Run every test: unit, envtest integration, end to end.
+test: test-unit test-fuzz test-integration test-e2e ## Run every test: unit, a short fuzz run, envtest integration, end to end.
 
 .PHONY: test-unit
 test-unit: ## Unit tests (no API server).
 	go test -count=1 $(GO_PACKAGES_UNIT)
+
+# Fuzz targets as package:Target; go test fuzzes one target at a time.
+FUZZ_TARGETS := ./internal/graph:FuzzValidate ./internal/discovery:FuzzClusterFiles ./internal/controller/group:FuzzRender
+FUZZTIME ?= 10s
+
+.PHONY: test-fuzz
+test-fuzz: ## Fuzz the renderers and validation for FUZZTIME each (failing inputs land in testdata/fuzz).
+	for t in $(FUZZ_TARGETS); do go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; done
 
 .PHONY: test-integration
 test-integration: ## Integration tests on envtest (real etcd and kube-apiserver).

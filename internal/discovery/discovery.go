@@ -168,7 +168,7 @@ func local(b *strings.Builder, role string, rank *int32) string {
 func (t Topology) writeRoles(b *strings.Builder) {
 	b.WriteString("  roles:\n")
 	for _, r := range t.Roles {
-		b.WriteString("    " + r.Name + ":\n")
+		b.WriteString("    " + strconv.Quote(r.Name) + ":\n")
 		b.WriteString("      workload: " + string(r.Kind) + "\n")
 		b.WriteString("      replicas: " + strconv.Itoa(int(r.Replicas)) + "\n")
 		eps := t.Endpoints(r)

@@ -31,13 +31,13 @@ func TestClusterFilesOfDecodePod(t *testing.T) {
     role: "decode"
     rank: 1
   roles:
-    prefill:
+    "prefill":
       workload: StatefulSet
       replicas: 2
       endpoints:
         - address: "demo-group-0-prefill-0.demo-group-0-prefill:8080"
         - address: "demo-group-0-prefill-1.demo-group-0-prefill:8080"
-    decode:
+    "decode":
       workload: StatefulSet
       replicas: 2
       endpoints:

@@ -45,10 +45,9 @@ type CertOptions struct {
 // SetupWithCerts makes the operator manage its serving certificate
 // (open-policy-agent/cert-controller: a self-signed CA kept in a Secret,
 // injected into the webhook configuration and rotated before it expires),
-// and registers the validators once the certificate is in place. A plain
-// install therefore needs no cert-manager.
+// and registers the validators. A plain install therefore needs no
+// cert-manager.
 func SetupWithCerts(mgr ctrl.Manager, o CertOptions) error {
-	ready := make(chan struct{})
 	dnsNames := []string{fmt.Sprintf("%s.%s.svc.cluster.local", o.ServiceName, o.Secret.Namespace)}
 	if o.Local {
 		dnsNames = append(dnsNames, "localhost")
@@ -60,7 +59,7 @@ func SetupWithCerts(mgr ctrl.Manager, o CertOptions) error {
 		CAOrganization:        "rbgs",
 		DNSName:               fmt.Sprintf("%s.%s.svc", o.ServiceName, o.Secret.Namespace),
 		ExtraDNSNames:         dnsNames,
-		IsReady:               ready,
+		IsReady:               make(chan struct{}),
 		Webhooks:              []rotator.WebhookInfo{{Name: o.ConfigName, Type: rotator.Validating}},
 		FieldOwner:            "rbgs-operator",
 		RequireLeaderElection: o.LeaderElection,
@@ -72,31 +71,11 @@ func SetupWithCerts(mgr ctrl.Manager, o CertOptions) error {
 			return err
 		}
 	}
-	errs := make(chan error, 1)
-	go func() {
-		<-ready
-		errs <- Setup(mgr)
-	}()
-	return mgr.Add(ctrlRunnable(func(ctx context.Context) error {
-		select {
-		case err := <-errs:
-			if err != nil {
-				return fmt.Errorf("registering the webhooks: %w", err)
-			}
-			<-ctx.Done()
-			return nil
-		case <-ctx.Done():
-			return nil
-		}
-	}))
+	// The validators are registered at once: until the certificate exists
+	// the server refuses TLS handshakes (LazyCertificate), so the API server
+	// never reaches a server without them.
+	return Setup(mgr)
 }
-
-// ctrlRunnable runs in every replica, leader or not: every replica serves
-// the webhook.
-type ctrlRunnable func(context.Context) error
-
-func (f ctrlRunnable) Start(ctx context.Context) error { return f(ctx) }
-func (ctrlRunnable) NeedLeaderElection() bool        { return false }
 
 // secretFiles plays the kubelet for an operator running outside the
 // cluster: it writes the certificate Secret's keys into dir, and again each

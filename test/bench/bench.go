@@ -340,6 +340,20 @@ func setReady(s *rbgsv1.RoleBasedGroupSet, groups int32) bool {
 
 // waitSetReady watches the set until it reports Ready with groups: a watch,
 // not polling, so the measurement adds no load of its own.
+// waitWebhook returns once the API server admits the set through the
+// operator's webhook (a dry run creates nothing).
+func (b *bench) waitWebhook(ctx context.Context, ns string, n int) error {
+	var err error
+	_, werr := waitFor("webhook", time.Minute, func() bool {
+		err = b.k8s.Create(ctx, template(ns, n), client.DryRunAll)
+		return err == nil
+	})
+	if werr != nil {
+		return fmt.Errorf("%w: %v", werr, err)
+	}
+	return nil
+}
+
 func (b *bench) waitSetReady(ctx context.Context, ns string, groups int32) (time.Duration, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
@@ -378,6 +392,9 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 			op.stop(false)
 		}
 	}()
+	if err := b.waitWebhook(ctx, ns, n); err != nil {
+		return err
+	}
 	time.Sleep(2 * time.Second) // caches synced on an empty namespace
 	if err := b.audit.mark(); err != nil {
 		return err

@@ -18,6 +18,45 @@ const (
 	StartupParallel StartupPolicy = "Parallel"
 )
 
+// RestartPolicy says what the failure of one pod does to the rest of its
+// group.
+// +kubebuilder:validation:Enum=None;RecreateGroup
+type RestartPolicy string
+
+const (
+	// RestartNone leaves a failed pod to its StatefulSet or Deployment,
+	// which restarts or replaces that pod alone.
+	RestartNone RestartPolicy = "None"
+	// RestartRecreateGroup recreates every pod of the group when one of them
+	// fails or restarts a container: a disaggregated group that lost one
+	// member is broken as a whole and must start again together.
+	RestartRecreateGroup RestartPolicy = "RecreateGroup"
+)
+
+// DefaultMaxRestarts is the default of maxRestarts.
+const DefaultMaxRestarts = 10
+
+// RestartSpec says how the operator reacts when a pod of a group fails.
+type RestartSpec struct {
+	// restartPolicy: None (default) leaves a failed pod to its workload;
+	// RecreateGroup deletes every pod of the group, which their workloads
+	// then recreate, when any pod of a role with that policy fails or
+	// restarts a container. Recreations in a row wait 10 s, 20 s, 40 s...
+	// (at most 5 min) after the previous one. A role may set its own policy.
+	// +kubebuilder:default=None
+	// +optional
+	RestartPolicy RestartPolicy `json:"restartPolicy,omitempty"`
+
+	// maxRestarts bounds the recreations in a row (each less than 10 minutes
+	// after the previous one); past it the group's failed pods are left to
+	// their workloads and status says so. Default 10.
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	MaxRestarts *int32 `json:"maxRestarts,omitempty"`
+}
+
 // WorkloadKind is the kind of object that runs a role's pods.
 // +kubebuilder:validation:Enum=StatefulSet;Deployment
 type WorkloadKind string
@@ -85,6 +124,12 @@ type RoleSpec struct {
 	// +optional
 	PodManagementPolicy appsv1.PodManagementPolicyType `json:"podManagementPolicy,omitempty"`
 
+	// restartPolicy of the role's pods, in place of the group's: None leaves
+	// them to their workload; RecreateGroup recreates the whole group when
+	// one of them fails.
+	// +optional
+	RestartPolicy RestartPolicy `json:"restartPolicy,omitempty"`
+
 	// template is the pod template of the role. The operator adds its labels,
 	// the RBGS_* environment variables and the /etc/rbgs discovery files.
 	// +required
@@ -110,6 +155,8 @@ type RoleBasedGroupSpec struct {
 	// +kubebuilder:default=Ordered
 	// +optional
 	StartupPolicy StartupPolicy `json:"startupPolicy,omitempty"`
+
+	RestartSpec `json:",inline"`
 
 	GroupTemplate `json:",inline"`
 }
@@ -158,6 +205,14 @@ type RoleStatus struct {
 	WaitingFor []string `json:"waitingFor,omitempty"`
 }
 
+// GroupRestart is one recreation of a group's pods.
+type GroupRestart struct {
+	// time the pods were deleted.
+	Time metav1.Time `json:"time"`
+	// reason names the pod that failed and how.
+	Reason string `json:"reason"`
+}
+
 // RoleBasedGroupStatus is the observed state of a group.
 type RoleBasedGroupStatus struct {
 	// observedGeneration is the generation this status describes.
@@ -177,6 +232,17 @@ type RoleBasedGroupStatus struct {
 	// +listMapKey=role
 	// +optional
 	Roles []RoleStatus `json:"roles,omitempty"`
+	// restarts counts the times the operator recreated the group's pods
+	// because one failed (restartPolicy RecreateGroup).
+	// +optional
+	Restarts int32 `json:"restarts,omitempty"`
+	// recentRestarts counts the recreations in a row, each less than 10
+	// minutes after the previous one; maxRestarts bounds it.
+	// +optional
+	RecentRestarts int32 `json:"recentRestarts,omitempty"`
+	// lastRestart tells when and why the group's pods were last recreated.
+	// +optional
+	LastRestart *GroupRestart `json:"lastRestart,omitempty"`
 	// conditions: Ready and Progressing.
 	// +listType=map
 	// +listMapKey=type
@@ -194,6 +260,7 @@ type RoleBasedGroupStatus struct {
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyRoles`,description="Roles Ready"
 // +kubebuilder:printcolumn:name="Roles",type=integer,JSONPath=`.status.desiredRoles`,description="Roles in the spec"
+// +kubebuilder:printcolumn:name="Restarts",type=integer,JSONPath=`.status.restarts`,description="Recreations of the group's pods"
 // +kubebuilder:printcolumn:name="Set",type=string,JSONPath=`.metadata.labels.patio\.io/rbgs-name`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must start with a lowercase letter and hold only lowercase letters, digits and '-': it names the group's Services, which must be DNS-1035 labels"

@@ -31,6 +31,10 @@ type RoleBasedGroupSetSpec struct {
 	// +optional
 	StartupPolicy StartupPolicy `json:"startupPolicy,omitempty"`
 
+	// restartPolicy and maxRestarts of every group. Changes reach every
+	// group at once: they change no pod.
+	RestartSpec `json:",inline"`
+
 	// groupTemplate is the roles every group runs.
 	// +required
 	GroupTemplate GroupTemplate `json:"groupTemplate"`

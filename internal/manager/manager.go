@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
@@ -161,6 +162,16 @@ func webhookServer(o *WebhookOptions) ctrlwebhook.Server {
 // cacheOptions caches only what the operator manages: its own kinds, and
 // workloads, Services and ConfigMaps carrying its managed-by label. Managed
 // fields are dropped from cached objects to save memory.
+// podsOfGroups selects the pods of every group (created by its workloads,
+// which do not carry the managed-by label).
+var podsOfGroups = func() labels.Selector {
+	req, err := labels.NewRequirement(rbgsv1.LabelGroupName, selection.Exists, nil)
+	if err != nil {
+		panic(err)
+	}
+	return labels.NewSelector().Add(*req)
+}()
+
 func cacheOptions(namespace string) cache.Options {
 	managed := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{rbgsv1.LabelManagedBy: rbgsv1.ManagedByValue})}
 	o := cache.Options{
@@ -170,6 +181,8 @@ func cacheOptions(namespace string) cache.Options {
 			&appsv1.Deployment{}:  managed,
 			&corev1.Service{}:     managed,
 			&corev1.ConfigMap{}:   managed,
+			// Pods of every group, trimmed to what restartPolicy reads.
+			&corev1.Pod{}: {Label: podsOfGroups, Transform: group.TrimPod},
 		},
 	}
 	if namespace != "" {

@@ -77,6 +77,12 @@ func (w *GroupWrapper) StartupPolicy(p rbgsv1.StartupPolicy) *GroupWrapper {
 	return w
 }
 
+// RestartPolicy sets the group's restartPolicy and maxRestarts.
+func (w *GroupWrapper) RestartPolicy(p rbgsv1.RestartPolicy, maxRestarts int32) *GroupWrapper {
+	w.Spec.RestartPolicy, w.Spec.MaxRestarts = p, &maxRestarts
+	return w
+}
+
 // Label sets a label.
 func (w *GroupWrapper) Label(k, v string) *GroupWrapper {
 	if w.Labels == nil {

@@ -26,6 +26,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -33,7 +34,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/apply"
@@ -54,7 +57,8 @@ type Reconciler struct {
 	// counts and messages alone (see writeStatus).
 	StatusInterval time.Duration
 
-	lastStatus sync.Map // group UID -> time of its last status write
+	lastStatus sync.Map // group key -> time of its last status write
+	limitTold  sync.Map // group UID -> restarts when maxRestarts was last reported
 }
 
 // objectRef is a child to delete.
@@ -68,6 +72,7 @@ type objectRef struct {
 // +kubebuilder:rbac:groups=openpatio.io,resources=rolebasedgroups/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=statefulsets;deployments,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=services;configmaps,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch;deletecollection
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one group to its spec.
@@ -123,8 +128,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	w.roles(starting)
 	removed, pruneErr := r.prune(ctx, staleObjects(&g, ch))
-	result, statusErr := r.writeStatus(ctx, &g, computeStatus(&g, states, plans, now), roleNames(starting), removed)
-	return result, errors.Join(w.Err(), pruneErr, statusErr)
+	st := computeStatus(&g, states, plans, now)
+	backoff, restartErr := r.restartIfFailed(ctx, &g, &st, now)
+	result, statusErr := r.writeStatus(ctx, &g, st, roleNames(starting), removed)
+	if backoff > 0 && (result.RequeueAfter == 0 || backoff < result.RequeueAfter) {
+		result.RequeueAfter = backoff
+	}
+	return result, errors.Join(w.Err(), pruneErr, restartErr, statusErr)
 }
 
 // intent identifies everything the desired children of g depend on.
@@ -288,10 +298,11 @@ func (r *Reconciler) recordEvents(g *rbgsv1.RoleBasedGroup, prev, phase rbgsv1.G
 }
 
 // significantChange reports whether next differs from prev in what a
-// person or another controller acts on: generation, phase, or a
-// condition's status or reason.
+// person or another controller acts on: generation, phase, a recreation of
+// the pods, or a condition's status or reason.
 func significantChange(prev, next rbgsv1.RoleBasedGroupStatus) bool {
-	if prev.ObservedGeneration != next.ObservedGeneration || prev.Phase != next.Phase || len(prev.Conditions) != len(next.Conditions) {
+	if prev.ObservedGeneration != next.ObservedGeneration || prev.Phase != next.Phase || prev.Restarts != next.Restarts ||
+		len(prev.Conditions) != len(next.Conditions) {
 		return true
 	}
 	for _, c := range next.Conditions {
@@ -342,6 +353,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 			return fmt.Errorf("indexing %T by owner: %w", o, err)
 		}
 	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, PodGroupIndex, IndexPodGroup); err != nil {
+		return fmt.Errorf("indexing pods by group: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&rbgsv1.RoleBasedGroup{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
@@ -353,6 +367,10 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 		}))).
 		Owns(&corev1.Service{}, builder.WithPredicates(childChanged(nil))).
 		Owns(&corev1.ConfigMap{}, builder.WithPredicates(childChanged(nil))).
+		// Pods are owned by the workloads; their group label names the group.
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetLabels()[rbgsv1.LabelGroupName]}}}
+		}), builder.WithPredicates(podFailed())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Named("rolebasedgroup").
 		Complete(r)

@@ -37,6 +37,9 @@ func computeStatus(g *rbgsv1.RoleBasedGroup, states map[string]roleState, plans 
 		ObservedGeneration: g.Generation,
 		DesiredRoles:       int32(len(g.Spec.Roles)),
 		Conditions:         cloneConditions(prev.Conditions),
+		Restarts:           prev.Restarts,
+		RecentRestarts:     prev.RecentRestarts,
+		LastRestart:        prev.LastRestart,
 	}
 	var notReady []string
 	for _, p := range plans {
@@ -106,6 +109,9 @@ func failedStatus(g *rbgsv1.RoleBasedGroup, err error, now metav1.Time) rbgsv1.R
 		Roles:              g.Status.Roles,
 		ReadyRoles:         g.Status.ReadyRoles,
 		Conditions:         cloneConditions(g.Status.Conditions),
+		Restarts:           g.Status.Restarts,
+		RecentRestarts:     g.Status.RecentRestarts,
+		LastRestart:        g.Status.LastRestart,
 	}
 	for _, t := range []string{rbgsv1.ConditionReady, rbgsv1.ConditionProgressing} {
 		apimeta.SetStatusCondition(&st.Conditions, metav1.Condition{

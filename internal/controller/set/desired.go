@@ -14,8 +14,8 @@ import (
 
 // revision identifies what a group runs, apart from replica counts: a hash
 // of the startup policy and the group template with every role's replicas
-// left out. Changing only replica counts keeps the revision, so scaling
-// never goes through a rollout; any other change makes a new revision that
+// left out. Changing only replica counts (or the group restart settings)
+// keeps the revision, so scaling never goes through a rollout; any other change makes a new revision that
 // reaches the groups a few at a time.
 func revision(s *rbgsv1.RoleBasedGroupSet) string {
 	t := s.Spec.GroupTemplate.DeepCopy()
@@ -38,14 +38,17 @@ func revision(s *rbgsv1.RoleBasedGroupSet) string {
 func updatedSpec(s *rbgsv1.RoleBasedGroupSet) rbgsv1.RoleBasedGroupSpec {
 	return rbgsv1.RoleBasedGroupSpec{
 		StartupPolicy: s.Spec.StartupPolicy,
+		RestartSpec:   *s.Spec.RestartSpec.DeepCopy(),
 		GroupTemplate: *s.Spec.GroupTemplate.DeepCopy(),
 	}
 }
 
 // scaledSpec is the spec of a group the rollout has not reached yet: its
-// own roles and templates, with the replica counts of the set's template.
+// own roles and templates, with the replica counts and restart settings of
+// the set (neither changes a pod).
 func scaledSpec(s *rbgsv1.RoleBasedGroupSet, current *rbgsv1.RoleBasedGroup) rbgsv1.RoleBasedGroupSpec {
 	spec := *current.Spec.DeepCopy()
+	spec.RestartSpec = *s.Spec.RestartSpec.DeepCopy()
 	for i := range spec.Roles {
 		for _, t := range s.Spec.GroupTemplate.Roles {
 			if t.Role == spec.Roles[i].Role {

@@ -1,0 +1,218 @@
+package group
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+)
+
+// PodGroupIndex indexes pods by the group they belong to (their
+// LabelGroupName).
+const PodGroupIndex = "rbgs.group"
+
+// Restart backoff: a recreation that follows another within
+// restartResetAfter waits restartBackoff, doubled for each recreation in a
+// row, at most maxRestartBackoff.
+const (
+	restartBackoff    = 10 * time.Second
+	maxRestartBackoff = 5 * time.Minute
+	restartResetAfter = 10 * time.Minute
+)
+
+// ReasonGroupRecreated and ReasonRestartLimitReached are the reasons of the
+// events of restartPolicy RecreateGroup.
+const (
+	ReasonGroupRecreated      = "GroupRecreated"
+	ReasonRestartLimitReached = "RestartLimitReached"
+)
+
+// restartDecision is what restartPolicy RecreateGroup asks of a group.
+type restartDecision struct {
+	// failure describes the failed pod to react to; "" when none.
+	failure string
+	// wait is the backoff left before the group may be recreated.
+	wait time.Duration
+	// limited: maxRestarts recreations in a row already happened.
+	limited bool
+	// recent is the number of recreations in a row before this one.
+	recent int32
+}
+
+// recreate reports whether the group's pods are to be deleted now.
+func (d restartDecision) recreate() bool { return d.failure != "" && !d.limited && d.wait <= 0 }
+
+// usesRecreateGroup reports whether any role of g has restartPolicy
+// RecreateGroup.
+func usesRecreateGroup(g *rbgsv1.RoleBasedGroup) bool {
+	return slices.ContainsFunc(g.Spec.Roles, func(r rbgsv1.RoleSpec) bool {
+		return restartPolicyOf(g, &r) == rbgsv1.RestartRecreateGroup
+	})
+}
+
+func restartPolicyOf(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) rbgsv1.RestartPolicy {
+	return cmp.Or(r.RestartPolicy, g.Spec.RestartPolicy, rbgsv1.RestartNone)
+}
+
+// decideRestart looks at the pods of g for a failure that restartPolicy
+// RecreateGroup reacts to: a pod of such a role that failed or restarted a
+// container. Pods being deleted, and pods older than the last recreation
+// (a cache that has not seen their deletion yet), do not count.
+func decideRestart(g *rbgsv1.RoleBasedGroup, pods []corev1.Pod, now time.Time) restartDecision {
+	recreating := map[string]bool{}
+	for i := range g.Spec.Roles {
+		r := &g.Spec.Roles[i]
+		recreating[r.Role] = restartPolicyOf(g, r) == rbgsv1.RestartRecreateGroup
+	}
+	last := g.Status.LastRestart
+	d := restartDecision{recent: g.Status.RecentRestarts}
+	if last != nil && now.Sub(last.Time.Time) >= restartResetAfter {
+		d.recent = 0
+	}
+	slices.SortFunc(pods, func(a, b corev1.Pod) int { return cmp.Compare(a.Name, b.Name) })
+	for i := range pods {
+		p := &pods[i]
+		role := p.Labels[rbgsv1.LabelRole]
+		if !recreating[role] || p.DeletionTimestamp != nil || (last != nil && p.CreationTimestamp.Before(&last.Time)) {
+			continue
+		}
+		if why := podFailure(p); why != "" {
+			d.failure = fmt.Sprintf("pod %s of role %s %s", p.Name, role, why)
+			break
+		}
+	}
+	if d.failure == "" {
+		return d
+	}
+	maxRestarts := int32(rbgsv1.DefaultMaxRestarts)
+	if g.Spec.MaxRestarts != nil {
+		maxRestarts = *g.Spec.MaxRestarts
+	}
+	d.limited = d.recent >= maxRestarts
+	if !d.limited && last != nil && d.recent > 0 {
+		d.wait = backoff(d.recent) - now.Sub(last.Time.Time)
+	}
+	return d
+}
+
+// backoff is the wait after the n-th recreation in a row (n >= 1).
+func backoff(n int32) time.Duration {
+	d := restartBackoff
+	for i := int32(1); i < n && d < maxRestartBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxRestartBackoff)
+}
+
+// podFailure says how p failed; "" when it did not.
+func podFailure(p *corev1.Pod) string {
+	if p.Status.Phase == corev1.PodFailed {
+		if p.Status.Reason != "" {
+			return "failed (" + p.Status.Reason + ")"
+		}
+		return "failed"
+	}
+	for _, statuses := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+		for _, c := range statuses {
+			if c.RestartCount > 0 {
+				return fmt.Sprintf("restarted container %s (%d restarts)", c.Name, c.RestartCount)
+			}
+		}
+	}
+	return ""
+}
+
+// restartIfFailed applies restartPolicy RecreateGroup to g: it deletes every
+// pod of the group when decideRestart asks for it, and records the
+// recreation in st. It returns how long until the backoff allows the next
+// recreation (0: nothing to wait for).
+func (r *Reconciler) restartIfFailed(ctx context.Context, g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, now metav1.Time) (time.Duration, error) {
+	if !usesRecreateGroup(g) {
+		return 0, nil
+	}
+	var pods corev1.PodList
+	if err := r.Client.List(ctx, &pods, client.InNamespace(g.Namespace), client.MatchingFields{PodGroupIndex: g.Name}); err != nil {
+		return 0, fmt.Errorf("listing the pods of %s: %w", g.Name, err)
+	}
+	d := decideRestart(g, pods.Items, now.Time)
+	switch {
+	case d.failure == "":
+		return 0, nil
+	case d.limited:
+		if _, told := r.limitTold.LoadOrStore(string(g.UID), g.Status.Restarts); !told {
+			r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonRestartLimitReached, "Recreate",
+				"%s; not recreating the group: %d recreations in a row reached maxRestarts", d.failure, d.recent)
+		}
+		return 0, nil
+	case d.wait > 0:
+		return d.wait, nil
+	}
+	if err := r.Client.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(g.Namespace),
+		client.MatchingLabels{rbgsv1.LabelGroupName: g.Name}); err != nil {
+		return 0, fmt.Errorf("recreating the pods of %s: %w", g.Name, err)
+	}
+	r.limitTold.Delete(string(g.UID))
+	st.Restarts++
+	st.RecentRestarts = d.recent + 1
+	st.LastRestart = &rbgsv1.GroupRestart{Time: now, Reason: d.failure}
+	r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonGroupRecreated, "Recreate",
+		"%s: recreating every pod of the group (%d in a row)", d.failure, st.RecentRestarts)
+	return 0, nil
+}
+
+// podFailed passes the pod events restartPolicy RecreateGroup acts on: a
+// pod that failed or restarted a container since the last event.
+func podFailed() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool { return podFailure(e.Object.(*corev1.Pod)) != "" },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, n := e.ObjectOld.(*corev1.Pod), e.ObjectNew.(*corev1.Pod)
+			return podFailure(n) != "" && podFailure(o) != podFailure(n)
+		},
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+// IndexPodGroup is the PodGroupIndex function.
+func IndexPodGroup(o client.Object) []string {
+	if g := o.GetLabels()[rbgsv1.LabelGroupName]; g != "" {
+		return []string{g}
+	}
+	return nil
+}
+
+// TrimPod keeps of a pod only what restartPolicy reads, so that caching
+// every pod of every group costs little memory.
+func TrimPod(obj any) (any, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	trimmed := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
+			Labels:            p.Labels,
+			CreationTimestamp: p.CreationTimestamp, DeletionTimestamp: p.DeletionTimestamp,
+		},
+		Status: corev1.PodStatus{Phase: p.Status.Phase, Reason: p.Status.Reason},
+	}
+	for _, s := range []struct {
+		from []corev1.ContainerStatus
+		to   *[]corev1.ContainerStatus
+	}{{p.Status.InitContainerStatuses, &trimmed.Status.InitContainerStatuses}, {p.Status.ContainerStatuses, &trimmed.Status.ContainerStatuses}} {
+		for _, c := range s.from {
+			*s.to = append(*s.to, corev1.ContainerStatus{Name: c.Name, RestartCount: c.RestartCount})
+		}
+	}
+	return trimmed, nil
+}

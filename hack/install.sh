@@ -2,7 +2,8 @@
 # Installs what the operator needs into the cluster KUBECONFIG names: the
 # CRDs (waiting until they are served), the operator's namespace (its
 # webhook certificate Secret lives there) and, for an operator running on
-# this machine, the webhook registration that calls https://localhost:19443.
+# this machine, the webhook registration that calls https://localhost:PORT
+# (PORT: RBGS_WEBHOOK_PORT, default 19443, the operator's --webhook-port).
 #
 # Usage: hack/install.sh            install
 #        hack/install.sh uninstall  remove them (and every group and set)
@@ -12,6 +13,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KUBECTL="${ROOT}/bin/kubectl"
 [[ -x "${KUBECTL}" ]] || "${ROOT}/hack/tools.sh" kubectl
 NAMESPACE="${RBGS_NAMESPACE:-rbgs-system}"
+WEBHOOK_PORT="${RBGS_WEBHOOK_PORT:-19443}"
 
 if [[ "${1:-}" == "uninstall" ]]; then
   "${KUBECTL}" delete --ignore-not-found -f "${ROOT}/config/local/webhook.yaml"
@@ -27,5 +29,6 @@ fi
 if ! "${KUBECTL}" -n "${NAMESPACE}" get secret rbgs-webhook-cert >/dev/null 2>&1; then
   "${KUBECTL}" -n "${NAMESPACE}" create secret generic rbgs-webhook-cert >/dev/null
 fi
-"${KUBECTL}" apply --server-side --force-conflicts -f "${ROOT}/config/local/webhook.yaml" >/dev/null
-echo "installed: CRDs, namespace ${NAMESPACE}, webhook registration (https://localhost:19443)"
+sed "s|https://localhost:19443/|https://localhost:${WEBHOOK_PORT}/|" "${ROOT}/config/local/webhook.yaml" |
+  "${KUBECTL}" apply --server-side --force-conflicts -f - >/dev/null
+echo "installed: CRDs, namespace ${NAMESPACE}, webhook registration (https://localhost:${WEBHOOK_PORT})"

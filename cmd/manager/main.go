@@ -33,10 +33,8 @@ func main() {
 	if namespace == "" {
 		namespace = "rbgs-system"
 	}
-	certDir := "/tmp/k8s-webhook-server/serving-certs"
 	metricsAddr, probeAddr, webhookHost := ":8080", ":8081", ""
 	if local {
-		certDir = filepath.Join(os.TempDir(), "rbgs-webhook-certs")
 		metricsAddr, probeAddr, webhookHost = "127.0.0.1:18080", "127.0.0.1:18081", "127.0.0.1"
 	}
 
@@ -61,7 +59,8 @@ func main() {
 	flag.BoolVar(&enableWebhook, "enable-webhook", true, "serve the validating webhook and manage its certificate")
 	flag.StringVar(&w.Host, "webhook-host", webhookHost, "address the webhook listens on")
 	flag.IntVar(&w.Port, "webhook-port", 19443, "port the webhook listens on")
-	flag.StringVar(&w.Certs.CertDir, "webhook-cert-dir", certDir, "folder of the webhook's tls.crt and tls.key")
+	flag.StringVar(&w.Certs.CertDir, "webhook-cert-dir", "",
+		"folder of the webhook's tls.crt and tls.key (default: the Secret's mount point in a pod, $TMPDIR/rbgs-webhook-certs-PORT outside)")
 	flag.StringVar(&w.Certs.Secret.Name, "webhook-secret-name", "rbgs-webhook-cert", "Secret holding the webhook's CA and certificate")
 	flag.StringVar(&w.Certs.ServiceName, "webhook-service-name", "rbgs-webhook-service", "Service in front of the webhook")
 	flag.StringVar(&w.Certs.ConfigName, "webhook-config-name", "rbgs-validating-webhook-configuration",
@@ -79,6 +78,14 @@ func main() {
 	}
 	cfg.QPS, cfg.Burst = float32(qps), burst
 	if enableWebhook {
+		if w.Certs.CertDir == "" {
+			w.Certs.CertDir = "/tmp/k8s-webhook-server/serving-certs"
+			if local {
+				// One folder per port: operators of several local clusters
+				// may run side by side.
+				w.Certs.CertDir = filepath.Join(os.TempDir(), fmt.Sprintf("rbgs-webhook-certs-%d", w.Port))
+			}
+		}
 		w.Certs.Secret = types.NamespacedName{Namespace: namespace, Name: w.Certs.Secret.Name}
 		w.Certs.LeaderElection = o.LeaderElect
 		o.Webhook = &w

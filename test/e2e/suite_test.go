@@ -93,7 +93,11 @@ func startOperator() (stop func(failed bool), err error) {
 	if binary == "" {
 		binary = filepath.Join(root, "bin", "manager")
 	}
-	cmd := exec.Command(binary, "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	args := []string{"--metrics-bind-address=0", "--health-probe-bind-address=0"}
+	if port := os.Getenv("RBGS_WEBHOOK_PORT"); port != "" {
+		args = append(args, "--webhook-port="+port)
+	}
+	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+opKubeconfig)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

@@ -3,6 +3,7 @@ package group
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/apply"
 )
 
 // PodGroupIndex indexes pods by the group they belong to (their
@@ -156,8 +158,7 @@ func (r *Reconciler) restartIfFailed(ctx context.Context, g *rbgsv1.RoleBasedGro
 	case d.wait > 0:
 		return d.wait, nil
 	}
-	if err := r.Client.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(g.Namespace),
-		client.MatchingLabels{rbgsv1.LabelGroupName: g.Name}); err != nil {
+	if err := r.deletePods(ctx, pods.Items); err != nil {
 		return 0, fmt.Errorf("recreating the pods of %s: %w", g.Name, err)
 	}
 	r.limitTold.Delete(string(g.UID))
@@ -167,6 +168,21 @@ func (r *Reconciler) restartIfFailed(ctx context.Context, g *rbgsv1.RoleBasedGro
 	r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonGroupRecreated, "Recreate",
 		"%s: recreating every pod of the group (%d in a row)", d.failure, st.RecentRestarts)
 	return 0, nil
+}
+
+// deletePods deletes pods side by side, each only if it is still the pod
+// that was listed (UID precondition).
+func (r *Reconciler) deletePods(ctx context.Context, pods []corev1.Pod) error {
+	errs := make([]error, len(pods))
+	apply.Parallel(16, len(pods), func(i int) {
+		p := &pods[i]
+		if p.DeletionTimestamp != nil {
+			return
+		}
+		uid := p.UID
+		errs[i] = client.IgnoreNotFound(r.Client.Delete(ctx, p, client.Preconditions{UID: &uid}))
+	})
+	return errors.Join(errs...)
 }
 
 // podFailed passes the pod events restartPolicy RecreateGroup acts on: a

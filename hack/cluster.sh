@@ -3,10 +3,11 @@
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok
 # (fake nodes; pods on them become Running/Ready without containers).
 #
-# Usage: hack/cluster.sh up|down|status|env
+# Usage: hack/cluster.sh up|down|restart-apiserver|status|env
 #   up      build missing binaries, start everything, create fake nodes, wait
 #           until usable; last line: export KUBECONFIG=<path>. No-op if running.
 #   down    stop the processes this script started (by pid file), delete etcd data.
+#   restart-apiserver  stop and start etcd and kube-apiserver, keeping the data.
 #   status  show which processes are alive.
 #   env     print the export KUBECONFIG line.
 #   Typical use: eval "$(hack/cluster.sh up)"
@@ -21,7 +22,8 @@
 #   RBGS_CONTROLLER_MANAGER_PORT=20257 RBGS_SCHEDULER_PORT=20259 RBGS_KWOK_PORT=20247
 #
 # Identities: <dir>/kubeconfig is "admin" (system:masters); <dir>/kubeconfig-operator
-# is "rbgs-operator" (group rbgs:operators, bound to cluster-admin). The audit log
+# is "rbgs-operator" (group rbgs:operators; hack/install.sh binds it to the
+# operator's generated roles). The audit log
 # records, at Metadata level, requests of users other than the control plane's own.
 # Pod IPs are fake: Services do not route, and webhooks must be registered by URL.
 set -euo pipefail
@@ -124,11 +126,18 @@ start() {
 # Stops our live processes, and the operator that make demo started beside
 # them (pids/manager.pid): TERM to all at once, wait up to 10 s, then KILL.
 stop_all() {
-  local i name pid names=() pids=() left order=(manager)
+  local i order=(manager)
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
     order+=("${COMPONENTS[i]}")
   done
-  for name in "${order[@]}"; do
+  stop_components "${order[@]}"
+}
+
+# stop_components NAME... sends TERM to each running component, in order,
+# then waits up to 10 s before KILL.
+stop_components() {
+  local i name pid names=() pids=() left
+  for name in "$@"; do
     if pid="$(live_pid "${name}")"; then
       kill -TERM "${pid}" 2>/dev/null || true
       names+=("${name}")
@@ -420,20 +429,6 @@ start_kwok() {
 apply_objects() {
   local i
   {
-    cat <<'EOF'
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: rbgs-operator-cluster-admin
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: cluster-admin
-subjects:
-- apiGroup: rbac.authorization.k8s.io
-  kind: User
-  name: rbgs-operator
-EOF
     for ((i = 0; i < NODES; i++)); do
       cat <<EOF
 ---
@@ -525,6 +520,19 @@ cmd_down() {
   rm -rf "${STATE}/etcd"
 }
 
+# Restarts etcd and kube-apiserver (data kept) under whatever runs against
+# them, as an upgrade or a crash of the control plane would.
+cmd_restart_apiserver() {
+  all_running || die "the cluster is not running"
+  local t0=${SECONDS}
+  stop_components kube-apiserver etcd
+  start_etcd
+  wait_for etcd "etcd on port ${ETCD_PORT}" port_in_use "${ETCD_PORT}"
+  start_apiserver
+  wait_for kube-apiserver "kube-apiserver /readyz" readyz_ok
+  log "etcd and kube-apiserver restarted in $((SECONDS - t0)) s"
+}
+
 cmd_status() {
   local name pid
   for name in "${COMPONENTS[@]}"; do
@@ -542,10 +550,11 @@ cmd_status() {
 case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
+  restart-apiserver) cmd_restart_apiserver ;;
   status) cmd_status ;;
   env) export_line ;;
   *)
-    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

@@ -29,5 +29,6 @@ hack/install.sh
 RBGS_E2E_MANAGER="${MANAGER}" \
   RBGS_E2E_KUBECONFIG="${RBGS_CLUSTER_DIR}/kubeconfig" \
   RBGS_E2E_OPERATOR_KUBECONFIG="${RBGS_CLUSTER_DIR}/kubeconfig-operator" \
-  RBGS_E2E_OPERATOR_LOG="${RBGS_CLUSTER_DIR}/logs/manager.log" \
+  RBGS_E2E_LOG_DIR="${RBGS_CLUSTER_DIR}/logs" \
+  RBGS_E2E_AUDIT_LOG="${RBGS_CLUSTER_DIR}/logs/audit.log" \
   go test -count=1 -timeout 30m -v "$@" ./test/e2e/

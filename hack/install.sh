@@ -16,7 +16,8 @@ NAMESPACE="${RBGS_NAMESPACE:-rbgs-system}"
 WEBHOOK_PORT="${RBGS_WEBHOOK_PORT:-19443}"
 
 if [[ "${1:-}" == "uninstall" ]]; then
-  "${KUBECTL}" delete --ignore-not-found -f "${ROOT}/config/local/webhook.yaml"
+  "${KUBECTL}" delete --ignore-not-found -f "${ROOT}/config/local/webhook.yaml" \
+    -f "${ROOT}/config/local/rbac-binding.yaml" -f "${ROOT}/config/rbac/role.yaml"
   "${KUBECTL}" delete --ignore-not-found -f "${ROOT}/config/crd/bases"
   exit 0
 fi
@@ -29,6 +30,9 @@ fi
 if ! "${KUBECTL}" -n "${NAMESPACE}" get secret rbgs-webhook-cert >/dev/null 2>&1; then
   "${KUBECTL}" -n "${NAMESPACE}" create secret generic rbgs-webhook-cert >/dev/null
 fi
+# The generated roles, bound to the local operator identity.
+"${KUBECTL}" apply --server-side --force-conflicts -f "${ROOT}/config/rbac/role.yaml" \
+  -f "${ROOT}/config/local/rbac-binding.yaml" >/dev/null
 sed "s|https://localhost:19443/|https://localhost:${WEBHOOK_PORT}/|" "${ROOT}/config/local/webhook.yaml" |
   "${KUBECTL}" apply --server-side --force-conflicts -f - >/dev/null
-echo "installed: CRDs, namespace ${NAMESPACE}, webhook registration (https://localhost:${WEBHOOK_PORT})"
+echo "installed: CRDs, namespace ${NAMESPACE}, RBAC of user rbgs-operator, webhook registration (https://localhost:${WEBHOOK_PORT})"

@@ -75,6 +75,15 @@ func NewScheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=rbgs-system,resources=leases,verbs=get;create;update
+
+// leaseConfig is cfg for the leader election client alone.
+func leaseConfig(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.QPS, c.Burst = 20, 40
+	return c
+}
+
 // New builds the operator's manager with its controllers registered.
 func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	scheme, err := NewScheme()
@@ -88,6 +97,11 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        "rbgs.openpatio.io",
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		// The lease has its own client and rate limit, so a busy operator
+		// never loses its lease waiting behind its own requests; a
+		// replica that stops releases it, so the next takes over at once.
+		LeaderElectionConfig:          leaseConfig(cfg),
+		LeaderElectionReleaseOnCancel: true,
 		Cache:                   cacheOptions(o.Namespace),
 		Client: client.Options{Cache: &client.CacheOptions{
 			// A read after our own write waits for the cache to see it, so a

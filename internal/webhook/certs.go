@@ -10,6 +10,7 @@ import (
 
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -17,6 +18,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // CertOptions say where the webhook's serving certificate lives.
@@ -52,7 +54,7 @@ func SetupWithCerts(mgr ctrl.Manager, o CertOptions) error {
 	if o.Local {
 		dnsNames = append(dnsNames, "localhost")
 	}
-	if err := rotator.AddRotator(mgr, &rotator.CertRotator{
+	if err := rotator.AddRotator(quietManager{mgr}, &rotator.CertRotator{
 		SecretKey:             o.Secret,
 		CertDir:               o.CertDir,
 		CAName:                "rbgs-webhook-ca",
@@ -75,6 +77,31 @@ func SetupWithCerts(mgr ctrl.Manager, o CertOptions) error {
 	// the server refuses TLS handshakes (LazyCertificate), so the API server
 	// never reaches a server without them.
 	return Setup(mgr)
+}
+
+// quietManager hands the certificate rotator a client that skips updates
+// changing nothing: the rotator re-injects its CA into the webhook
+// configuration each time the operator starts, and a restart with nothing
+// changed should write nothing.
+type quietManager struct{ ctrl.Manager }
+
+func (m quietManager) GetClient() client.Client {
+	return skipNoopUpdates{Client: m.Manager.GetClient(), reader: m.GetAPIReader()}
+}
+
+// skipNoopUpdates compares with a direct read: the manager's cache holds
+// neither Secrets nor webhook configurations.
+type skipNoopUpdates struct {
+	client.Client
+	reader client.Reader
+}
+
+func (c skipNoopUpdates) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
+	live, ok := obj.DeepCopyObject().(client.Object)
+	if ok && c.reader.Get(ctx, client.ObjectKeyFromObject(obj), live) == nil && equality.Semantic.DeepEqual(live, obj) {
+		return nil
+	}
+	return c.Client.Update(ctx, obj, opts...)
 }
 
 // secretFiles plays the kubelet for an operator running outside the

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/test/audit"
 	"github.com/openpatio/rbgs/internal/controller/group"
 	"github.com/openpatio/rbgs/internal/naming"
 	"github.com/openpatio/rbgs/test/wrappers"
@@ -32,7 +33,7 @@ type bench struct {
 	config
 	k8s     client.Client
 	watcher client.WithWatch
-	audit   *auditLog
+	audit   *audit.Log
 	track   *tracker
 
 	// ordered floor in progress: namespace, decode objects per group, started
@@ -50,8 +51,8 @@ type phase struct {
 
 // operatorPhase is a step of the operator with its server-side request counts.
 type operatorPhase struct {
-	Seconds float64       `json:"seconds"`
-	Counts  requestCounts `json:"counts"`
+	Seconds float64      `json:"seconds"`
+	Counts  audit.Counts `json:"counts"`
 }
 
 type sizeResult struct {
@@ -396,7 +397,7 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 		return err
 	}
 	time.Sleep(2 * time.Second) // caches synced on an empty namespace
-	if err := b.audit.mark(); err != nil {
+	if err := b.audit.Mark(); err != nil {
 		return err
 	}
 
@@ -422,7 +423,7 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 	r.OperatorControlPlaneCPU = cpuSince(b.clusterDir, cpu)
 	r.CreateCPUSeconds, _ = op.stats()
 	time.Sleep(time.Second)
-	if r.PodsReady.Counts, err = b.audit.count(); err != nil {
+	if r.PodsReady.Counts, err = b.audit.Count(); err != nil {
 		return err
 	}
 	r.Objects = 1 + 7*n
@@ -437,7 +438,7 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 
 	// Nothing changes.
 	time.Sleep(b.quiet)
-	if r.NoChange.Counts, err = b.audit.count(); err != nil {
+	if r.NoChange.Counts, err = b.audit.Count(); err != nil {
 		return err
 	}
 	r.NoChange.Seconds = b.quiet.Seconds()
@@ -452,11 +453,11 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 	if op, err = startOperator(b.manager, b.operatorKubeconfig, logPath); err != nil {
 		return err
 	}
-	if err := b.audit.mark(); err != nil {
+	if err := b.audit.Mark(); err != nil {
 		return err
 	}
 	time.Sleep(b.quiet)
-	if r.Restart.Counts, err = b.audit.count(); err != nil {
+	if r.Restart.Counts, err = b.audit.Count(); err != nil {
 		return err
 	}
 	r.Restart.Seconds = b.quiet.Seconds()
@@ -489,7 +490,7 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 	if _, err := b.waitSetReady(ctx, ns, int32(up)); err != nil {
 		return err
 	}
-	if r.ScaleUp.Counts, err = b.audit.count(); err != nil {
+	if r.ScaleUp.Counts, err = b.audit.Count(); err != nil {
 		return err
 	}
 	logf("operator, scale-up to %d groups: %.1f s", up, r.ScaleUp.Seconds)
@@ -511,7 +512,7 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 		return err
 	}
 	r.Rollout.Seconds = seconds(time.Since(start))
-	if r.Rollout.Counts, err = b.audit.count(); err != nil {
+	if r.Rollout.Counts, err = b.audit.Count(); err != nil {
 		return err
 	}
 	logf("operator, rollout (maxUnavailable %s): %.1f s", b.rolloutMaxUnavailable, r.Rollout.Seconds)
@@ -525,7 +526,7 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 		return err
 	}
 	r.Deletion.Seconds = seconds(time.Since(start))
-	if r.Deletion.Counts, err = b.audit.count(); err != nil {
+	if r.Deletion.Counts, err = b.audit.Count(); err != nil {
 		return err
 	}
 	logf("operator, deletion: %.1f s", r.Deletion.Seconds)

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/openpatio/rbgs/internal/manager"
+	"github.com/openpatio/rbgs/test/audit"
 )
 
 type config struct {
@@ -83,7 +84,7 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	b := &bench{config: c, k8s: k8s, watcher: watcher, audit: &auditLog{path: c.auditLog, user: "rbgs-operator"}}
+	b := &bench{config: c, k8s: k8s, watcher: watcher, audit: &audit.Log{Path: c.auditLog, User: "rbgs-operator"}}
 	b.track, err = newTracker(ctx, cs, b.statefulSetReady)
 	if err != nil {
 		return err

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -34,83 +31,6 @@ func processStats(pid int) (cpuSeconds float64, peakRSSMiB float64, err error) {
 		}
 	}
 	return (utime + stime) / ticks, peakRSSMiB, nil
-}
-
-// auditLog counts the requests one user made, from the API server's audit
-// log: server-side counts, which client metrics can miss.
-type auditLog struct {
-	path   string
-	user   string
-	offset int64
-}
-
-// requestCounts are the requests of one window, by verb.
-type requestCounts struct {
-	Requests int            `json:"requests"`
-	Writes   int            `json:"writes"`
-	ByVerb   map[string]int `json:"byVerb"`
-	// Writes by "verb resource[/subresource]".
-	WritesBy map[string]int `json:"writesBy"`
-}
-
-// mark starts a new window at the current end of the log.
-func (a *auditLog) mark() error {
-	st, err := os.Stat(a.path)
-	if err != nil {
-		return err
-	}
-	a.offset = st.Size()
-	return nil
-}
-
-// count returns the user's requests since the last mark, and marks again.
-func (a *auditLog) count() (requestCounts, error) {
-	c := requestCounts{ByVerb: map[string]int{}, WritesBy: map[string]int{}}
-	f, err := os.Open(a.path)
-	if err != nil {
-		return c, err
-	}
-	defer f.Close()
-	if _, err := f.Seek(a.offset, io.SeekStart); err != nil {
-		return c, err
-	}
-	r := bufio.NewReaderSize(f, 1<<20)
-	seen := map[string]bool{}
-	for {
-		line, err := r.ReadBytes('\n')
-		if len(line) > 0 && line[len(line)-1] == '\n' {
-			a.offset += int64(len(line))
-			var e struct {
-				AuditID string `json:"auditID"`
-				Verb    string `json:"verb"`
-				User    struct {
-					Username string `json:"username"`
-				} `json:"user"`
-				ObjectRef struct {
-					Resource    string `json:"resource"`
-					Subresource string `json:"subresource"`
-				} `json:"objectRef"`
-			}
-			if json.Unmarshal(line, &e) == nil && e.User.Username == a.user && !seen[e.AuditID] {
-				seen[e.AuditID] = true
-				c.Requests++
-				c.ByVerb[e.Verb]++
-				switch e.Verb {
-				case "create", "update", "patch", "delete", "deletecollection":
-					c.Writes++
-					what := e.Verb + " " + e.ObjectRef.Resource
-					if e.ObjectRef.Subresource != "" {
-						what += "/" + e.ObjectRef.Subresource
-					}
-					c.WritesBy[what]++
-				}
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
-	return c, nil
 }
 
 // controlPlaneCPU sums the CPU seconds of the local cluster's processes

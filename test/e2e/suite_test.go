@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,6 +21,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -28,6 +30,7 @@ import (
 )
 
 var (
+	restConfig *rest.Config
 	k8s        client.Client
 	root       string
 	kubeconfig string
@@ -51,6 +54,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	cfg.QPS, cfg.Burst = 100, 200
+	restConfig = cfg
 	scheme, err := manager.NewScheme()
 	if err == nil {
 		k8s, err = client.New(cfg, client.Options{Scheme: scheme})
@@ -59,33 +63,44 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	stop, err := startOperator()
-	if err != nil {
+	if op, err = startOperator("manager"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	if err := waitForWebhook(); err != nil {
-		stop(true)
+		op.stop(false, true)
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	code := m.Run()
-	stop(code != 0)
+	op.stop(false, code != 0)
 	return code
 }
 
+// operatorProcess is one running bin/manager.
+type operatorProcess struct {
+	cmd     *exec.Cmd
+	log     *os.File
+	logPath string
+}
+
+// op is the operator the tests run against; tests that stop it start it
+// again before they end.
+var op *operatorProcess
+
 // startOperator runs bin/manager, under its own identity when the cluster
-// has one, with its log in the cluster's log folder.
-func startOperator() (stop func(failed bool), err error) {
+// has one, logging to the cluster's log folder (name.log, appended).
+func startOperator(name string, args ...string) (*operatorProcess, error) {
 	opKubeconfig := os.Getenv("RBGS_E2E_OPERATOR_KUBECONFIG")
 	if opKubeconfig == "" {
 		opKubeconfig = kubeconfig
 	}
-	logPath := os.Getenv("RBGS_E2E_OPERATOR_LOG")
-	if logPath == "" {
-		logPath = filepath.Join(os.TempDir(), "rbgs-e2e-operator.log")
+	logDir := os.Getenv("RBGS_E2E_LOG_DIR")
+	if logDir == "" {
+		logDir = os.TempDir()
 	}
-	logFile, err := os.Create(logPath)
+	logPath := filepath.Join(logDir, name+".log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -93,32 +108,57 @@ func startOperator() (stop func(failed bool), err error) {
 	if binary == "" {
 		binary = filepath.Join(root, "bin", "manager")
 	}
-	args := []string{"--metrics-bind-address=0", "--health-probe-bind-address=0"}
-	if port := os.Getenv("RBGS_WEBHOOK_PORT"); port != "" {
+	args = append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=0"}, args...)
+	if port := os.Getenv("RBGS_WEBHOOK_PORT"); port != "" && !slices.ContainsFunc(args, func(a string) bool {
+		return strings.HasPrefix(a, "--webhook-port=")
+	}) {
 		args = append(args, "--webhook-port="+port)
 	}
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+opKubeconfig)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
 		return nil, fmt.Errorf("starting bin/manager (make build): %w", err)
 	}
-	return func(failed bool) {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		_ = logFile.Close()
-		if failed {
-			tail, _ := exec.Command("tail", "-n", "40", logPath).Output()
-			fmt.Fprintf(os.Stderr, "operator log (%s), last lines:\n%s\n", logPath, tail)
-		}
-	}, nil
+	return &operatorProcess{cmd: cmd, log: logFile, logPath: logPath}, nil
+}
+
+// stop ends the process: SIGKILL when kill, else SIGTERM (then SIGKILL
+// after 10 s). With printLog, the end of its log goes to stderr.
+func (o *operatorProcess) stop(kill, printLog bool) {
+	sig := syscall.SIGTERM
+	if kill {
+		sig = syscall.SIGKILL
+	}
+	_ = o.cmd.Process.Signal(sig)
+	done := make(chan struct{})
+	go func() { _ = o.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = o.cmd.Process.Kill()
+		<-done
+	}
+	_ = o.log.Close()
+	if printLog {
+		tail, _ := exec.Command("tail", "-n", "40", o.logPath).Output()
+		fmt.Fprintf(os.Stderr, "operator log (%s), last lines:\n%s\n", o.logPath, tail)
+	}
+}
+
+// restartOperator stops the operator (SIGKILL when kill) and starts it
+// again, returning once its webhook answers.
+func restartOperator(t *testing.T, kill bool) {
+	t.Helper()
+	op.stop(kill, false)
+	var err error
+	if op, err = startOperator("manager"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitForWebhook(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // namespace creates a namespace for one test and deletes it afterwards.

@@ -76,6 +76,7 @@ func NewScheme() (*runtime.Scheme, error) {
 }
 
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=rbgs-system,resources=leases,verbs=get;create;update
+// +kubebuilder:rbac:groups="",namespace=rbgs-system,resources=events,verbs=create;patch
 
 // leaseConfig is cfg for the leader election client alone.
 func leaseConfig(cfg *rest.Config) *rest.Config {

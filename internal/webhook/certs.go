@@ -54,7 +54,11 @@ func SetupWithCerts(mgr ctrl.Manager, o CertOptions) error {
 	if o.Local {
 		dnsNames = append(dnsNames, "localhost")
 	}
-	if err := rotator.AddRotator(quietManager{mgr}, &rotator.CertRotator{
+	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return err
+	}
+	if err := rotator.AddRotator(quietManager{Manager: mgr, client: skipNoopUpdates{direct}}, &rotator.CertRotator{
 		SecretKey:             o.Secret,
 		CertDir:               o.CertDir,
 		CAName:                "rbgs-webhook-ca",
@@ -79,26 +83,24 @@ func SetupWithCerts(mgr ctrl.Manager, o CertOptions) error {
 	return Setup(mgr)
 }
 
-// quietManager hands the certificate rotator a client that skips updates
-// changing nothing: the rotator re-injects its CA into the webhook
-// configuration each time the operator starts, and a restart with nothing
-// changed should write nothing.
-type quietManager struct{ ctrl.Manager }
-
-func (m quietManager) GetClient() client.Client {
-	return skipNoopUpdates{Client: m.Manager.GetClient(), reader: m.GetAPIReader()}
+// quietManager hands the certificate rotator a direct client (no cache:
+// the manager's cache holds neither Secrets nor webhook configurations, and
+// must not start watching them cluster-wide) that skips updates changing
+// nothing: the rotator re-injects its CA into the webhook configuration
+// each time the operator starts, and a restart with nothing changed should
+// write nothing.
+type quietManager struct {
+	ctrl.Manager
+	client client.Client
 }
 
-// skipNoopUpdates compares with a direct read: the manager's cache holds
-// neither Secrets nor webhook configurations.
-type skipNoopUpdates struct {
-	client.Client
-	reader client.Reader
-}
+func (m quietManager) GetClient() client.Client { return m.client }
+
+type skipNoopUpdates struct{ client.Client }
 
 func (c skipNoopUpdates) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
 	live, ok := obj.DeepCopyObject().(client.Object)
-	if ok && c.reader.Get(ctx, client.ObjectKeyFromObject(obj), live) == nil && equality.Semantic.DeepEqual(live, obj) {
+	if ok && c.Get(ctx, client.ObjectKeyFromObject(obj), live) == nil && equality.Semantic.DeepEqual(live, obj) {
 		return nil
 	}
 	return c.Client.Update(ctx, obj, opts...)

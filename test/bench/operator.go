@@ -63,6 +63,8 @@ func startOperator(binary, kubeconfig, logPath string, args ...string) (*operato
 	}
 	cmd := exec.Command(binary, append([]string{"--metrics-bind-address=" + metricsAddr, "--health-probe-bind-address=0"}, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	// The operator dies with the test process, even when that panics.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		f.Close()

@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -57,7 +58,7 @@ func trackPods(t *testing.T, ns string) *podTracker {
 			tr.deleted[p.UID] = p.Name
 		}
 	}
-	lw := toolscache.NewListWatchFromClient(cs.CoreV1().RESTClient(), "pods", ns, nil)
+	lw := toolscache.NewListWatchFromClient(cs.CoreV1().RESTClient(), "pods", ns, fields.Everything())
 	_, ctrl := toolscache.NewInformerWithOptions(toolscache.InformerOptions{
 		ListerWatcher: lw, ObjectType: &corev1.Pod{},
 		Handler: toolscache.ResourceEventHandlerFuncs{
@@ -265,7 +266,7 @@ func TestLeaderTakeover(t *testing.T) {
 	leaderOf := func() (string, error) {
 		for name := range replicas {
 			raw, _ := os.ReadFile(filepath.Join(logDir, name+".log"))
-			if strings.Contains(string(raw), "successfully acquired lease") {
+			if strings.Contains(string(raw), "Successfully acquired lease") {
 				return name, nil
 			}
 		}

@@ -116,6 +116,8 @@ func startOperator(name string, args ...string) (*operatorProcess, error) {
 	}
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+opKubeconfig)
+	// The operator dies with the test process, even when that panics.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()

@@ -103,7 +103,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		// replica that stops releases it, so the next takes over at once.
 		LeaderElectionConfig:          leaseConfig(cfg),
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                   cacheOptions(o.Namespace),
+		Cache:                         cacheOptions(o.Namespace),
 		Client: client.Options{Cache: &client.CacheOptions{
 			// A read after our own write waits for the cache to see it, so a
 			// stale cache never repeats a write.

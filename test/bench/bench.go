@@ -16,9 +16,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
-	"github.com/openpatio/rbgs/test/audit"
 	"github.com/openpatio/rbgs/internal/controller/group"
 	"github.com/openpatio/rbgs/internal/naming"
+	"github.com/openpatio/rbgs/test/audit"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 

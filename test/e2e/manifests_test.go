@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -19,6 +20,21 @@ func TestInstallManifestsDryRun(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry run did not apply %s:\n%s", want, out)
+		}
+	}
+}
+
+// Every sample passes the CRD schema, its CEL rules and the webhook.
+func TestSamplesAdmitted(t *testing.T) {
+	ns := namespace(t, "e2e-samples")
+	samples, err := filepath.Glob(filepath.Join(root, "config", "samples", "*.yaml"))
+	if err != nil || len(samples) < 4 {
+		t.Fatalf("samples: %v, %v", samples, err)
+	}
+	for _, f := range samples {
+		out := kubectl(t, "apply", "--server-side", "--dry-run=server", "-n", ns, "-f", f)
+		if !strings.Contains(out, "serverside-applied") {
+			t.Errorf("%s: %s", filepath.Base(f), out)
 		}
 	}
 }

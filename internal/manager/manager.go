@@ -29,6 +29,7 @@ import (
 	"github.com/openpatio/rbgs/internal/apply"
 	"github.com/openpatio/rbgs/internal/controller/group"
 	"github.com/openpatio/rbgs/internal/controller/set"
+	"github.com/openpatio/rbgs/internal/metrics"
 	rbgswebhook "github.com/openpatio/rbgs/internal/webhook"
 )
 
@@ -115,6 +116,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
+	m := metrics.Global()
 	groups := &group.Reconciler{
 		Client:   mgr.GetClient(),
 		Scheme:   scheme,
@@ -123,6 +125,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Memo:     apply.NewMemo(),
 
 		StatusInterval: o.GroupStatusInterval,
+		Metrics:        m,
 	}
 	if err := groups.SetupWithManager(ctx, mgr, o.GroupWorkers); err != nil {
 		return nil, err
@@ -135,6 +138,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Memo:     apply.NewMemo(),
 
 		StatusInterval: o.SetStatusInterval,
+		Metrics:        m,
 	}
 	if err := sets.SetupWithManager(ctx, mgr, o.SetWorkers); err != nil {
 		return nil, err

@@ -41,6 +41,7 @@ import (
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/apply"
 	"github.com/openpatio/rbgs/internal/discovery"
+	"github.com/openpatio/rbgs/internal/metrics"
 	"github.com/openpatio/rbgs/internal/naming"
 	"github.com/openpatio/rbgs/internal/validation"
 )
@@ -56,6 +57,8 @@ type Reconciler struct {
 	// StatusInterval bounds how often a status is rewritten for changes of
 	// counts and messages alone (see writeStatus).
 	StatusInterval time.Duration
+	// Metrics, if set, records phases, startup times and restarts.
+	Metrics *metrics.Metrics
 
 	lastStatus sync.Map // group key -> time of its last status write
 	limitTold  sync.Map // group UID -> restarts when maxRestarts was last reported
@@ -82,6 +85,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if apierrors.IsNotFound(err) {
 			r.Memo.Retain(req.String(), nil)
 			r.lastStatus.Delete(req.String())
+			r.Metrics.GroupPhase(req.String(), "")
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -240,7 +244,26 @@ func (r *Reconciler) writeStatus(ctx context.Context, g *rbgsv1.RoleBasedGroup, 
 		r.lastStatus.Store(key, r.Clock.Now())
 	}
 	r.recordEvents(g, prev.Phase, g.Status.Phase, started, removed)
+	r.recordMetrics(g, prev.Phase, status.Phase, started)
 	return result, nil
+}
+
+// recordMetrics records the group's phase, its first startup, and how long
+// the roles it started waited for their dependencies.
+func (r *Reconciler) recordMetrics(g *rbgsv1.RoleBasedGroup, prev, phase rbgsv1.GroupPhase, started []string) {
+	if r.Metrics == nil {
+		return
+	}
+	r.Metrics.GroupPhase(client.ObjectKeyFromObject(g).String(), phase)
+	age := r.Clock.Since(g.CreationTimestamp.Time)
+	if phase == rbgsv1.PhaseRunning && (prev == rbgsv1.PhasePending || prev == "") {
+		r.Metrics.GroupStarted(age)
+	}
+	for _, role := range started {
+		if i := slices.IndexFunc(g.Spec.Roles, func(rs rbgsv1.RoleSpec) bool { return rs.Role == role }); i >= 0 && len(g.Spec.Roles[i].Dependencies) > 0 {
+			r.Metrics.RoleWaited(role, age)
+		}
+	}
 }
 
 // startupStatusInterval replaces StatusInterval while a group starts for

@@ -2,8 +2,12 @@ package group
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -13,6 +17,7 @@ import (
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/apply"
+	"github.com/openpatio/rbgs/internal/metrics"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
@@ -64,4 +69,61 @@ func TestWriteStatusCoalescesCounts(t *testing.T) {
 	step("counts while Progressing wait the interval", map[string]roleState{
 		"prefill": {exists: true, readyReplicas: 3}, "decode": running["decode"],
 	}, 4, 9*time.Second)
+}
+
+// A group's phases, its first startup and its dependants' waits reach the
+// metrics.
+func TestWriteStatusRecordsMetrics(t *testing.T) {
+	g := wrappers.MakeGroup("g", "ns").Generation(1).Role("prefill", 1).Role("decode", 1, "prefill").Obj()
+	g.CreationTimestamp = t0
+	c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(g).WithStatusSubresource(g).Build()
+	m := metrics.New()
+	reg := prometheus.NewRegistry()
+	if err := m.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	clk := clocktesting.NewFakeClock(t0.Time.Add(30 * time.Second))
+	r := &Reconciler{Client: c, Scheme: wrappers.Scheme(), Recorder: events.NewFakeRecorder(100), Clock: clk,
+		Memo: apply.NewMemo(), Metrics: m}
+	ctx := context.Background()
+	ready := roleState{exists: true, ready: true, readyReplicas: 1}
+	for _, s := range []map[string]roleState{{"prefill": {exists: true}}, {"prefill": ready, "decode": ready}} {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(g), g); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.writeStatus(ctx, g, computeStatus(g, s, planRoles(g, s), t0), []string{"decode"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := `
+# HELP rbgs_group_startup_seconds Seconds from a RoleBasedGroup's creation to its first Running.
+# TYPE rbgs_group_startup_seconds histogram
+rbgs_group_startup_seconds_bucket{le="1"} 0
+rbgs_group_startup_seconds_bucket{le="2"} 0
+rbgs_group_startup_seconds_bucket{le="5"} 0
+rbgs_group_startup_seconds_bucket{le="10"} 0
+rbgs_group_startup_seconds_bucket{le="20"} 0
+rbgs_group_startup_seconds_bucket{le="30"} 1
+rbgs_group_startup_seconds_bucket{le="60"} 1
+rbgs_group_startup_seconds_bucket{le="120"} 1
+rbgs_group_startup_seconds_bucket{le="300"} 1
+rbgs_group_startup_seconds_bucket{le="600"} 1
+rbgs_group_startup_seconds_bucket{le="1800"} 1
+rbgs_group_startup_seconds_bucket{le="+Inf"} 1
+rbgs_group_startup_seconds_sum 30
+rbgs_group_startup_seconds_count 1
+# HELP rbgs_groups RoleBasedGroups by phase.
+# TYPE rbgs_groups gauge
+rbgs_groups{phase="Degraded"} 0
+rbgs_groups{phase="Failed"} 0
+rbgs_groups{phase="Pending"} 0
+rbgs_groups{phase="Progressing"} 0
+rbgs_groups{phase="Running"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "rbgs_group_startup_seconds", "rbgs_groups"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(reg, "rbgs_role_dependency_wait_seconds"); n != 1 {
+		t.Errorf("%d role wait series, want 1 (decode)", n)
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/apply"
+	"github.com/openpatio/rbgs/internal/metrics"
 )
 
 // PodGroupIndex indexes pods by the group they belong to (their
@@ -42,6 +43,8 @@ const (
 type restartDecision struct {
 	// failure describes the failed pod to react to; "" when none.
 	failure string
+	// reason classifies the failure (metrics.Restart*).
+	reason string
 	// wait is the backoff left before the group may be recreated.
 	wait time.Duration
 	// limited: maxRestarts recreations in a row already happened.
@@ -89,6 +92,10 @@ func decideRestart(g *rbgsv1.RoleBasedGroup, pods []corev1.Pod, now time.Time) r
 		}
 		if why := podFailure(p); why != "" {
 			d.failure = fmt.Sprintf("pod %s of role %s %s", p.Name, role, why)
+			d.reason = metrics.RestartContainerRestarted
+			if p.Status.Phase == corev1.PodFailed {
+				d.reason = metrics.RestartPodFailed
+			}
 			break
 		}
 	}
@@ -162,6 +169,7 @@ func (r *Reconciler) restartIfFailed(ctx context.Context, g *rbgsv1.RoleBasedGro
 		return 0, fmt.Errorf("recreating the pods of %s: %w", g.Name, err)
 	}
 	r.limitTold.Delete(string(g.UID))
+	r.Metrics.GroupRestarted(d.reason)
 	st.Restarts++
 	st.RecentRestarts = d.recent + 1
 	st.LastRestart = &rbgsv1.GroupRestart{Time: now, Reason: d.failure}

@@ -31,6 +31,7 @@ import (
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/apply"
+	"github.com/openpatio/rbgs/internal/metrics"
 	"github.com/openpatio/rbgs/internal/naming"
 	"github.com/openpatio/rbgs/internal/validation"
 )
@@ -58,6 +59,8 @@ type Reconciler struct {
 	// StatusInterval bounds how often a status is rewritten for changes of
 	// counts alone (see writeStatus).
 	StatusInterval time.Duration
+	// Metrics, if set, records the set's phase and rollout progress.
+	Metrics *metrics.Metrics
 
 	lastStatus sync.Map // set key -> time of its last status write
 }
@@ -77,6 +80,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if apierrors.IsNotFound(err) {
 			r.Memo.Retain(req.String(), nil)
 			r.lastStatus.Delete(req.String())
+			r.Metrics.SetPhase(req.String(), "")
+			r.Metrics.ForgetSet(req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -145,6 +150,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// The status describes what the cache showed before this reconcile's
 	// writes; the writes come back through the watch and update it.
 	st := computeStatus(&s, groups, rev, now)
+	r.Metrics.SetPhase(key, st.Phase)
+	r.Metrics.SetGroups(s.Namespace, s.Name, replicas, st.ReadyGroups, st.UpdatedGroups)
 	result, statusErr := r.writeStatus(ctx, &s, st, &plan)
 	return result, errors.Join(w.Err(), errors.Join(deleteErrs...), statusErr)
 }

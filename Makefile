@@ -18,8 +18,9 @@ help: ## Show the targets.
 
 ##@ Build
 .PHONY: build
-build: ## Build the operator into bin/manager.
+build: ## Build the operator into bin/manager and the kubectl plugin into bin/kubectl-rbgs.
 	go build -o $(BIN)/manager ./cmd/manager
+	go build -o $(BIN)/kubectl-rbgs ./cmd/kubectl-rbgs
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs (config/crd/bases), RBAC (config/rbac) and webhook registration (config/webhook, config/local).

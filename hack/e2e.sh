@@ -23,10 +23,13 @@ trap 'hack/cluster.sh down' EXIT
 hack/cluster.sh up
 MANAGER="${RBGS_MANAGER_BIN:-${ROOT}/bin/manager}"
 go build -o "${MANAGER}" ./cmd/manager
+PLUGIN="$(dirname "${MANAGER}")/kubectl-rbgs"
+go build -o "${PLUGIN}" ./cmd/kubectl-rbgs
 export KUBECONFIG="${RBGS_CLUSTER_DIR}/kubeconfig"
 hack/install.sh
 
 RBGS_E2E_MANAGER="${MANAGER}" \
+  RBGS_E2E_PLUGIN="${PLUGIN}" \
   RBGS_E2E_KUBECONFIG="${RBGS_CLUSTER_DIR}/kubeconfig" \
   RBGS_E2E_OPERATOR_KUBECONFIG="${RBGS_CLUSTER_DIR}/kubeconfig-operator" \
   RBGS_E2E_LOG_DIR="${RBGS_CLUSTER_DIR}/logs" \

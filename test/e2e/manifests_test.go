@@ -1,9 +1,16 @@
 package e2e
 
 import (
+	"context"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/openpatio/rbgs/test/wrappers"
 )
 
 // The kustomize install (config/default) is accepted by the API server as
@@ -36,5 +43,55 @@ func TestSamplesAdmitted(t *testing.T) {
 		if !strings.Contains(out, "serverside-applied") {
 			t.Errorf("%s: %s", filepath.Base(f), out)
 		}
+	}
+}
+
+// kubectl-rbgs against the cluster: the status tree of a running set and
+// the discovery one of its pods receives.
+func TestKubectlPlugin(t *testing.T) {
+	plugin := os.Getenv("RBGS_E2E_PLUGIN")
+	if plugin == "" {
+		t.Skip("RBGS_E2E_PLUGIN not set")
+	}
+	ns := namespace(t, "e2e-plugin")
+	s := wrappers.MakeSet("demo", ns).Replicas(2).Role("prefill", 2).Role("decode", 2, "prefill").Obj()
+	if err := k8s.Create(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	setRunning(t, ns, "demo", 2)
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(plugin, append(args, "--kubeconfig", kubeconfig, "-n", ns)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl-rbgs %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	status := run("status", "demo")
+	for _, want := range []string{
+		"RoleBasedGroupSet " + ns + "/demo  Running  groups 2/2 ready",
+		"├── demo-0  Running  roles 2/2 ready", "└── demo-1  Running  roles 2/2 ready",
+		"prefill  2/2 pods ready", "decode   2/2 pods ready",
+	} {
+		if !strings.Contains(status, want) {
+			t.Errorf("status lacks %q:\n%s", want, status)
+		}
+	}
+	config := run("config", "demo", "1", "decode", "1")
+	for _, want := range []string{
+		`name: "demo-1"`, "  local:\n    role: \"decode\"\n    rank: 1\n",
+		"RBGS_LOCAL_RANK=1\n", "RBGS_GROUP_INDEX=1\n", "RBGS_ROLES_PREFILL_0_ADDRESS=demo-1-prefill-0.demo-1-prefill:8080\n",
+	} {
+		if !strings.Contains(config, want) {
+			t.Errorf("config lacks %q:\n%s", want, config)
+		}
+	}
+	// What the plugin prints is what the pod has.
+	var cm corev1.ConfigMap
+	if err := get(ns, "demo-1-rbgs-cluster", &cm); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(config, cm.Data["decode.1.yaml"]) {
+		t.Errorf("config differs from the ConfigMap's decode.1.yaml:\n%s", cm.Data["decode.1.yaml"])
 	}
 }

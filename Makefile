@@ -22,6 +22,14 @@ build: ## Build the operator into bin/manager and the kubectl plugin into bin/ku
 	go build -o $(BIN)/manager ./cmd/manager
 	go build -o $(BIN)/kubectl-rbgs ./cmd/kubectl-rbgs
 
+IMG ?= rbgs-manager:latest
+CONTAINER_TOOL ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
+
+.PHONY: image
+image: ## Build the manager image IMG with docker or podman (CONTAINER_TOOL).
+	@if [[ -z "$(CONTAINER_TOOL)" ]]; then echo "no container engine (docker or podman) found: set CONTAINER_TOOL"; exit 1; fi
+	$(CONTAINER_TOOL) build -t $(IMG) .
+
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs (config/crd/bases), RBAC (config/rbac) and webhook registration (config/webhook, config/local).
 	$(CONTROLLER_GEN) rbac:roleName=rbgs-manager-role crd:generateEmbeddedObjectMeta=true webhook paths="./..." \

@@ -41,18 +41,25 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRDs (config/crd/bases), RBAC (conf
 generate: $(CONTROLLER_GEN) ## Generate the deepcopy functions of the API types.
 	$(CONTROLLER_GEN) object paths="./api/..."
 
+.PHONY: chart-sync
+chart-sync: ## Copy the generated CRDs, RBAC and webhook registration into the Helm chart.
+	rm -f charts/rbgs/crds/*.yaml
+	cp config/crd/bases/*.yaml charts/rbgs/crds/
+	cp config/rbac/role.yaml charts/rbgs/files/role.yaml
+	cp config/webhook/manifests.yaml charts/rbgs/files/webhook.yaml
+
 .PHONY: api-docs
 api-docs: ## Generate docs/API_REFERENCE.md from the CRDs.
 	go run ./hack/apidocs config/crd/bases/*.yaml > docs/API_REFERENCE.md
 
 # Files the generators own; make verify fails when one is stale.
 GENERATED := config/crd config/rbac/role.yaml config/webhook/manifests.yaml config/local/webhook.yaml \
-	api/v1alpha1/zz_generated.deepcopy.go docs/API_REFERENCE.md
+	api/v1alpha1/zz_generated.deepcopy.go docs/API_REFERENCE.md charts/rbgs/crds charts/rbgs/files
 
 .PHONY: verify
-verify: manifests generate api-docs ## Regenerate everything and fail if a generated file was stale, or Go code is not gofmt-ed.
+verify: manifests generate api-docs chart-sync ## Regenerate everything and fail if a generated file was stale, or Go code is not gofmt-ed.
 	@stale="$$(git status --porcelain -- $(GENERATED))"; \
-	if [[ -n "$${stale}" ]]; then echo "generated files are stale (run make manifests generate api-docs):"; echo "$${stale}"; git --no-pager diff -- $(GENERATED) | head -50; exit 1; fi
+	if [[ -n "$${stale}" ]]; then echo "generated files are stale (run make manifests generate api-docs chart-sync):"; echo "$${stale}"; git --no-pager diff -- $(GENERATED) | head -50; exit 1; fi
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \
 	if [[ -n "$${unformatted}" ]]; then echo "not gofmt-ed: $${unformatted}"; exit 1; fi
 	go vet ./...

@@ -3,7 +3,7 @@
 # hack/tools/, skipping any binary that is already there.
 #
 # Usage: hack/tools.sh [--rebuild] [name...]
-#   names: etcd kwok controller-gen kube-apiserver kube-controller-manager
+#   names: etcd kwok controller-gen helm kube-apiserver kube-controller-manager
 #          kube-scheduler kubectl, or "kube" for the four Kubernetes commands.
 #   No name means all of them. --rebuild builds even those already in bin/
 #   (needed after a version change under hack/tools/).
@@ -17,7 +17,7 @@ BIN="${ROOT}/bin"
 TOOLS="${ROOT}/hack/tools"
 
 KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
-ALL=(etcd kwok controller-gen "${KUBE_CMDS[@]}")
+ALL=(etcd kwok controller-gen helm "${KUBE_CMDS[@]}")
 
 usage() {
   sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
@@ -63,7 +63,7 @@ else
     case "${arg}" in
       -h | --help) usage ;;
       kube) want+=("${KUBE_CMDS[@]}") ;;
-      etcd | kwok | controller-gen | kube-apiserver | kube-controller-manager | kube-scheduler | kubectl)
+      etcd | kwok | controller-gen | helm | kube-apiserver | kube-controller-manager | kube-scheduler | kubectl)
         want+=("${arg}")
         ;;
       *)
@@ -92,6 +92,7 @@ for name in "${want[@]}"; do
     controller-gen)
       timed_build gen controller-gen controller-gen -- sigs.k8s.io/controller-tools/cmd/controller-gen
       ;;
+    helm) timed_build helm helm helm -- helm.sh/helm/v3/cmd/helm ;;
     *) missing_kube+=("${name}") ;;
   esac
 done

@@ -20,6 +20,7 @@ export RBGS_KWOK_PORT="${RBGS_E2E_KWOK_PORT:-30247}"
 export RBGS_WEBHOOK_PORT="${RBGS_E2E_WEBHOOK_PORT:-39443}"
 
 trap 'hack/cluster.sh down' EXIT
+hack/tools.sh helm
 hack/cluster.sh up
 MANAGER="${RBGS_MANAGER_BIN:-${ROOT}/bin/manager}"
 go build -o "${MANAGER}" ./cmd/manager

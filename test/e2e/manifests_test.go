@@ -95,3 +95,35 @@ func TestKubectlPlugin(t *testing.T) {
 		t.Errorf("config differs from the ConfigMap's decode.1.yaml:\n%s", cm.Data["decode.1.yaml"])
 	}
 }
+
+// The Helm chart renders (helm template, built from Go module sources like
+// the cluster binaries) to objects the API server accepts as they stand.
+func TestHelmChartDryRun(t *testing.T) {
+	helm := filepath.Join(root, "bin", "helm")
+	if _, err := os.Stat(helm); err != nil {
+		t.Skip("bin/helm not built (hack/tools.sh helm)")
+	}
+	rendered, err := exec.Command(helm, "template", "rbgs", filepath.Join(root, "charts", "rbgs"),
+		"--namespace", "rbgs-system", "--include-crds", "--set", "watchNamespace=default").Output()
+	if err != nil {
+		t.Fatalf("helm template: %v", err)
+	}
+	manifest := filepath.Join(t.TempDir(), "chart.yaml")
+	if err := os.WriteFile(manifest, rendered, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := kubectl(t, "apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", manifest)
+	for _, want := range []string{
+		"customresourcedefinition.apiextensions.k8s.io/rolebasedgroupsets.openpatio.io",
+		"deployment.apps/rbgs-controller-manager", "role.rbac.authorization.k8s.io/rbgs-manager-role",
+		"validatingwebhookconfiguration.admissionregistration.k8s.io/rbgs-validating-webhook-configuration",
+		"service/rbgs-metrics",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run did not apply %s:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(string(rendered), "- --namespace=default") {
+		t.Error("watchNamespace did not reach the manager's arguments")
+	}
+}

@@ -74,6 +74,13 @@ func TestSchemaRejections(t *testing.T) {
 			"must be at most 52 characters"},
 		{"group name not a DNS-1035 label", wrappers.MakeGroup("0group", ns).Role("a", 1).Obj(),
 			"metadata.name must start with a lowercase letter"},
+		{"unknown restart policy", seed().RestartPolicy("Always", 3).Obj(), `spec.restartPolicy: Unsupported value: "Always"`},
+		{"negative maxRestarts", seed().RestartPolicy(rbgsv1.RestartRecreateGroup, -1).Obj(), "spec.maxRestarts"},
+		{"unknown role restart policy", func() *rbgsv1.RoleBasedGroup {
+			g := seed().Obj()
+			g.Spec.Roles[1].RestartPolicy = "OnFailure"
+			return g
+		}(), `spec.roles[1].restartPolicy: Unsupported value: "OnFailure"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

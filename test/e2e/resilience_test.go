@@ -135,6 +135,29 @@ func converged(t *testing.T, ns, set string, n int, image string) {
 	})
 }
 
+// serviceRepaired deletes a group's Service and waits until the operator
+// has recreated it: proof that an operator is reconciling.
+func serviceRepaired(t *testing.T, ns, name string) {
+	t.Helper()
+	var svc corev1.Service
+	if err := get(ns, name, &svc); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Delete(context.Background(), &svc); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the operator recreates Service "+name, 60*time.Second, func() error {
+		var again corev1.Service
+		if err := get(ns, name, &again); err != nil {
+			return err
+		}
+		if again.UID == svc.UID {
+			return fmt.Errorf("old Service still there")
+		}
+		return nil
+	})
+}
+
 // Killing the operator with SIGKILL while a set of 60 groups is created,
 // scaled and rolled out, and starting it again, ends where an uninterrupted
 // run ends: every group and child once, nothing orphaned, no pod replaced
@@ -282,23 +305,7 @@ func TestLeaderTakeover(t *testing.T) {
 	killed := time.Now()
 	replicas[leader].stop(true, false)
 	delete(replicas, leader)
-	var svc corev1.Service
-	if err := get(ns, "lg-decode", &svc); err != nil {
-		t.Fatal(err)
-	}
-	if err := k8s.Delete(context.Background(), &svc); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the other replica recreates the deleted Service", 60*time.Second, func() error {
-		var again corev1.Service
-		if err := get(ns, "lg-decode", &again); err != nil {
-			return err
-		}
-		if again.UID == svc.UID {
-			return fmt.Errorf("old Service still there")
-		}
-		return nil
-	})
+	serviceRepaired(t, ns, "lg-decode")
 	takeover := time.Since(killed)
 	t.Logf("leader %s killed; the other replica took over and repaired the group %.1f s later", leader, takeover.Seconds())
 	if takeover > 45*time.Second {
@@ -327,21 +334,8 @@ func TestAPIServerRestart(t *testing.T) {
 	if err := op.cmd.Process.Signal(syscall.Signal(0)); err != nil {
 		t.Fatalf("the operator exited while the API server was down: %v", err)
 	}
-	var svc corev1.Service
-	eventually(t, "API server answering", 30*time.Second, func() error { return get(ns, "ag-prefill", &svc) })
-	if err := k8s.Delete(context.Background(), &svc); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the operator recreates a deleted Service", 60*time.Second, func() error {
-		var again corev1.Service
-		if err := get(ns, "ag-prefill", &again); err != nil {
-			return err
-		}
-		if again.UID == svc.UID {
-			return fmt.Errorf("old Service still there")
-		}
-		return nil
-	})
+	eventually(t, "API server answering", 30*time.Second, func() error { return get(ns, "ag-prefill", &corev1.Service{}) })
+	serviceRepaired(t, ns, "ag-prefill")
 	groupPhase(t, ns, "ag", rbgsv1.PhaseRunning)
 	for _, p := range pods(t, ns, map[string]string{rbgsv1.LabelGroupName: "ag"}) {
 		if !uids[p.UID] {

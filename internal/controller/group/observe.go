@@ -38,6 +38,19 @@ type children struct {
 	deployments  map[string]*appsv1.Deployment
 	services     map[string]*corev1.Service
 	configMaps   map[string]*corev1.ConfigMap
+	// pods of the group (trimmed, see TrimPod), from the cache.
+	pods []corev1.Pod
+}
+
+// podsOf returns the pods of role.
+func (ch *children) podsOf(role string) []corev1.Pod {
+	var out []corev1.Pod
+	for _, p := range ch.pods {
+		if p.Labels[rbgsv1.LabelRole] == role {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // uids are the UIDs of every child.
@@ -79,11 +92,17 @@ func (r *Reconciler) observe(ctx context.Context, g *rbgsv1.RoleBasedGroup) (*ch
 			return nil, fmt.Errorf("listing children of %s: %w", g.Name, err)
 		}
 	}
+	var pods corev1.PodList
+	if err := r.Client.List(ctx, &pods, client.InNamespace(g.Namespace), client.MatchingFields{PodGroupIndex: g.Name},
+		client.DisableReadYourWritesConsistency); err != nil {
+		return nil, fmt.Errorf("listing pods of %s: %w", g.Name, err)
+	}
 	ch := &children{
 		statefulSets: byName(sts.Items),
 		deployments:  byName(deps.Items),
 		services:     byName(svcs.Items),
 		configMaps:   byName(cms.Items),
+		pods:         pods.Items,
 	}
 
 	type read struct {
@@ -170,13 +189,19 @@ func observeRoles(g *rbgsv1.RoleBasedGroup, ch *children) map[string]roleState {
 		if discovery.KindOf(role) == rbgsv1.WorkloadDeployment {
 			states[role.Role] = deploymentState(ch.deployments[name])
 		} else {
-			states[role.Role] = statefulSetState(ch.statefulSets[name])
+			states[role.Role] = statefulSetState(ch.statefulSets[name], ch.podsOf(role.Role))
 		}
 	}
 	return states
 }
 
-func statefulSetState(s *appsv1.StatefulSet) roleState {
+// statefulSetState reads a role's StatefulSet, and its pods when the
+// StatefulSet's status lags behind them: once the StatefulSet controller
+// has seen the current spec (so its update revision is current), every pod
+// Ready at that revision, as many as wanted, makes the role ready without
+// waiting for the controller to count them. Under load the controller
+// updates statuses seconds after the pods turn Ready.
+func statefulSetState(s *appsv1.StatefulSet, pods []corev1.Pod) roleState {
 	if s == nil {
 		return roleState{}
 	}
@@ -185,7 +210,7 @@ func statefulSetState(s *appsv1.StatefulSet) roleState {
 		want = *s.Spec.Replicas
 	}
 	st := s.Status
-	return roleState{
+	state := roleState{
 		exists:          true,
 		readyReplicas:   st.ReadyReplicas,
 		updatedReplicas: st.UpdatedReplicas,
@@ -193,6 +218,35 @@ func statefulSetState(s *appsv1.StatefulSet) roleState {
 			st.Replicas == want && st.AvailableReplicas == want && st.UpdatedReplicas == want &&
 			(want == 0 || st.CurrentRevision == st.UpdateRevision),
 	}
+	if state.ready || st.ObservedGeneration < s.Generation || st.UpdateRevision == "" || s.Spec.MinReadySeconds > 0 {
+		return state
+	}
+	var ready, total int32
+	for i := range pods {
+		p := &pods[i]
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		total++
+		if p.Labels[appsv1.ControllerRevisionHashLabelKey] == st.UpdateRevision && podReady(p) {
+			ready++
+		}
+	}
+	if total == want && ready == want {
+		state.ready = true
+		state.readyReplicas = max(state.readyReplicas, ready)
+		state.updatedReplicas = max(state.updatedReplicas, ready)
+	}
+	return state
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func deploymentState(d *appsv1.Deployment) roleState {

@@ -133,7 +133,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	w.roles(starting)
 	removed, pruneErr := r.prune(ctx, staleObjects(&g, ch))
 	st := computeStatus(&g, states, plans, now)
-	backoff, restartErr := r.restartIfFailed(ctx, &g, &st, now)
+	backoff, restartErr := r.restartIfFailed(ctx, &g, ch.pods, &st, now)
 	result, statusErr := r.writeStatus(ctx, &g, st, roleNames(starting), removed)
 	if backoff > 0 && (result.RequeueAfter == 0 || backoff < result.RequeueAfter) {
 		result.RequeueAfter = backoff
@@ -383,7 +383,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 		For(&rbgsv1.RoleBasedGroup{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Owns(&appsv1.StatefulSet{}, builder.WithPredicates(childChanged(func(o client.Object) roleState {
-			return statefulSetState(o.(*appsv1.StatefulSet))
+			return statefulSetState(o.(*appsv1.StatefulSet), nil)
 		}))).
 		Owns(&appsv1.Deployment{}, builder.WithPredicates(childChanged(func(o client.Object) roleState {
 			return deploymentState(o.(*appsv1.Deployment))
@@ -393,7 +393,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 		// Pods are owned by the workloads; their group label names the group.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetLabels()[rbgsv1.LabelGroupName]}}}
-		}), builder.WithPredicates(podFailed())).
+		}), builder.WithPredicates(podChanged())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Named("rolebasedgroup").
 		Complete(r)

@@ -140,19 +140,16 @@ func podFailure(p *corev1.Pod) string {
 	return ""
 }
 
-// restartIfFailed applies restartPolicy RecreateGroup to g: it deletes every
-// pod of the group when decideRestart asks for it, and records the
+// restartIfFailed applies restartPolicy RecreateGroup to g, whose pods are
+// pods: it deletes them all when decideRestart asks for it, and records the
 // recreation in st. It returns how long until the backoff allows the next
 // recreation (0: nothing to wait for).
-func (r *Reconciler) restartIfFailed(ctx context.Context, g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, now metav1.Time) (time.Duration, error) {
+func (r *Reconciler) restartIfFailed(ctx context.Context, g *rbgsv1.RoleBasedGroup, pods []corev1.Pod, st *rbgsv1.RoleBasedGroupStatus, now metav1.Time) (time.Duration, error) {
 	if !usesRecreateGroup(g) {
 		return 0, nil
 	}
-	var pods corev1.PodList
-	if err := r.Client.List(ctx, &pods, client.InNamespace(g.Namespace), client.MatchingFields{PodGroupIndex: g.Name}); err != nil {
-		return 0, fmt.Errorf("listing the pods of %s: %w", g.Name, err)
-	}
-	d := decideRestart(g, pods.Items, now.Time)
+	pods = slices.Clone(pods)
+	d := decideRestart(g, pods, now.Time)
 	switch {
 	case d.failure == "":
 		return 0, nil
@@ -165,7 +162,7 @@ func (r *Reconciler) restartIfFailed(ctx context.Context, g *rbgsv1.RoleBasedGro
 	case d.wait > 0:
 		return d.wait, nil
 	}
-	if err := r.deletePods(ctx, pods.Items); err != nil {
+	if err := r.deletePods(ctx, pods); err != nil {
 		return 0, fmt.Errorf("recreating the pods of %s: %w", g.Name, err)
 	}
 	r.limitTold.Delete(string(g.UID))
@@ -193,14 +190,15 @@ func (r *Reconciler) deletePods(ctx context.Context, pods []corev1.Pod) error {
 	return errors.Join(errs...)
 }
 
-// podFailed passes the pod events restartPolicy RecreateGroup acts on: a
-// pod that failed or restarted a container since the last event.
-func podFailed() predicate.Predicate {
+// podChanged passes the pod events a group acts on: a pod that failed or
+// restarted a container since the last event (restartPolicy), or whose
+// readiness changed (role readiness, see statefulSetState).
+func podChanged() predicate.Predicate {
 	return predicate.Funcs{
 		CreateFunc: func(e event.CreateEvent) bool { return podFailure(e.Object.(*corev1.Pod)) != "" },
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, n := e.ObjectOld.(*corev1.Pod), e.ObjectNew.(*corev1.Pod)
-			return podFailure(n) != "" && podFailure(o) != podFailure(n)
+			return podReady(o) != podReady(n) || (podFailure(n) != "" && podFailure(o) != podFailure(n))
 		},
 		DeleteFunc:  func(event.DeleteEvent) bool { return false },
 		GenericFunc: func(event.GenericEvent) bool { return false },
@@ -215,8 +213,9 @@ func IndexPodGroup(o client.Object) []string {
 	return nil
 }
 
-// TrimPod keeps of a pod only what restartPolicy reads, so that caching
-// every pod of every group costs little memory.
+// TrimPod keeps of a pod only what the group reads (labels, readiness,
+// phase, restart counts), so that caching every pod of every group costs
+// little memory.
 func TrimPod(obj any) (any, error) {
 	p, ok := obj.(*corev1.Pod)
 	if !ok {
@@ -229,6 +228,11 @@ func TrimPod(obj any) (any, error) {
 			CreationTimestamp: p.CreationTimestamp, DeletionTimestamp: p.DeletionTimestamp,
 		},
 		Status: corev1.PodStatus{Phase: p.Status.Phase, Reason: p.Status.Reason},
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			trimmed.Status.Conditions = []corev1.PodCondition{{Type: c.Type, Status: c.Status}}
+		}
 	}
 	for _, s := range []struct {
 		from []corev1.ContainerStatus

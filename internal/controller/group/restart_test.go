@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
@@ -100,13 +101,15 @@ func TestTrimPodKeepsWhatRestartsRead(t *testing.T) {
 	p := pod("g-decode-0", "decode", t0.Time, 2)
 	p.Spec.Containers = []corev1.Container{{Name: "main", Image: "big"}}
 	p.Annotations = map[string]string{"a": "b"}
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady}}
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue},
+		{Type: corev1.PodReady, Status: corev1.ConditionTrue, Reason: "r", LastTransitionTime: t0}}
 	out, err := TrimPod(&p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	trimmed := out.(*corev1.Pod)
-	if len(trimmed.Spec.Containers) != 0 || trimmed.Annotations != nil || trimmed.Status.Conditions != nil {
+	wantConditions := []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	if len(trimmed.Spec.Containers) != 0 || trimmed.Annotations != nil || !equality.Semantic.DeepEqual(trimmed.Status.Conditions, wantConditions) {
 		t.Errorf("kept more than needed: %+v", trimmed)
 	}
 	if podFailure(trimmed) != podFailure(&p) || trimmed.Labels[rbgsv1.LabelRole] != "decode" || !trimmed.CreationTimestamp.Equal(&p.CreationTimestamp) {

@@ -1,0 +1,64 @@
+package group
+
+import (
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func rolePod(name, revision string, ready, deleting bool) corev1.Pod {
+	p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{appsv1.ControllerRevisionHashLabelKey: revision}}}
+	status := corev1.ConditionFalse
+	if ready {
+		status = corev1.ConditionTrue
+	}
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status}}
+	if deleting {
+		p.DeletionTimestamp = &metav1.Time{}
+	}
+	return p
+}
+
+// A role is ready when its StatefulSet says so, or, once the StatefulSet
+// controller has seen the current spec, when every wanted pod is Ready at
+// the update revision even though the controller has not counted them yet.
+func TestStatefulSetState(t *testing.T) {
+	sts := func(generation, observed int64, ready int32, current, update string) *appsv1.StatefulSet {
+		return &appsv1.StatefulSet{
+			ObjectMeta: metav1.ObjectMeta{Name: "g-decode", Generation: generation},
+			Spec:       appsv1.StatefulSetSpec{Replicas: new(int32(2))},
+			Status: appsv1.StatefulSetStatus{ObservedGeneration: observed, Replicas: 2, ReadyReplicas: ready,
+				AvailableReplicas: ready, UpdatedReplicas: 2, CurrentRevision: current, UpdateRevision: update},
+		}
+	}
+	readyPods := []corev1.Pod{rolePod("g-decode-0", "r2", true, false), rolePod("g-decode-1", "r2", true, false)}
+	cases := []struct {
+		name  string
+		sts   *appsv1.StatefulSet
+		pods  []corev1.Pod
+		ready bool
+		count int32
+	}{
+		{"status says ready", sts(1, 1, 2, "r2", "r2"), nil, true, 2},
+		{"status lags, pods ready", sts(1, 1, 1, "r2", "r2"), readyPods, true, 2},
+		{"one pod not ready", sts(1, 1, 1, "r2", "r2"),
+			[]corev1.Pod{readyPods[0], rolePod("g-decode-1", "r2", false, false)}, false, 1},
+		{"pods ready at the old revision during a rollout", sts(2, 2, 2, "r1", "r2"),
+			[]corev1.Pod{readyPods[0], rolePod("g-decode-1", "r1", true, false)}, false, 2},
+		{"controller has not seen the spec: pods cannot tell", sts(3, 2, 1, "r2", "r2"), readyPods, false, 1},
+		{"a third pod still terminating", sts(1, 1, 1, "r2", "r2"),
+			append(readyPods[:2:2], rolePod("g-decode-2", "r2", true, true)), true, 2},
+		{"too many pods", sts(1, 1, 1, "r2", "r2"),
+			append(readyPods[:2:2], rolePod("g-decode-2", "r2", true, false)), false, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := statefulSetState(tc.sts, tc.pods)
+			if !s.exists || s.ready != tc.ready || s.readyReplicas != tc.count {
+				t.Errorf("got %+v, want ready %v with %d ready replicas", s, tc.ready, tc.count)
+			}
+		})
+	}
+}

@@ -61,7 +61,7 @@ type Reconciler struct {
 	Metrics *metrics.Metrics
 
 	lastStatus sync.Map // group key -> time of its last status write
-	limitTold  sync.Map // group UID -> restarts when maxRestarts was last reported
+	limitTold  sync.Map // keys of groups whose RestartLimitReached event was recorded
 }
 
 // objectRef is a child to delete.
@@ -86,6 +86,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			r.Memo.Retain(req.String(), nil)
 			r.lastStatus.Delete(req.String())
 			r.Metrics.GroupPhase(req.String(), "")
+			r.limitTold.Delete(req.String())
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}

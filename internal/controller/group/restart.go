@@ -154,7 +154,7 @@ func (r *Reconciler) restartIfFailed(ctx context.Context, g *rbgsv1.RoleBasedGro
 	case d.failure == "":
 		return 0, nil
 	case d.limited:
-		if _, told := r.limitTold.LoadOrStore(string(g.UID), g.Status.Restarts); !told {
+		if _, told := r.limitTold.LoadOrStore(client.ObjectKeyFromObject(g).String(), true); !told {
 			r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonRestartLimitReached, "Recreate",
 				"%s; not recreating the group: %d recreations in a row reached maxRestarts", d.failure, d.recent)
 		}
@@ -165,7 +165,7 @@ func (r *Reconciler) restartIfFailed(ctx context.Context, g *rbgsv1.RoleBasedGro
 	if err := r.deletePods(ctx, pods); err != nil {
 		return 0, fmt.Errorf("recreating the pods of %s: %w", g.Name, err)
 	}
-	r.limitTold.Delete(string(g.UID))
+	r.limitTold.Delete(client.ObjectKeyFromObject(g).String())
 	r.Metrics.GroupRestarted(d.reason)
 	st.Restarts++
 	st.RecentRestarts = d.recent + 1

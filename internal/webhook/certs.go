@@ -41,8 +41,8 @@ type CertOptions struct {
 	LeaderElection bool
 }
 
-// +kubebuilder:rbac:groups="",namespace=rbgs-system,resources=secrets,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups="",namespace=rbgs-system,resources=secrets,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=get;list;watch;update
 
 // SetupWithCerts makes the operator manage its serving certificate
 // (open-policy-agent/cert-controller: a self-signed CA kept in a Secret,

@@ -45,7 +45,7 @@ func main() {
 	flag.StringVar(&c.rolloutMaxUnavailable, "rollout-max-unavailable", "25%", "maxUnavailable of the measured rollout")
 	flag.StringVar(&c.jsonOut, "json", "", "write the results as JSON to this file")
 	flag.StringVar(&c.mdOut, "markdown", "", "write the results as a markdown table to this file")
-	flag.DurationVar(&c.timeout, "timeout", 20*time.Minute, "limit of each phase")
+	flag.DurationVar(&c.timeout, "timeout", 40*time.Minute, "limit of each phase (a rollout of 1,500 groups takes over 20 minutes on 2 cores)")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))

@@ -9,8 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/openpatio/rbgs/test/process"
 )
 
 // metricsAddr is where the measured operator serves its metrics.
@@ -63,8 +64,7 @@ func startOperator(binary, kubeconfig, logPath string, args ...string) (*operato
 	}
 	cmd := exec.Command(binary, append([]string{"--metrics-bind-address=" + metricsAddr, "--health-probe-bind-address=0"}, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	// The operator dies with the test process, even when that panics.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	process.DieWithParent(cmd)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		f.Close()
@@ -86,19 +86,7 @@ func (o *operator) stats() (float64, float64) {
 // CPU seconds and peak RSS.
 func (o *operator) stop(kill bool) (float64, float64) {
 	cpu, rss := o.stats()
-	sig := syscall.SIGTERM
-	if kill {
-		sig = syscall.SIGKILL
-	}
-	_ = o.cmd.Process.Signal(sig)
-	done := make(chan struct{})
-	go func() { _ = o.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = o.cmd.Process.Kill()
-		<-done
-	}
+	process.Stop(o.cmd, kill, 15*time.Second)
 	o.log.Close()
 	return cpu, rss
 }

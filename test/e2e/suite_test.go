@@ -15,7 +15,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/openpatio/rbgs/internal/manager"
+	"github.com/openpatio/rbgs/test/process"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
@@ -116,8 +116,7 @@ func startOperator(name string, args ...string) (*operatorProcess, error) {
 	}
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+opKubeconfig)
-	// The operator dies with the test process, even when that panics.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	process.DieWithParent(cmd)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()
@@ -129,19 +128,7 @@ func startOperator(name string, args ...string) (*operatorProcess, error) {
 // stop ends the process: SIGKILL when kill, else SIGTERM (then SIGKILL
 // after 10 s). With printLog, the end of its log goes to stderr.
 func (o *operatorProcess) stop(kill, printLog bool) {
-	sig := syscall.SIGTERM
-	if kill {
-		sig = syscall.SIGKILL
-	}
-	_ = o.cmd.Process.Signal(sig)
-	done := make(chan struct{})
-	go func() { _ = o.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = o.cmd.Process.Kill()
-		<-done
-	}
+	process.Stop(o.cmd, kill, 10*time.Second)
 	_ = o.log.Close()
 	if printLog {
 		tail, _ := exec.Command("tail", "-n", "40", o.logPath).Output()

@@ -183,11 +183,12 @@ func (t Topology) writeRoles(b *strings.Builder) {
 	}
 }
 
-// ClusterFilesSize is the number of bytes ClusterFiles would render, give or
-// take the few bytes of each pod's local section, without rendering them.
+// ClusterFilesSize is an upper bound of the bytes ClusterFiles renders,
+// within a few bytes per file, without rendering every file.
 func (t Topology) ClusterFilesSize() int {
-	files := 1
+	files, longestRole := 1, 0
 	for _, r := range t.Roles {
+		longestRole = max(longestRole, len(strconv.Quote(r.Name)))
 		if r.Kind == rbgsv1.WorkloadDeployment {
 			files++
 		} else {
@@ -203,6 +204,6 @@ func (t Topology) ClusterFilesSize() int {
 	b.WriteString("cluster:\n")
 	t.writeGroup(&b)
 	t.writeRoles(&b)
-	const localSection = len("  local:\n    role: \"\"\n    rank: 0000000000\n")
+	localSection := len("  local:\n    role: \n    rank: 0000000000\n") + longestRole
 	return files * (b.Len() + localSection)
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -31,7 +32,11 @@ func PodConfig(ctx context.Context, c client.Reader, namespace, set, group, role
 	}
 	i := slices.IndexFunc(g.Spec.Roles, func(r rbgsv1.RoleSpec) bool { return r.Role == role })
 	if i < 0 {
-		return fmt.Errorf("group %s has no role %q (roles: %s)", group, role, roleNames(g.Spec.Roles))
+		var names []string
+		for _, r := range g.Spec.Roles {
+			names = append(names, r.Role)
+		}
+		return fmt.Errorf("group %s has no role %q (roles: %s)", group, role, strings.Join(names, ", "))
 	}
 	spec := &g.Spec.Roles[i]
 	stateful := discovery.KindOf(spec) == rbgsv1.WorkloadStatefulSet
@@ -104,15 +109,4 @@ func podName(group, role string, rank int32, stateful bool) string {
 		return "pod " + naming.Pod(group, role, rank)
 	}
 	return "every pod of Deployment " + naming.Workload(group, role)
-}
-
-func roleNames(roles []rbgsv1.RoleSpec) string {
-	out := ""
-	for i, r := range roles {
-		if i > 0 {
-			out += ", "
-		}
-		out += r.Role
-	}
-	return out
 }

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/discovery"
 )
 
 // Printer writes trees, in colour or not.
@@ -146,10 +147,7 @@ func (p Printer) group(g *rbgsv1.RoleBasedGroup, indent string, events map[event
 			branch = "└── "
 		}
 		st := status[r.Role]
-		want := int32(1)
-		if r.Replicas != nil {
-			want = *r.Replicas
-		}
+		want := discovery.ReplicasOf(&r)
 		line := fmt.Sprintf("%s%s%-*s  %s pods ready", indent, branch, width, r.Role, p.ratio(st.ReadyReplicas, want))
 		if len(st.WaitingFor) > 0 {
 			line += "  " + p.paint(yellow, "waiting for "+strings.Join(st.WaitingFor, ", "))

@@ -83,20 +83,25 @@ func decideRestart(g *rbgsv1.RoleBasedGroup, pods []corev1.Pod, now time.Time) r
 	if last != nil && now.Sub(last.Time.Time) >= restartResetAfter {
 		d.recent = 0
 	}
-	slices.SortFunc(pods, func(a, b corev1.Pod) int { return cmp.Compare(a.Name, b.Name) })
+	// The failed pod first by name: the same failure is reported however the
+	// cache orders pods.
+	var failed *corev1.Pod
+	var why string
 	for i := range pods {
 		p := &pods[i]
-		role := p.Labels[rbgsv1.LabelRole]
-		if !recreating[role] || p.DeletionTimestamp != nil || (last != nil && p.CreationTimestamp.Before(&last.Time)) {
+		if !recreating[p.Labels[rbgsv1.LabelRole]] || p.DeletionTimestamp != nil ||
+			(last != nil && p.CreationTimestamp.Before(&last.Time)) || (failed != nil && p.Name > failed.Name) {
 			continue
 		}
-		if why := podFailure(p); why != "" {
-			d.failure = fmt.Sprintf("pod %s of role %s %s", p.Name, role, why)
-			d.reason = metrics.RestartContainerRestarted
-			if p.Status.Phase == corev1.PodFailed {
-				d.reason = metrics.RestartPodFailed
-			}
-			break
+		if w := podFailure(p); w != "" {
+			failed, why = p, w
+		}
+	}
+	if failed != nil {
+		d.failure = fmt.Sprintf("pod %s of role %s %s", failed.Name, failed.Labels[rbgsv1.LabelRole], why)
+		d.reason = metrics.RestartContainerRestarted
+		if failed.Status.Phase == corev1.PodFailed {
+			d.reason = metrics.RestartPodFailed
 		}
 	}
 	if d.failure == "" {
@@ -148,7 +153,6 @@ func (r *Reconciler) restartIfFailed(ctx context.Context, g *rbgsv1.RoleBasedGro
 	if !usesRecreateGroup(g) {
 		return 0, nil
 	}
-	pods = slices.Clone(pods)
 	d := decideRestart(g, pods, now.Time)
 	switch {
 	case d.failure == "":

@@ -45,6 +45,7 @@ func main() {
 	w := manager.WebhookOptions{Certs: &webhook.CertOptions{Local: local}}
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", metricsAddr, "address of the metrics endpoint (\"0\" disables it)")
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", probeAddr, "address of the /healthz and /readyz endpoints")
+	flag.StringVar(&o.PprofAddr, "pprof-bind-address", "", "address of the Go profiler's endpoints (empty disables them)")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", !local, "elect a leader so only one replica reconciles (default on in a pod)")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", namespace, "namespace of the leader election lease")
 	flag.StringVar(&o.Namespace, "namespace", "", "watch only this namespace (default: all)")

@@ -1,10 +1,7 @@
 package apply
 
 import (
-	"hash/fnv"
 	"maps"
-	"slices"
-	"strconv"
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,7 +25,8 @@ type Memo struct {
 }
 
 type memoEntry struct {
-	intent, fingerprint string
+	intent      string
+	fingerprint print
 }
 
 // NewMemo returns an empty Memo.
@@ -82,22 +80,42 @@ func (m *Memo) Retain(parent string, keep map[types.UID]bool) {
 }
 
 // fingerprint changes whenever obj's spec or metadata does.
-func fingerprint(obj metav1.Object) string {
+func fingerprint(obj metav1.Object) print {
 	if g := obj.GetGeneration(); g > 0 {
-		return strconv.FormatInt(g, 10) + "/" + strconv.FormatUint(MapHash(obj.GetLabels())^(MapHash(obj.GetAnnotations())*31), 16)
+		return print{generation: g, meta: MapHash(obj.GetLabels()) ^ (MapHash(obj.GetAnnotations()) * 31)}
 	}
-	return "rv" + obj.GetResourceVersion()
+	return print{resourceVersion: obj.GetResourceVersion()}
 }
 
-// MapHash is an order-independent hash of a string map.
+// print is a child's fingerprint: its generation and a hash of its labels
+// and annotations, or its resource version for kinds without generation.
+type print struct {
+	generation      int64
+	meta            uint64
+	resourceVersion string
+}
+
+// MapHash is an order-independent hash of a string map: the sum of the
+// FNV-1a hashes of its entries. It allocates nothing; it runs for every
+// child and group a reconcile looks at.
 func MapHash(m map[string]string) uint64 {
 	var sum uint64
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		h := fnv.New64a()
-		h.Write([]byte(k))
-		h.Write([]byte{0})
-		h.Write([]byte(m[k]))
-		sum = sum*1099511628211 ^ h.Sum64()
+	for k, v := range m {
+		h := fnvAdd(fnvOffset, k)
+		h *= fnvPrime // a zero byte between key and value
+		sum += fnvAdd(h, v)
 	}
 	return sum
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnvAdd(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime
+	}
+	return h
 }

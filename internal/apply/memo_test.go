@@ -66,3 +66,27 @@ func TestMemo(t *testing.T) {
 		t.Error("Retain(nil) kept entries")
 	}
 }
+
+func TestMapHash(t *testing.T) {
+	a := map[string]string{"app": "x", "tier": "y"}
+	cases := []struct {
+		name string
+		m    map[string]string
+		same bool
+	}{
+		{"same entries", map[string]string{"tier": "y", "app": "x"}, true},
+		{"value changed", map[string]string{"app": "x", "tier": "z"}, false},
+		{"entry added", map[string]string{"app": "x", "tier": "y", "new": ""}, false},
+		{"key and value swapped", map[string]string{"x": "app", "tier": "y"}, false},
+		{"boundary moved", map[string]string{"ap": "px", "tier": "y"}, false},
+		{"empty", nil, false},
+	}
+	for _, c := range cases {
+		if got := apply.MapHash(c.m) == apply.MapHash(a); got != c.same {
+			t.Errorf("%s: equal hash = %v, want %v", c.name, got, c.same)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { apply.MapHash(a) }); n != 0 {
+		t.Errorf("MapHash allocates %v times", n)
+	}
+}

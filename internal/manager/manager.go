@@ -35,8 +35,10 @@ import (
 
 // Options configure the operator.
 type Options struct {
-	MetricsAddr             string
-	ProbeAddr               string
+	MetricsAddr string
+	ProbeAddr   string
+	// PprofAddr serves net/http/pprof when set ("" or "0" disables it).
+	PprofAddr               string
 	LeaderElect             bool
 	LeaderElectionNamespace string
 	Namespace               string // watch only this namespace; empty for all
@@ -96,6 +98,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.ProbeAddr,
+		PprofBindAddress:        o.PprofAddr,
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        "rbgs.openpatio.io",
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
@@ -120,7 +123,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	groups := &group.Reconciler{
 		Client:   mgr.GetClient(),
 		Scheme:   scheme,
-		Recorder: mgr.GetEventRecorder("rbgs-group-controller"),
+		Recorder: boundedRecorder{mgr.GetEventRecorder("rbgs-group-controller")},
 		Clock:    clock.RealClock{},
 		Memo:     apply.NewMemo(),
 
@@ -133,7 +136,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	sets := &set.Reconciler{
 		Client:   mgr.GetClient(),
 		Scheme:   scheme,
-		Recorder: mgr.GetEventRecorder("rbgs-set-controller"),
+		Recorder: boundedRecorder{mgr.GetEventRecorder("rbgs-set-controller")},
 		Clock:    clock.RealClock{},
 		Memo:     apply.NewMemo(),
 

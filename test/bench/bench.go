@@ -79,6 +79,7 @@ type sizeResult struct {
 	SetReadySeconds     float64       `json:"setReadySeconds"`
 	SetReadyAfterPods   float64       `json:"setReadyAfterLastPodSeconds"`
 	CreateCPUSeconds    float64       `json:"createCPUSeconds"`
+	CreatePeakRSSMiB    float64       `json:"createPeakRSSMiB"`
 	Objects             int           `json:"objects"`
 	NoChange            operatorPhase `json:"noChange"`
 	Restart             operatorPhase `json:"restart"`
@@ -285,11 +286,13 @@ func (b *bench) size(ctx context.Context, n int) (sizeResult, error) {
 	}
 	r.FloorScaleUp.Seconds = seconds(d)
 	logf("floor, scale-up to %d groups: %.1f s", up, r.FloorScaleUp.Seconds)
-	if d, err = b.floorRollout(ctx, ns, up); err != nil {
-		return r, err
+	if b.rollout {
+		if d, err = b.floorRollout(ctx, ns, up); err != nil {
+			return r, err
+		}
+		r.FloorRollout.Seconds = seconds(d)
+		logf("floor, image change of every StatefulSet: %.1f s", r.FloorRollout.Seconds)
 	}
-	r.FloorRollout.Seconds = seconds(d)
-	logf("floor, image change of every StatefulSet: %.1f s", r.FloorRollout.Seconds)
 	if d, err = b.deleteAll(ctx, ns); err != nil {
 		return r, err
 	}
@@ -421,14 +424,14 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 	r.SetReadyAfterPods = seconds(start.Add(setDur).Sub(b.track.lastPodReady()))
 	r.OperatorStages = b.track.stages(ns, start)
 	r.OperatorControlPlaneCPU = cpuSince(b.clusterDir, cpu)
-	r.CreateCPUSeconds, _ = op.stats()
+	r.CreateCPUSeconds, r.CreatePeakRSSMiB = op.stats()
 	time.Sleep(time.Second)
 	if r.PodsReady.Counts, err = b.audit.Count(); err != nil {
 		return err
 	}
 	r.Objects = 1 + 7*n
-	logf("operator: pods Ready %.1f s, set Ready %.1f s (%.2f s after the last pod), %d writes for %d objects, %.1f CPU s",
-		r.PodsReady.Seconds, r.SetReadySeconds, r.SetReadyAfterPods, r.PodsReady.Counts.Writes, r.Objects, r.CreateCPUSeconds)
+	logf("operator: pods Ready %.1f s, set Ready %.1f s (%.2f s after the last pod), %d writes for %d objects, %.1f CPU s, peak RSS %.0f MiB",
+		r.PodsReady.Seconds, r.SetReadySeconds, r.SetReadyAfterPods, r.PodsReady.Counts.Writes, r.Objects, r.CreateCPUSeconds, r.CreatePeakRSSMiB)
 	logf("stages per group (start->prefill, prefill->Ready, Ready->decode, decode->Ready): floor %.2f %.2f %.2f %.2f, operator %.2f %.2f %.2f %.2f",
 		r.FloorStages[0], r.FloorStages[1], r.FloorStages[2], r.FloorStages[3],
 		r.OperatorStages[0], r.OperatorStages[1], r.OperatorStages[2], r.OperatorStages[3])
@@ -495,27 +498,11 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 	}
 	logf("operator, scale-up to %d groups: %.1f s", up, r.ScaleUp.Seconds)
 
-	// Rollout of a template change.
-	patch = client.MergeFrom(s.DeepCopy())
-	for i := range s.Spec.GroupTemplate.Roles {
-		s.Spec.GroupTemplate.Roles[i].Template.Spec.Containers[0].Image = imageV2
+	if b.rollout {
+		if err := b.operatorRollout(ctx, ns, &s, up, r); err != nil {
+			return err
+		}
 	}
-	s.Spec.RolloutStrategy.MaxUnavailable = new(intstr.Parse(b.rolloutMaxUnavailable))
-	start = time.Now()
-	if err := b.k8s.Patch(ctx, &s, patch); err != nil {
-		return err
-	}
-	if _, err := waitFor("rollout pods", b.timeout, func() bool { return b.track.readyPods(ns, imageV2) == up*podsEach }); err != nil {
-		return err
-	}
-	if _, err := b.waitSetReady(ctx, ns, int32(up)); err != nil {
-		return err
-	}
-	r.Rollout.Seconds = seconds(time.Since(start))
-	if r.Rollout.Counts, err = b.audit.Count(); err != nil {
-		return err
-	}
-	logf("operator, rollout (maxUnavailable %s): %.1f s", b.rolloutMaxUnavailable, r.Rollout.Seconds)
 
 	// Deletion.
 	start = time.Now()
@@ -533,6 +520,33 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 	cpu2, rss2 := op.stop(false)
 	op = nil
 	r.CPUSeconds, r.PeakRSSMiB = cpu1+cpu2, max(rss1, rss2)
+	return nil
+}
+
+// operatorRollout measures a template change rolled out across the set's
+// up groups.
+func (b *bench) operatorRollout(ctx context.Context, ns string, s *rbgsv1.RoleBasedGroupSet, up int, r *sizeResult) error {
+	var err error
+	patch := client.MergeFrom(s.DeepCopy())
+	for i := range s.Spec.GroupTemplate.Roles {
+		s.Spec.GroupTemplate.Roles[i].Template.Spec.Containers[0].Image = imageV2
+	}
+	s.Spec.RolloutStrategy.MaxUnavailable = new(intstr.Parse(b.rolloutMaxUnavailable))
+	start := time.Now()
+	if err := b.k8s.Patch(ctx, s, patch); err != nil {
+		return err
+	}
+	if _, err := waitFor("rollout pods", b.timeout, func() bool { return b.track.readyPods(ns, imageV2) == up*podsEach }); err != nil {
+		return err
+	}
+	if _, err := b.waitSetReady(ctx, ns, int32(up)); err != nil {
+		return err
+	}
+	r.Rollout.Seconds = seconds(time.Since(start))
+	if r.Rollout.Counts, err = b.audit.Count(); err != nil {
+		return err
+	}
+	logf("operator, rollout (maxUnavailable %s): %.1f s", b.rolloutMaxUnavailable, r.Rollout.Seconds)
 	return nil
 }
 

@@ -15,13 +15,13 @@ func markdown(results []sizeResult) string {
 		}
 		return fmt.Sprintf("%.2fx", op/floor)
 	}
-	b.WriteString("| groups | pods | floor: all at once | floor: ordered | operator: pods Ready | ratio to ordered floor | set Ready after last pod | writes (objects) | CPU s at creation | peak RSS MiB |\n")
+	b.WriteString("| groups | pods | floor: all at once | floor: ordered | operator: pods Ready | ratio to ordered floor | set Ready after last pod | writes (objects) | CPU s at creation | peak RSS MiB: creation / run |\n")
 	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %d | %d | %.1f s | %.1f s | %.1f s | %s | %.2f s | %d (%d) | %.1f | %.0f |\n",
+		fmt.Fprintf(&b, "| %d | %d | %.1f s | %.1f s | %.1f s | %s | %.2f s | %d (%d) | %.1f | %.0f / %.0f |\n",
 			r.Groups, r.Pods, r.FloorAllAtOnce.Seconds, r.FloorOrdered.Seconds, r.PodsReady.Seconds,
 			ratio(r.PodsReady.Seconds, r.FloorOrdered.Seconds), r.SetReadyAfterPods,
-			r.PodsReady.Counts.Writes, r.Objects, r.CreateCPUSeconds, r.PeakRSSMiB)
+			r.PodsReady.Counts.Writes, r.Objects, r.CreateCPUSeconds, r.CreatePeakRSSMiB, r.PeakRSSMiB)
 	}
 	b.WriteString("\n| groups | scale-up +50%: operator / floor | rollout: operator / floor (all at once) | deletion: operator / floor | writes: no change | writes: restart | pods replaced by restart | API requests at creation | total CPU s |\n")
 	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")

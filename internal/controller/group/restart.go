@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -228,7 +229,7 @@ func TrimPod(obj any) (any, error) {
 	trimmed := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
-			Labels:            p.Labels,
+			Labels:            keptPodLabels(p.Labels),
 			CreationTimestamp: p.CreationTimestamp, DeletionTimestamp: p.DeletionTimestamp,
 		},
 		Status: corev1.PodStatus{Phase: p.Status.Phase, Reason: p.Status.Reason},
@@ -247,4 +248,16 @@ func TrimPod(obj any) (any, error) {
 		}
 	}
 	return trimmed, nil
+}
+
+// keptPodLabels are the labels of a pod the group reconciler reads: its
+// group (index and watch), its role, and its StatefulSet revision.
+func keptPodLabels(l map[string]string) map[string]string {
+	out := make(map[string]string, 3)
+	for _, k := range []string{rbgsv1.LabelGroupName, rbgsv1.LabelRole, appsv1.ControllerRevisionHashLabelKey} {
+		if v, ok := l[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
 }

@@ -1,9 +1,11 @@
 package group
 
 import (
+	"slices"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -101,6 +103,9 @@ func TestTrimPodKeepsWhatRestartsRead(t *testing.T) {
 	p := pod("g-decode-0", "decode", t0.Time, 2)
 	p.Spec.Containers = []corev1.Container{{Name: "main", Image: "big"}}
 	p.Annotations = map[string]string{"a": "b"}
+	p.Labels[rbgsv1.LabelGroupName] = "g"
+	p.Labels[appsv1.ControllerRevisionHashLabelKey] = "rev1"
+	p.Labels["statefulset.kubernetes.io/pod-name"] = p.Name
 	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue},
 		{Type: corev1.PodReady, Status: corev1.ConditionTrue, Reason: "r", LastTransitionTime: t0}}
 	out, err := TrimPod(&p)
@@ -112,7 +117,11 @@ func TestTrimPodKeepsWhatRestartsRead(t *testing.T) {
 	if len(trimmed.Spec.Containers) != 0 || trimmed.Annotations != nil || !equality.Semantic.DeepEqual(trimmed.Status.Conditions, wantConditions) {
 		t.Errorf("kept more than needed: %+v", trimmed)
 	}
-	if podFailure(trimmed) != podFailure(&p) || trimmed.Labels[rbgsv1.LabelRole] != "decode" || !trimmed.CreationTimestamp.Equal(&p.CreationTimestamp) {
+	if _, ok := trimmed.Labels["statefulset.kubernetes.io/pod-name"]; ok {
+		t.Errorf("kept a label nothing reads: %v", trimmed.Labels)
+	}
+	if podFailure(trimmed) != podFailure(&p) || trimmed.Labels[rbgsv1.LabelRole] != "decode" || !slices.Equal(IndexPodGroup(trimmed), []string{"g"}) ||
+		trimmed.Labels[appsv1.ControllerRevisionHashLabelKey] != "rev1" || !trimmed.CreationTimestamp.Equal(&p.CreationTimestamp) {
 		t.Errorf("lost what restarts read: %+v", trimmed)
 	}
 }

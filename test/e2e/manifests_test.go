@@ -18,6 +18,10 @@ import (
 // restricted pod security included (server-side dry run: nothing changes).
 func TestInstallManifestsDryRun(t *testing.T) {
 	out := kubectl(t, "apply", "--server-side", "--force-conflicts", "--dry-run=server", "-k", root+"/config/default")
+	rendered := kubectl(t, "kustomize", root+"/config/default")
+	if !strings.Contains(rendered, "request.userInfo.username != 'system:serviceaccount:rbgs-system:rbgs-controller-manager'") {
+		t.Error("the group webhook does not exclude the manager's service account")
+	}
 	for _, want := range []string{
 		"customresourcedefinition.apiextensions.k8s.io/rolebasedgroups.openpatio.io",
 		"deployment.apps/rbgs-controller-manager",
@@ -128,6 +132,9 @@ func TestHelmChartDryRun(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry run did not apply %s:\n%s", want, out)
 		}
+	}
+	if !strings.Contains(string(rendered), "request.userInfo.username != 'system:serviceaccount:rbgs-system:rbgs-controller-manager'") {
+		t.Error("the group webhook does not exclude the manager's service account")
 	}
 	if !strings.Contains(string(rendered), "- --namespace=default") {
 		t.Error("watchNamespace did not reach the manager's arguments")

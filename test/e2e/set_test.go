@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -59,6 +61,7 @@ func groupNames(gs []rbgsv1.RoleBasedGroup) []string {
 func TestSetEndToEnd(t *testing.T) {
 	ns := namespace(t, "e2e-set")
 	s := wrappers.MakeSet("demo-group", ns).Replicas(2).Role("prefill", 2).Role("decode", 2, "prefill").Obj()
+	calls := groupWebhookCalls(t)
 	if err := k8s.Create(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +75,20 @@ func TestSetEndToEnd(t *testing.T) {
 		for _, g := range []string{"demo-group-0", "demo-group-1"} {
 			roleReady(t, ns, g, "prefill", 2)
 			roleReady(t, ns, g, "decode", 2)
+		}
+	})
+
+	t.Run("groups the operator writes skip the webhook", func(t *testing.T) {
+		if now := groupWebhookCalls(t); now != calls {
+			t.Errorf("the group webhook was called %v times while the operator created the set's groups", now-calls)
+		}
+		// A group written by anyone else still goes through it.
+		g := wrappers.MakeGroup("by-hand", ns).Role("a", 1).Obj()
+		if err := k8s.Create(context.Background(), g, client.DryRunAll); err != nil {
+			t.Fatal(err)
+		}
+		if now := groupWebhookCalls(t); now != calls+1 {
+			t.Errorf("a group created by hand made %v webhook calls, want 1", now-calls)
 		}
 	})
 
@@ -181,4 +198,24 @@ func TestSetEndToEnd(t *testing.T) {
 		}
 		gone(t, ns, map[string]string{rbgsv1.LabelSetName: "demo-group"})
 	})
+}
+
+// groupWebhookCalls is the number of calls the API server made to the
+// group webhook, from its metrics.
+func groupWebhookCalls(t *testing.T) float64 {
+	t.Helper()
+	var n float64
+	for line := range strings.Lines(kubectl(t, "get", "--raw", "/metrics")) {
+		if !strings.HasPrefix(line, "apiserver_admission_webhook_request_total{") ||
+			!strings.Contains(line, `name="vrolebasedgroup.openpatio.io"`) {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		n += v
+	}
+	return n
 }

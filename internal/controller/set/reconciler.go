@@ -139,8 +139,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	apply.Parallel(writeParallelism, len(plan.delete), func(j int) {
 		g := groups[plan.delete[j]]
 		uid := g.UID
-		target := &rbgsv1.RoleBasedGroup{ObjectMeta: metav1.ObjectMeta{Namespace: g.Namespace, Name: g.Name}}
-		err := r.Client.Delete(ctx, target, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &uid})
+		err := r.Client.Delete(ctx, g, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &uid})
 		if client.IgnoreNotFound(err) != nil {
 			mu.Lock()
 			deleteErrs = append(deleteErrs, fmt.Errorf("deleting group %s: %w", g.Name, err))
@@ -167,7 +166,8 @@ func (r *Reconciler) observe(ctx context.Context, key string, s *rbgsv1.RoleBase
 	// The listed groups are the cache's own objects, not copies: a set of a
 	// thousand groups is reconciled for every change of one, and copying
 	// every group each time dominated the operator's CPU and allocations.
-	// Nothing here modifies them (desired specs are built from copies).
+	// Nothing here modifies them: desired specs are built from copies, and
+	// a delete only reads the object's key.
 	var list rbgsv1.RoleBasedGroupList
 	if err := r.Client.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingFields{OwnerIndex: string(s.UID)},
 		client.DisableReadYourWritesConsistency, client.UnsafeDisableDeepCopy); err != nil {

@@ -1,6 +1,7 @@
-// Package apply writes the objects the operator owns with server-side apply
-// under one field owner, and skips the write when the cached object already
-// holds what would be applied.
+// Package apply writes the objects the operator owns under one field owner:
+// it creates those that do not exist, changes the others with server-side
+// apply, and skips the write when the cached object already holds what would
+// be applied.
 //
 // An object is up to date when two things hold:
 //   - its AnnotationSpecHash equals the hash of the desired object, so the
@@ -25,9 +26,14 @@ import (
 	"reflect"
 	"sync"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/util/csaupgrade"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
@@ -192,12 +198,21 @@ func dropNullTimestamps(m map[string]any) {
 	}
 }
 
-// Writer applies the desired children of one parent in one reconcile. It
-// is safe for concurrent use; errors are collected so one failed write does
-// not hold back the others.
+// Writer writes the desired children of one parent in one reconcile. It is
+// safe for concurrent use; errors are collected so one failed write does not
+// hold back the others.
+//
+// A child the cache does not show is created, not applied: a create fails
+// when an object of that name exists, so the operator never takes over an
+// object it did not make (see ConflictError), and it costs the API server
+// less than an apply. A create records its fields under an Update entry of
+// FieldOwner in the object's managed fields; before the object's first
+// apply, that entry is turned into the apply entry (see ownCreatedFields),
+// so applies remove what the operator stops setting.
 type Writer struct {
 	ctx    context.Context
 	client client.Client
+	reader client.Reader
 	scheme *runtime.Scheme
 	memo   *Memo
 	parent string
@@ -208,9 +223,11 @@ type Writer struct {
 }
 
 // NewWriter returns a Writer for the children of parent; intent must change
-// whenever any desired child would (see Memo).
-func NewWriter(ctx context.Context, c client.Client, scheme *runtime.Scheme, memo *Memo, parent string, intent string) *Writer {
-	return &Writer{ctx: ctx, client: c, scheme: scheme, memo: memo, parent: parent, intent: intent}
+// whenever any desired child would (see Memo). c writes and reads from the
+// cache; reader reads from the API server, for the checks the cache cannot
+// answer.
+func NewWriter(ctx context.Context, c client.Client, reader client.Reader, scheme *runtime.Scheme, memo *Memo, parent string, intent string) *Writer {
+	return &Writer{ctx: ctx, client: c, reader: reader, scheme: scheme, memo: memo, parent: parent, intent: intent}
 }
 
 // Write makes the child live (from the cache, nil when absent) what build
@@ -241,22 +258,149 @@ func (w *Writer) WriteFor(intent string, live client.Object, build func() client
 		w.fail(err)
 		return false
 	}
-	body, err := json.Marshal(d.Object.Object)
-	if err == nil {
-		// A raw apply patch on the typed object: the response lands in
-		// target, and the client's read-your-writes tracking sees a write of
-		// the typed kind the reconcilers read from the cache.
-		err = w.client.Patch(w.ctx, target, client.RawPatch(types.ApplyPatchType, body),
-			client.FieldOwner(FieldOwner), client.ForceOwnership)
+	if live == nil {
+		err = w.create(target, d)
+	} else {
+		err = w.apply(target, live, d)
 	}
 	if err != nil {
-		w.fail(fmt.Errorf("applying %s %s: %w", d.Object.GetKind(), d.Object.GetName(), err))
+		var conflict *ConflictError
+		if !errors.As(err, &conflict) {
+			err = fmt.Errorf("writing %s %s: %w", d.Object.GetKind(), d.Object.GetName(), err)
+		}
+		w.fail(err)
 		return false
 	}
 	// The response is the object as stored: remember it, so the next
 	// reconcile skips it once the cache shows the same.
 	w.memo.Remember(w.parent, target, intent)
 	return true
+}
+
+// create creates target. When an object of that name exists, it is either
+// one this operator created and the cache does not show yet, which is then
+// applied, or someone else's, which is left alone.
+func (w *Writer) create(target client.Object, d Desired) error {
+	target.SetAnnotations(d.Object.GetAnnotations())
+	err := w.client.Create(w.ctx, target, client.FieldOwner(FieldOwner))
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	existing, err := w.read(target, d.Object.GroupVersionKind())
+	if err != nil {
+		return err
+	}
+	owner, ref := metav1.GetControllerOf(target), metav1.GetControllerOf(existing)
+	if owner == nil || ref == nil || ref.UID != owner.UID {
+		return &ConflictError{Kind: d.Object.GetKind(), Key: client.ObjectKeyFromObject(target), Owner: owner}
+	}
+	if err := w.ownCreatedFields(existing); err != nil {
+		return err
+	}
+	return w.patch(target, d)
+}
+
+// apply applies d to the existing child live, first moving the fields of
+// the child's create to the apply entry if the cache shows it has not been
+// applied since.
+func (w *Writer) apply(target client.Object, live client.Object, d Desired) error {
+	if Created(live) {
+		existing, err := w.read(live, d.Object.GroupVersionKind())
+		if err != nil {
+			return err
+		}
+		if err := w.ownCreatedFields(existing); err != nil {
+			return err
+		}
+	}
+	return w.patch(target, d)
+}
+
+// patch sends d as a server-side apply.
+func (w *Writer) patch(target client.Object, d Desired) error {
+	body, err := json.Marshal(d.Object.Object)
+	if err != nil {
+		return err
+	}
+	// A raw apply patch on the typed object: the response lands in target,
+	// and the client's read-your-writes tracking sees a write of the typed
+	// kind the reconcilers read from the cache.
+	return w.client.Patch(w.ctx, target, client.RawPatch(types.ApplyPatchType, body),
+		client.FieldOwner(FieldOwner), client.ForceOwnership)
+}
+
+// read returns the metadata of obj, managed fields included, from the API
+// server.
+func (w *Writer) read(obj client.Object, gvk schema.GroupVersionKind) (*metav1.PartialObjectMetadata, error) {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(gvk)
+	if err := w.reader.Get(w.ctx, client.ObjectKeyFromObject(obj), m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// ownCreatedFields turns the managed-fields entry of the operator's create
+// into its apply entry, so the next apply owns every field the create set,
+// and removes those it no longer sets. Without this, the create's entry
+// would keep them. The patch fails if obj changed since it was read.
+func (w *Writer) ownCreatedFields(obj *metav1.PartialObjectMetadata) error {
+	patch, err := csaupgrade.UpgradeManagedFieldsPatch(obj, sets.New(FieldOwner), FieldOwner)
+	if err != nil || patch == nil {
+		return err
+	}
+	return w.client.Patch(w.ctx, obj, client.RawPatch(types.JSONPatchType, patch))
+}
+
+// ConflictError: an object the operator would create exists and is not
+// controlled by the object that wants it. The operator leaves it alone.
+type ConflictError struct {
+	Kind  string
+	Key   client.ObjectKey
+	Owner *metav1.OwnerReference
+}
+
+func (e *ConflictError) Error() string {
+	owner, kind := "the operator", "owner"
+	if e.Owner != nil {
+		owner, kind = e.Owner.Kind+" "+e.Owner.Name, e.Owner.Kind
+	}
+	return fmt.Sprintf("%s %s already exists and is not controlled by %s, which does not take over objects it did not create: "+
+		"delete or rename that %s, or give the %s another name", e.Kind, e.Key, owner, e.Kind, kind)
+}
+
+// Created reports whether obj (from the cache, see StripManagedFields) was
+// created by this operator and not applied since.
+func Created(obj metav1.Object) bool {
+	for _, e := range obj.GetManagedFields() {
+		if isCreateEntry(e) {
+			return true
+		}
+	}
+	return false
+}
+
+func isCreateEntry(e metav1.ManagedFieldsEntry) bool {
+	return e.Manager == FieldOwner && e.Operation == metav1.ManagedFieldsOperationUpdate && e.Subresource == ""
+}
+
+// StripManagedFields is a cache transform: it drops the managed fields of
+// cached objects, which are large and which the operator does not read,
+// except a marker of the operator's own create entry (see Created).
+func StripManagedFields(obj any) (any, error) {
+	o, ok := obj.(metav1.Object)
+	if !ok {
+		return obj, nil
+	}
+	var kept []metav1.ManagedFieldsEntry
+	for _, e := range o.GetManagedFields() {
+		if isCreateEntry(e) {
+			kept = []metav1.ManagedFieldsEntry{{Manager: e.Manager, Operation: e.Operation}}
+			break
+		}
+	}
+	o.SetManagedFields(kept)
+	return obj, nil
 }
 
 func (w *Writer) fail(err error) {

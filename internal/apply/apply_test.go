@@ -1,6 +1,10 @@
 package apply_test
 
 import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -8,7 +12,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/apply"
@@ -144,6 +151,101 @@ func TestUpToDate(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Errorf("UpToDate = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// owned is statefulSet(replicas) controlled by the group with the given UID.
+func owned(replicas int32, uid types.UID) *appsv1.StatefulSet {
+	s := statefulSet(replicas)
+	s.OwnerReferences = []metav1.OwnerReference{{APIVersion: rbgsv1.GroupVersion.String(), Kind: "RoleBasedGroup",
+		Name: "g", UID: uid, Controller: new(true)}}
+	return s
+}
+
+// A child the cache does not show is created; an object of the same name
+// that its parent does not control is left as it is and reported; one it
+// does control (the cache is behind) is applied.
+func TestWriterCreates(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		existing *appsv1.StatefulSet
+		wantErr  bool
+		wantRepl int32
+	}{
+		{"absent", nil, false, 2},
+		{"someone else's", statefulSet(5), true, 5},
+		{"another owner's", owned(5, "other"), true, 5},
+		{"ours, not yet cached", owned(5, "uid-g"), false, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := fake.NewClientBuilder().WithScheme(scheme(t))
+			if tc.existing != nil {
+				b = b.WithObjects(tc.existing)
+			}
+			c := b.Build()
+			w := apply.NewWriter(ctx, c, c, scheme(t), apply.NewMemo(), "ns/g", "i")
+			wrote := w.Write(nil, func() client.Object { return owned(2, "uid-g") })
+			var conflict *apply.ConflictError
+			if gotErr := errors.As(w.Err(), &conflict); gotErr != tc.wantErr || wrote == tc.wantErr {
+				t.Fatalf("wrote %v, error %v; want a conflict: %v", wrote, w.Err(), tc.wantErr)
+			}
+			if tc.wantErr && !strings.Contains(conflict.Error(), "StatefulSet ns/g-a already exists and is not controlled by RoleBasedGroup g") {
+				t.Errorf("message %q", conflict.Error())
+			}
+			var got appsv1.StatefulSet
+			if err := c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: "g-a"}, &got); err != nil {
+				t.Fatal(err)
+			}
+			if *got.Spec.Replicas != tc.wantRepl {
+				t.Errorf("replicas %d, want %d", *got.Spec.Replicas, tc.wantRepl)
+			}
+			if !tc.wantErr && got.Annotations[rbgsv1.AnnotationSpecHash] == "" {
+				t.Errorf("no hash annotation: %v", got.Annotations)
+			}
+			if tc.wantErr && !reflect.DeepEqual(got.OwnerReferences, tc.existing.OwnerReferences) {
+				t.Errorf("owner references changed to %v", got.OwnerReferences)
+			}
+		})
+	}
+}
+
+// The cache keeps, of the managed fields, only a marker of the operator's
+// own create, which an apply then replaces.
+func TestStripManagedFields(t *testing.T) {
+	entry := func(manager string, op metav1.ManagedFieldsOperationType, sub string) metav1.ManagedFieldsEntry {
+		return metav1.ManagedFieldsEntry{Manager: manager, Operation: op, Subresource: sub, APIVersion: "apps/v1",
+			FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{}}`)}}
+	}
+	for _, tc := range []struct {
+		name    string
+		entries []metav1.ManagedFieldsEntry
+		created bool
+	}{
+		{"created by the operator", []metav1.ManagedFieldsEntry{
+			entry("kube-controller-manager", metav1.ManagedFieldsOperationUpdate, "status"),
+			entry(apply.FieldOwner, metav1.ManagedFieldsOperationUpdate, "")}, true},
+		{"applied since", []metav1.ManagedFieldsEntry{entry(apply.FieldOwner, metav1.ManagedFieldsOperationApply, "")}, false},
+		{"status written by the operator", []metav1.ManagedFieldsEntry{entry(apply.FieldOwner, metav1.ManagedFieldsOperationUpdate, "status")}, false},
+		{"someone else's update", []metav1.ManagedFieldsEntry{entry("kubectl", metav1.ManagedFieldsOperationUpdate, "")}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := statefulSet(1)
+			s.ManagedFields = tc.entries
+			if _, err := apply.StripManagedFields(s); err != nil {
+				t.Fatal(err)
+			}
+			if apply.Created(s) != tc.created {
+				t.Errorf("Created = %v, want %v", !tc.created, tc.created)
+			}
+			want := 0
+			if tc.created {
+				want = 1
+			}
+			if len(s.ManagedFields) != want || (want == 1 && s.ManagedFields[0].FieldsV1 != nil) {
+				t.Errorf("kept %+v", s.ManagedFields)
 			}
 		})
 	}

@@ -122,6 +122,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	m := metrics.Global()
 	groups := &group.Reconciler{
 		Client:   mgr.GetClient(),
+		Reader:   mgr.GetAPIReader(),
 		Scheme:   scheme,
 		Recorder: boundedRecorder{mgr.GetEventRecorder("rbgs-group-controller")},
 		Clock:    clock.RealClock{},
@@ -135,6 +136,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	}
 	sets := &set.Reconciler{
 		Client:   mgr.GetClient(),
+		Reader:   mgr.GetAPIReader(),
 		Scheme:   scheme,
 		Recorder: boundedRecorder{mgr.GetEventRecorder("rbgs-set-controller")},
 		Clock:    clock.RealClock{},
@@ -181,9 +183,6 @@ func webhookServer(o *WebhookOptions) ctrlwebhook.Server {
 	return ctrlwebhook.NewServer(opts)
 }
 
-// cacheOptions caches only what the operator manages: its own kinds, and
-// workloads, Services and ConfigMaps carrying its managed-by label. Managed
-// fields are dropped from cached objects to save memory.
 // podsOfGroups selects the pods of every group (created by its workloads,
 // which do not carry the managed-by label).
 var podsOfGroups = func() labels.Selector {
@@ -194,10 +193,14 @@ var podsOfGroups = func() labels.Selector {
 	return labels.NewSelector().Add(*req)
 }()
 
+// cacheOptions caches only what the operator manages: its own kinds, and
+// workloads, Services and ConfigMaps carrying its managed-by label. Managed
+// fields are dropped from cached objects to save memory, all but a marker
+// of the operator's own creates (see apply.StripManagedFields).
 func cacheOptions(namespace string) cache.Options {
 	managed := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{rbgsv1.LabelManagedBy: rbgsv1.ManagedByValue})}
 	o := cache.Options{
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform: apply.StripManagedFields,
 		ByObject: map[client.Object]cache.ByObject{
 			&appsv1.StatefulSet{}: managed,
 			&appsv1.Deployment{}:  managed,

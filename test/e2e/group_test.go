@@ -12,9 +12,13 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/apply"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
@@ -134,6 +138,27 @@ func TestGroupEndToEnd(t *testing.T) {
 		if strings.Contains(files.Data["cluster.yaml"], "postprocess") {
 			t.Errorf("postprocess still in discovery")
 		}
+		// The ConfigMaps were created, then applied: the apply owns every
+		// field the create set, so the keys of the removed role are gone.
+		if _, ok := files.Data["postprocess.0.yaml"]; ok {
+			t.Errorf("postprocess.0.yaml left in %s", files.Name)
+		}
+		var envs corev1.ConfigMap
+		if err := get(ns, "seed-rbgs-env", &envs); err != nil {
+			t.Fatal(err)
+		}
+		for k := range envs.Data {
+			if strings.Contains(k, "POSTPROCESS") {
+				t.Errorf("%s left in %s", k, envs.Name)
+			}
+		}
+		for _, cm := range []corev1.ConfigMap{files, envs} {
+			for _, e := range cm.ManagedFields {
+				if e.Manager == apply.FieldOwner && e.Operation != metav1.ManagedFieldsOperationApply {
+					t.Errorf("%s: the operator's fields are still held by its %s entry", cm.Name, e.Operation)
+				}
+			}
+		}
 	})
 
 	t.Run("deleting the group leaves nothing behind", func(t *testing.T) {
@@ -152,6 +177,51 @@ func TestGroupEndToEnd(t *testing.T) {
 			return nil
 		})
 	})
+}
+
+// An object that holds the name of a child and is not the group's is left
+// alone and reported; the group starts once the name is free.
+func TestNameConflictLeavesObjectAlone(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t, "e2e-conflict")
+	mine := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "clash-rbgs-env", Namespace: ns}, Data: map[string]string{"mine": "yes"}}
+	if err := k8s.Create(ctx, mine); err != nil {
+		t.Fatal(err)
+	}
+	g := wrappers.MakeGroup("clash", ns).Role("prefill", 1).Obj()
+	if err := k8s.Create(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "NameConflict event", 30*time.Second, func() error {
+		var l eventsv1.EventList
+		if err := k8s.List(ctx, &l, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, e := range l.Items {
+			if e.Regarding.Name == "clash" && e.Reason == "NameConflict" {
+				if !strings.Contains(e.Note, "ConfigMap "+ns+"/clash-rbgs-env already exists and is not controlled by RoleBasedGroup clash") {
+					t.Errorf("event note %q", e.Note)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no NameConflict event among %d", len(l.Items))
+	})
+	var cm corev1.ConfigMap
+	if err := get(ns, mine.Name, &cm); err != nil {
+		t.Fatal(err)
+	}
+	if len(cm.OwnerReferences) > 0 || len(cm.Data) != 1 || cm.Data["mine"] != "yes" || len(cm.Labels) > 0 {
+		t.Errorf("the ConfigMap was changed: owners %v, labels %v, data %v", cm.OwnerReferences, cm.Labels, cm.Data)
+	}
+	var sts appsv1.StatefulSet
+	if err := get(ns, "clash-prefill", &sts); !apierrors.IsNotFound(err) {
+		t.Errorf("prefill StatefulSet created without its discovery files: %v", err)
+	}
+	if err := k8s.Delete(ctx, &cm); err != nil {
+		t.Fatal(err)
+	}
+	roleReady(t, ns, "clash", "prefill", 1)
 }
 
 // A dependency cycle is refused at kubectl apply, with the cycle named.

@@ -30,6 +30,7 @@ import (
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/manager"
+	"github.com/openpatio/rbgs/test/wrappers"
 )
 
 var (
@@ -276,6 +277,12 @@ func withoutWebhook(t *testing.T, f func()) {
 			t.Fatal(err)
 		}
 	}
+	// The API server sees registrations change through a watch: wait until
+	// it admits, or again refuses, a set the webhook would refuse.
+	refused := func() bool {
+		probe := wrappers.MakeSet("webhook-probe", "default").Role("a", 1, "b").Role("b", 1, "a").Obj()
+		return k8s.Create(ctx, probe, client.DryRunAll) != nil
+	}
 	defer func() {
 		for i := range l.Items {
 			c := l.Items[i].DeepCopy()
@@ -284,6 +291,18 @@ func withoutWebhook(t *testing.T, f func()) {
 				t.Fatalf("restoring webhook registration: %v", err)
 			}
 		}
+		eventually(t, "webhook registration restored", func() error {
+			if !refused() {
+				return fmt.Errorf("a set with a dependency cycle is admitted")
+			}
+			return nil
+		})
 	}()
+	eventually(t, "webhook registration removed", func() error {
+		if refused() {
+			return fmt.Errorf("a set with a dependency cycle is refused")
+		}
+		return nil
+	})
 	f()
 }

@@ -48,7 +48,10 @@ import (
 
 // Reconciler reconciles RoleBasedGroups.
 type Reconciler struct {
-	Client   client.Client
+	Client client.Client
+	// Reader reads from the API server what the cache cannot answer (see
+	// apply.Writer).
+	Reader   client.Reader
 	Scheme   *runtime.Scheme
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
@@ -105,12 +108,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	r.Memo.Retain(req.String(), ch.uids())
 	states := observeRoles(&g, ch)
 	w := &writer{
-		Writer: apply.NewWriter(ctx, r.Client, r.Scheme, r.Memo, req.String(), intent(&g)),
+		Writer: apply.NewWriter(ctx, r.Client, r.Reader, r.Scheme, r.Memo, req.String(), intent(&g)),
 		g:      &g,
 		ch:     ch,
 	}
 	w.discovery()
 	if err := w.Err(); err != nil {
+		r.reportConflict(&g, err)
 		return ctrl.Result{}, err // no pod may start without its discovery files
 	}
 	// Existing roles are kept as specified whatever their dependencies do. A
@@ -139,7 +143,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if backoff > 0 && (result.RequeueAfter == 0 || backoff < result.RequeueAfter) {
 		result.RequeueAfter = backoff
 	}
-	return result, errors.Join(w.Err(), pruneErr, restartErr, statusErr)
+	err = errors.Join(w.Err(), pruneErr, restartErr, statusErr)
+	r.reportConflict(&g, err)
+	return result, err
+}
+
+// reportConflict tells, as a Warning event, of a child that could not be
+// created because an object not controlled by g holds its name. The
+// reconcile fails and is retried with backoff until the name is free.
+func (r *Reconciler) reportConflict(g *rbgsv1.RoleBasedGroup, err error) {
+	if c, ok := errors.AsType[*apply.ConflictError](err); ok {
+		r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonNameConflict, "Create", "%s", c.Error())
+	}
 }
 
 // intent identifies everything the desired children of g depend on.

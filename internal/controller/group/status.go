@@ -21,6 +21,7 @@ const (
 	ReasonRoleStarted   = "RoleStarted"
 	ReasonRoleRemoved   = "RoleRemoved"
 	ReasonGroupRunning  = "GroupRunning"
+	ReasonNameConflict  = "NameConflict"
 )
 
 // computeStatus derives the status of g from its roles' states and plans.

@@ -50,7 +50,10 @@ func IndexOwner(o client.Object) []string {
 
 // Reconciler reconciles RoleBasedGroupSets.
 type Reconciler struct {
-	Client   client.Client
+	Client client.Client
+	// Reader reads from the API server what the cache cannot answer (see
+	// apply.Writer).
+	Reader   client.Reader
 	Scheme   *runtime.Scheme
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
@@ -107,7 +110,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	plan := planSet(replicas, states, rev, resolveMaxUnavailable(s.Spec.RolloutStrategy.MaxUnavailable, replicas))
 
 	r.Memo.Retain(key, groupUIDs(groups))
-	w := apply.NewWriter(ctx, r.Client, r.Scheme, r.Memo, key, "")
+	w := apply.NewWriter(ctx, r.Client, r.Reader, r.Scheme, r.Memo, key, "")
 	updated := sync.OnceValue(func() rbgsv1.RoleBasedGroupSpec { return updatedSpec(&s) })
 	updatedIntent := fmt.Sprintf("%s/%d/%s", s.UID, s.Generation, rev)
 	type job struct {
@@ -153,6 +156,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	r.Metrics.SetPhase(key, st.Phase)
 	r.Metrics.SetGroups(s.Namespace, s.Name, replicas, st.ReadyGroups, st.UpdatedGroups)
 	result, statusErr := r.writeStatus(ctx, &s, st, &plan)
+	if c, ok := errors.AsType[*apply.ConflictError](w.Err()); ok {
+		// Retried with backoff until the name is free.
+		r.Recorder.Eventf(&s, nil, corev1.EventTypeWarning, ReasonNameConflict, "Create", "%s", c.Error())
+	}
 	return result, errors.Join(w.Err(), errors.Join(deleteErrs...), statusErr)
 }
 

@@ -26,6 +26,7 @@ const (
 	ReasonGroupsDeleted  = "GroupsDeleted"
 	ReasonRolloutStep    = "RolloutStep"
 	ReasonSetReady       = "SetReady"
+	ReasonNameConflict   = "NameConflict"
 )
 
 // available: the group reports Running for its current generation.

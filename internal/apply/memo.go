@@ -27,6 +27,24 @@ type Memo struct {
 type memoEntry struct {
 	intent      string
 	fingerprint print
+	// seen is a resource version known to have fingerprint: a set compares
+	// every one of its groups on each reconcile, and most have not changed
+	// since the last.
+	seen string
+}
+
+// matches reports whether obj has e's fingerprint, remembering obj's
+// resource version when it does.
+func (e *memoEntry) matches(obj metav1.Object) bool {
+	rv := obj.GetResourceVersion()
+	if rv != "" && rv == e.seen {
+		return true
+	}
+	if e.fingerprint != fingerprint(obj) {
+		return false
+	}
+	e.seen = rv
+	return true
 }
 
 // NewMemo returns an empty Memo.
@@ -41,8 +59,13 @@ func (m *Memo) Fresh(parent string, live metav1.Object, intent string) bool {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e, ok := m.children[parent][live.GetUID()]
-	return ok && e.intent == intent && e.fingerprint == fingerprint(live)
+	c := m.children[parent]
+	e, ok := c[live.GetUID()]
+	if !ok || e.intent != intent || !e.matches(live) {
+		return false
+	}
+	c[live.GetUID()] = e
+	return true
 }
 
 // Settled reports whether the cached obj shows this operator's last write
@@ -51,8 +74,16 @@ func (m *Memo) Fresh(parent string, live metav1.Object, intent string) bool {
 func (m *Memo) Settled(parent string, obj metav1.Object) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e, ok := m.children[parent][obj.GetUID()]
-	return !ok || e.fingerprint == fingerprint(obj)
+	c := m.children[parent]
+	e, ok := c[obj.GetUID()]
+	if !ok {
+		return true
+	}
+	if !e.matches(obj) {
+		return false
+	}
+	c[obj.GetUID()] = e
+	return true
 }
 
 // Remember records that obj is up to date for intent.
@@ -64,7 +95,7 @@ func (m *Memo) Remember(parent string, obj metav1.Object, intent string) {
 		c = map[types.UID]memoEntry{}
 		m.children[parent] = c
 	}
-	c[obj.GetUID()] = memoEntry{intent: intent, fingerprint: fingerprint(obj)}
+	c[obj.GetUID()] = memoEntry{intent: intent, fingerprint: fingerprint(obj), seen: obj.GetResourceVersion()}
 }
 
 // Retain drops the entries of parent's children not in keep (deleted

@@ -30,14 +30,22 @@ func TestMemo(t *testing.T) {
 	if !m.Fresh("g", sts, "i1") {
 		t.Error("a status update made the StatefulSet stale")
 	}
-	sts.Generation = 4 // someone edited the spec
+	sts.Generation, sts.ResourceVersion = 4, "100" // someone edited the spec
 	if m.Fresh("g", sts, "i1") {
 		t.Error("a spec edit went unnoticed")
 	}
-	sts.Generation = 3
+	sts.Generation, sts.ResourceVersion = 3, "101"
 	sts.Labels["a"] = "2"
 	if m.Fresh("g", sts, "i1") {
 		t.Error("a label edit went unnoticed")
+	}
+	sts.Labels["a"], sts.ResourceVersion = "1", "102"
+	if !m.Fresh("g", sts, "i1") {
+		t.Error("the StatefulSet as remembered, at a later version, is stale")
+	}
+	sts.Labels["a"] = "2" // a version compared before is not compared again
+	if !m.Fresh("g", sts, "i1") {
+		t.Error("the fingerprint of a version already compared was computed again")
 	}
 	sts.Labels["a"] = "1"
 	cm.ResourceVersion = "11"

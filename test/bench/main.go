@@ -30,6 +30,7 @@ type config struct {
 	jsonOut, mdOut                                                        string
 	timeout                                                               time.Duration
 	rollout                                                               bool
+	requestCosts                                                          int
 }
 
 func main() {
@@ -48,6 +49,8 @@ func main() {
 	flag.StringVar(&c.mdOut, "markdown", "", "write the results as a markdown table to this file")
 	flag.BoolVar(&c.rollout, "rollout", true, "measure the template rollout (at 1,000 groups the longest phase: about 40 minutes for operator and floor)")
 	flag.DurationVar(&c.timeout, "timeout", 40*time.Minute, "limit of each phase (a rollout of 1,500 groups takes over 20 minutes on 2 cores)")
+	flag.IntVar(&c.requestCosts, "request-costs", 0,
+		"instead of the sizes, measure the CPU the API server and etcd spend per request of each kind the floor and the operator make, for this many groups")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -90,6 +93,14 @@ func run(c config) error {
 	b.track, err = newTracker(ctx, cs, b.statefulSetReady)
 	if err != nil {
 		return err
+	}
+	if c.requestCosts > 0 {
+		costs, err := b.requestCosts(ctx, c.requestCosts)
+		if err != nil {
+			return err
+		}
+		fmt.Print(requestCostTable(costs))
+		return nil
 	}
 	var results []sizeResult
 	for _, n := range c.sizes {

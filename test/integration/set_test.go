@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -316,5 +317,36 @@ func TestSetInvalidTemplateCreatesNothing(t *testing.T) {
 	}
 	if g := groupsOf(t, ns, "bad"); len(g) != 0 {
 		t.Errorf("groups created: %v", g)
+	}
+}
+
+// A group that holds the name of one of the set's groups and is not the
+// set's is left alone and reported; the set's other groups are created.
+func TestSetNameConflict(t *testing.T) {
+	ns := namespace(t)
+	create(t, wrappers.MakeGroup("clash-1", ns).Role("prefill", 1).Obj())
+	create(t, wrappers.MakeSet("clash", ns).Replicas(2).Role("prefill", 1).Obj())
+	wantGroups(t, ns, "clash", "clash-0")
+	eventually(t, "NameConflict event", func() error {
+		var l eventsv1.EventList
+		if err := k8s.List(context.Background(), &l, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, e := range l.Items {
+			if e.Regarding.Kind == "RoleBasedGroupSet" && e.Regarding.Name == "clash" && e.Reason == "NameConflict" {
+				if want := "RoleBasedGroup " + ns + "/clash-1 already exists and is not controlled by RoleBasedGroupSet clash"; !strings.Contains(e.Note, want) {
+					t.Errorf("event note %q lacks %q", e.Note, want)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no NameConflict event among %d", len(l.Items))
+	})
+	var g rbgsv1.RoleBasedGroup
+	if err := get(t, ns, "clash-1", &g); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.OwnerReferences) > 0 || g.Labels[rbgsv1.LabelSetName] != "" {
+		t.Errorf("the group was taken over: owners %v, labels %v", g.OwnerReferences, g.Labels)
 	}
 }

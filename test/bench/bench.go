@@ -526,7 +526,6 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 // operatorRollout measures a template change rolled out across the set's
 // up groups.
 func (b *bench) operatorRollout(ctx context.Context, ns string, s *rbgsv1.RoleBasedGroupSet, up int, r *sizeResult) error {
-	var err error
 	patch := client.MergeFrom(s.DeepCopy())
 	for i := range s.Spec.GroupTemplate.Roles {
 		s.Spec.GroupTemplate.Roles[i].Template.Spec.Containers[0].Image = imageV2
@@ -543,9 +542,11 @@ func (b *bench) operatorRollout(ctx context.Context, ns string, s *rbgsv1.RoleBa
 		return err
 	}
 	r.Rollout.Seconds = seconds(time.Since(start))
-	if r.Rollout.Counts, err = b.audit.Count(); err != nil {
+	counts, err := b.audit.Count()
+	if err != nil {
 		return err
 	}
+	r.Rollout.Counts = counts
 	logf("operator, rollout (maxUnavailable %s): %.1f s", b.rolloutMaxUnavailable, r.Rollout.Seconds)
 	return nil
 }

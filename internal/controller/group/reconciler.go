@@ -4,8 +4,9 @@
 //
 // A reconcile reads as observe -> plan -> apply -> status: it reads the
 // group's children from the cache, decides which roles may run (plan.go,
-// pure), applies the desired objects with server-side apply, skipping those
-// already as desired (internal/apply), deletes what the spec dropped, and
+// pure), creates the desired objects that are missing and applies the
+// others with server-side apply, skipping those already as desired
+// (internal/apply), deletes what the spec dropped, and
 // writes the status once, only when it changed.
 package group
 

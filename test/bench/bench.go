@@ -342,8 +342,6 @@ func setReady(s *rbgsv1.RoleBasedGroupSet, groups int32) bool {
 		s.Status.ReadyGroups == groups && s.Status.UpdatedGroups == groups
 }
 
-// waitSetReady watches the set until it reports Ready with groups: a watch,
-// not polling, so the measurement adds no load of its own.
 // waitWebhook returns once the API server admits the set through the
 // operator's webhook (a dry run creates nothing).
 func (b *bench) waitWebhook(ctx context.Context, ns string, n int) error {
@@ -358,6 +356,8 @@ func (b *bench) waitWebhook(ctx context.Context, ns string, n int) error {
 	return nil
 }
 
+// waitSetReady watches the set until it reports Ready with groups: a watch,
+// not polling, so the measurement adds no load of its own.
 func (b *bench) waitSetReady(ctx context.Context, ns string, groups int32) (time.Duration, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -207,6 +208,17 @@ func TestNameConflictLeavesObjectAlone(t *testing.T) {
 		}
 		return fmt.Errorf("no NameConflict event among %d", len(l.Items))
 	})
+	eventually(t, "NameConflict in the group's status", 30*time.Second, func() error {
+		var got rbgsv1.RoleBasedGroup
+		if err := get(ns, "clash", &got); err != nil {
+			return err
+		}
+		c := apimeta.FindStatusCondition(got.Status.Conditions, rbgsv1.ConditionReady)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != "NameConflict" || !strings.Contains(c.Message, "ConfigMap "+ns+"/clash-rbgs-env") {
+			return fmt.Errorf("phase %q, Ready %+v", got.Status.Phase, c)
+		}
+		return nil
+	})
 	var cm corev1.ConfigMap
 	if err := get(ns, mine.Name, &cm); err != nil {
 		t.Fatal(err)
@@ -222,6 +234,7 @@ func TestNameConflictLeavesObjectAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	roleReady(t, ns, "clash", "prefill", 1)
+	groupPhase(t, ns, "clash", rbgsv1.PhaseRunning)
 }
 
 // A dependency cycle is refused at kubectl apply, with the cycle named.

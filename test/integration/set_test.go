@@ -342,6 +342,13 @@ func TestSetNameConflict(t *testing.T) {
 		}
 		return fmt.Errorf("no NameConflict event among %d", len(l.Items))
 	})
+	setStatus(t, ns, "clash", func(s *rbgsv1.RoleBasedGroupSet) error {
+		c := apimeta.FindStatusCondition(s.Status.Conditions, rbgsv1.ConditionReady)
+		if c == nil || c.Reason != "NameConflict" || !strings.Contains(c.Message, "RoleBasedGroup "+ns+"/clash-1") {
+			return fmt.Errorf("Ready %+v", c)
+		}
+		return nil
+	})
 	var g rbgsv1.RoleBasedGroup
 	if err := get(t, ns, "clash-1", &g); err != nil {
 		t.Fatal(err)

@@ -115,8 +115,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	w.discovery()
 	if err := w.Err(); err != nil {
-		r.reportConflict(&g, err)
-		return ctrl.Result{}, err // no pod may start without its discovery files
+		// No pod may start without its discovery files.
+		if c, ok := errors.AsType[*apply.ConflictError](err); ok {
+			st := computeStatus(&g, states, planRoles(&g, states), now)
+			r.reportConflict(&g, &st, c, now)
+			_, statusErr := r.writeStatus(ctx, &g, st, nil, nil)
+			return ctrl.Result{}, errors.Join(err, statusErr)
+		}
+		return ctrl.Result{}, err
 	}
 	// Existing roles are kept as specified whatever their dependencies do. A
 	// role whose workload this reconcile changed is not ready: its status
@@ -140,22 +146,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	removed, pruneErr := r.prune(ctx, staleObjects(&g, ch))
 	st := computeStatus(&g, states, plans, now)
 	backoff, restartErr := r.restartIfFailed(ctx, &g, ch.pods, &st, now)
+	if c, ok := errors.AsType[*apply.ConflictError](w.Err()); ok {
+		r.reportConflict(&g, &st, c, now)
+	}
 	result, statusErr := r.writeStatus(ctx, &g, st, roleNames(starting), removed)
 	if backoff > 0 && (result.RequeueAfter == 0 || backoff < result.RequeueAfter) {
 		result.RequeueAfter = backoff
 	}
-	err = errors.Join(w.Err(), pruneErr, restartErr, statusErr)
-	r.reportConflict(&g, err)
-	return result, err
+	return result, errors.Join(w.Err(), pruneErr, restartErr, statusErr)
 }
 
-// reportConflict tells, as a Warning event, of a child that could not be
-// created because an object not controlled by g holds its name. The
-// reconcile fails and is retried with backoff until the name is free.
-func (r *Reconciler) reportConflict(g *rbgsv1.RoleBasedGroup, err error) {
-	if c, ok := errors.AsType[*apply.ConflictError](err); ok {
-		r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonNameConflict, "Create", "%s", c.Error())
-	}
+// reportConflict tells of a child that could not be created because an
+// object not controlled by g holds its name: in st (see markConflict) and
+// as a Warning event. The reconcile fails and is retried with backoff until
+// the name is free.
+func (r *Reconciler) reportConflict(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, c *apply.ConflictError, now metav1.Time) {
+	markConflict(st, c, g.Generation, now)
+	r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonNameConflict, "Create", "%s", c.Error())
 }
 
 // intent identifies everything the desired children of g depend on.

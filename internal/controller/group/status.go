@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/apply"
 	"github.com/openpatio/rbgs/internal/discovery"
 )
 
@@ -99,6 +100,22 @@ func computeStatus(g *rbgsv1.RoleBasedGroup, states map[string]roleState, plans 
 		})
 	}
 	return st
+}
+
+// markConflict says in st that a child could not be created because an
+// object the group does not control holds its name: Ready and Progressing
+// turn False with the conflict as their message, and a Running group is
+// Degraded, since one of its children is not its own.
+func markConflict(st *rbgsv1.RoleBasedGroupStatus, c *apply.ConflictError, generation int64, now metav1.Time) {
+	if st.Phase == rbgsv1.PhaseRunning {
+		st.Phase = rbgsv1.PhaseDegraded
+	}
+	for _, t := range []string{rbgsv1.ConditionReady, rbgsv1.ConditionProgressing} {
+		apimeta.SetStatusCondition(&st.Conditions, metav1.Condition{
+			Type: t, Status: metav1.ConditionFalse, Reason: ReasonNameConflict, Message: c.Error(),
+			ObservedGeneration: generation, LastTransitionTime: now,
+		})
+	}
 }
 
 // failedStatus is the status of a group whose spec cannot be built.

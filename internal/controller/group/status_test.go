@@ -8,8 +8,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/apply"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
@@ -109,5 +111,31 @@ func TestFailedStatus(t *testing.T) {
 	c := apimeta.FindStatusCondition(st.Conditions, rbgsv1.ConditionReady)
 	if st.Phase != rbgsv1.PhaseFailed || c.Reason != ReasonInvalidSpec || c.Message != "roles: role a depends on itself" || st.ObservedGeneration != 4 {
 		t.Errorf("failed status %+v", st)
+	}
+}
+
+// A name conflict turns Ready and Progressing False with the conflict as
+// their message; a group that was Running is Degraded, one starting stays
+// Pending.
+func TestMarkConflict(t *testing.T) {
+	g := wrappers.MakeGroup("g", "ns").Generation(2).Role("prefill", 1).Obj()
+	c := &apply.ConflictError{Kind: "Service", Key: client.ObjectKey{Namespace: "ns", Name: "g-prefill"},
+		Owner: &metav1.OwnerReference{Kind: "RoleBasedGroup", Name: "g"}}
+	for _, tc := range []struct {
+		ready bool
+		want  rbgsv1.GroupPhase
+	}{{true, rbgsv1.PhaseDegraded}, {false, rbgsv1.PhasePending}} {
+		s := map[string]roleState{"prefill": {exists: true, ready: tc.ready, readyReplicas: 1}}
+		st := computeStatus(g, s, planRoles(g, s), t0)
+		markConflict(&st, c, g.Generation, t0)
+		if st.Phase != tc.want {
+			t.Errorf("ready %v: phase %s, want %s", tc.ready, st.Phase, tc.want)
+		}
+		for _, typ := range []string{rbgsv1.ConditionReady, rbgsv1.ConditionProgressing} {
+			cond := apimeta.FindStatusCondition(st.Conditions, typ)
+			if cond.Status != metav1.ConditionFalse || cond.Reason != ReasonNameConflict || cond.Message != c.Error() || cond.ObservedGeneration != 2 {
+				t.Errorf("ready %v: %s condition %+v", tc.ready, typ, cond)
+			}
+		}
 	}
 }

@@ -153,13 +153,20 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// The status describes what the cache showed before this reconcile's
 	// writes; the writes come back through the watch and update it.
 	st := computeStatus(&s, groups, rev, now)
+	if c, ok := errors.AsType[*apply.ConflictError](w.Err()); ok {
+		// A group could not be created: an object the set does not control
+		// holds its name. Retried with backoff until the name is free.
+		for _, t := range []string{rbgsv1.ConditionReady, rbgsv1.ConditionProgressing} {
+			apimeta.SetStatusCondition(&st.Conditions, metav1.Condition{
+				Type: t, Status: metav1.ConditionFalse, Reason: ReasonNameConflict, Message: c.Error(),
+				ObservedGeneration: s.Generation, LastTransitionTime: now,
+			})
+		}
+		r.Recorder.Eventf(&s, nil, corev1.EventTypeWarning, ReasonNameConflict, "Create", "%s", c.Error())
+	}
 	r.Metrics.SetPhase(key, st.Phase)
 	r.Metrics.SetGroups(s.Namespace, s.Name, replicas, st.ReadyGroups, st.UpdatedGroups)
 	result, statusErr := r.writeStatus(ctx, &s, st, &plan)
-	if c, ok := errors.AsType[*apply.ConflictError](w.Err()); ok {
-		// Retried with backoff until the name is free.
-		r.Recorder.Eventf(&s, nil, corev1.EventTypeWarning, ReasonNameConflict, "Create", "%s", c.Error())
-	}
 	return result, errors.Join(w.Err(), errors.Join(deleteErrs...), statusErr)
 }
 

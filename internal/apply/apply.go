@@ -27,6 +27,7 @@ import (
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -367,6 +368,22 @@ func (e *ConflictError) Error() string {
 	}
 	return fmt.Sprintf("%s %s already exists and is not controlled by %s, which does not take over objects it did not create: "+
 		"delete or rename that %s, or give the %s another name", e.Kind, e.Key, owner, e.Kind, kind)
+}
+
+// ReasonNameConflict is the reason of the conditions and events that tell
+// of a ConflictError.
+const ReasonNameConflict = "NameConflict"
+
+// SetConditions turns the Ready and Progressing conditions in conds False,
+// with the conflict as their reason and message: nothing progresses until
+// the name is free.
+func (e *ConflictError) SetConditions(conds *[]metav1.Condition, generation int64, now metav1.Time) {
+	for _, t := range []string{rbgsv1.ConditionReady, rbgsv1.ConditionProgressing} {
+		apimeta.SetStatusCondition(conds, metav1.Condition{
+			Type: t, Status: metav1.ConditionFalse, Reason: ReasonNameConflict, Message: e.Error(),
+			ObservedGeneration: generation, LastTransitionTime: now,
+		})
+	}
 }
 
 // Created reports whether obj (from the cache, see StripManagedFields) was

@@ -49,13 +49,13 @@ import (
 
 // Reconciler reconciles RoleBasedGroups.
 type Reconciler struct {
-	Client client.Client
-	// Reader reads from the API server what the cache cannot answer (see
-	// apply.Writer).
-	Reader   client.Reader
+	Client   client.Client
 	Scheme   *runtime.Scheme
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
+	// Reader reads from the API server what the cache cannot answer (see
+	// apply.Writer).
+	Reader client.Reader
 	// Memo skips children already seen as desired (see apply.Memo).
 	Memo *apply.Memo
 	// StatusInterval bounds how often a status is rewritten for changes of

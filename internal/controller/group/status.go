@@ -22,7 +22,7 @@ const (
 	ReasonRoleStarted   = "RoleStarted"
 	ReasonRoleRemoved   = "RoleRemoved"
 	ReasonGroupRunning  = "GroupRunning"
-	ReasonNameConflict  = "NameConflict"
+	ReasonNameConflict  = apply.ReasonNameConflict
 )
 
 // computeStatus derives the status of g from its roles' states and plans.
@@ -110,12 +110,7 @@ func markConflict(st *rbgsv1.RoleBasedGroupStatus, c *apply.ConflictError, gener
 	if st.Phase == rbgsv1.PhaseRunning {
 		st.Phase = rbgsv1.PhaseDegraded
 	}
-	for _, t := range []string{rbgsv1.ConditionReady, rbgsv1.ConditionProgressing} {
-		apimeta.SetStatusCondition(&st.Conditions, metav1.Condition{
-			Type: t, Status: metav1.ConditionFalse, Reason: ReasonNameConflict, Message: c.Error(),
-			ObservedGeneration: generation, LastTransitionTime: now,
-		})
-	}
+	c.SetConditions(&st.Conditions, generation, now)
 }
 
 // failedStatus is the status of a group whose spec cannot be built.

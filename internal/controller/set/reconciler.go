@@ -50,13 +50,13 @@ func IndexOwner(o client.Object) []string {
 
 // Reconciler reconciles RoleBasedGroupSets.
 type Reconciler struct {
-	Client client.Client
-	// Reader reads from the API server what the cache cannot answer (see
-	// apply.Writer).
-	Reader   client.Reader
+	Client   client.Client
 	Scheme   *runtime.Scheme
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
+	// Reader reads from the API server what the cache cannot answer (see
+	// apply.Writer).
+	Reader client.Reader
 	// Memo skips groups already seen as desired (see apply.Memo).
 	Memo *apply.Memo
 	// StatusInterval bounds how often a status is rewritten for changes of
@@ -156,12 +156,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if c, ok := errors.AsType[*apply.ConflictError](w.Err()); ok {
 		// A group could not be created: an object the set does not control
 		// holds its name. Retried with backoff until the name is free.
-		for _, t := range []string{rbgsv1.ConditionReady, rbgsv1.ConditionProgressing} {
-			apimeta.SetStatusCondition(&st.Conditions, metav1.Condition{
-				Type: t, Status: metav1.ConditionFalse, Reason: ReasonNameConflict, Message: c.Error(),
-				ObservedGeneration: s.Generation, LastTransitionTime: now,
-			})
-		}
+		c.SetConditions(&st.Conditions, s.Generation, now)
 		r.Recorder.Eventf(&s, nil, corev1.EventTypeWarning, ReasonNameConflict, "Create", "%s", c.Error())
 	}
 	r.Metrics.SetPhase(key, st.Phase)

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/apply"
 )
 
 // Reasons of the set's conditions and events.
@@ -26,7 +27,7 @@ const (
 	ReasonGroupsDeleted  = "GroupsDeleted"
 	ReasonRolloutStep    = "RolloutStep"
 	ReasonSetReady       = "SetReady"
-	ReasonNameConflict   = "NameConflict"
+	ReasonNameConflict   = apply.ReasonNameConflict
 )
 
 // available: the group reports Running for its current generation.

@@ -7,7 +7,8 @@
 #   up      build missing binaries, start everything, create fake nodes, wait
 #           until usable; last line: export KUBECONFIG=<path>. No-op if running.
 #   down    stop the processes this script started (by pid file), delete etcd data.
-#   restart-apiserver  stop and start etcd and kube-apiserver, keeping the data.
+#   restart-apiserver  stop and start etcd and kube-apiserver, keeping the data, then
+#           kube-controller-manager, whose caches can otherwise stay stale.
 #   status  show which processes are alive.
 #   env     print the export KUBECONFIG line.
 #   Typical use: eval "$(hack/cluster.sh up)"
@@ -530,7 +531,14 @@ cmd_restart_apiserver() {
   wait_for etcd "etcd on port ${ETCD_PORT}" port_in_use "${ETCD_PORT}"
   start_apiserver
   wait_for kube-apiserver "kube-apiserver /readyz" readyz_ok
-  log "etcd and kube-apiserver restarted in $((SECONDS - t0)) s"
+  # kube-controller-manager's caches can stay behind the restarted API
+  # server for minutes (its StatefulSet controller then refuses to sync):
+  # start it again, as a supervisor would.
+  stop_components kube-controller-manager
+  start_controller_manager
+  wait_for kube-controller-manager "kube-controller-manager /healthz" \
+    healthz_ok "https://127.0.0.1:${KCM_PORT}"
+  log "etcd, kube-apiserver and kube-controller-manager restarted in $((SECONDS - t0)) s"
 }
 
 cmd_status() {

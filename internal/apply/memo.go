@@ -21,7 +21,7 @@ import (
 // and the child is compared in full again.
 type Memo struct {
 	mu       sync.Mutex
-	children map[string]map[types.UID]memoEntry
+	children map[string]map[types.UID]*memoEntry
 }
 
 type memoEntry struct {
@@ -49,7 +49,7 @@ func (e *memoEntry) matches(obj metav1.Object) bool {
 
 // NewMemo returns an empty Memo.
 func NewMemo() *Memo {
-	return &Memo{children: map[string]map[types.UID]memoEntry{}}
+	return &Memo{children: map[string]map[types.UID]*memoEntry{}}
 }
 
 // Fresh reports whether live was last seen up to date for intent.
@@ -59,13 +59,8 @@ func (m *Memo) Fresh(parent string, live metav1.Object, intent string) bool {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c := m.children[parent]
-	e, ok := c[live.GetUID()]
-	if !ok || e.intent != intent || !e.matches(live) {
-		return false
-	}
-	c[live.GetUID()] = e
-	return true
+	e, ok := m.children[parent][live.GetUID()]
+	return ok && e.intent == intent && e.matches(live)
 }
 
 // Settled reports whether the cached obj shows this operator's last write
@@ -74,16 +69,8 @@ func (m *Memo) Fresh(parent string, live metav1.Object, intent string) bool {
 func (m *Memo) Settled(parent string, obj metav1.Object) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c := m.children[parent]
-	e, ok := c[obj.GetUID()]
-	if !ok {
-		return true
-	}
-	if !e.matches(obj) {
-		return false
-	}
-	c[obj.GetUID()] = e
-	return true
+	e, ok := m.children[parent][obj.GetUID()]
+	return !ok || e.matches(obj)
 }
 
 // Remember records that obj is up to date for intent.
@@ -92,10 +79,10 @@ func (m *Memo) Remember(parent string, obj metav1.Object, intent string) {
 	defer m.mu.Unlock()
 	c := m.children[parent]
 	if c == nil {
-		c = map[types.UID]memoEntry{}
+		c = map[types.UID]*memoEntry{}
 		m.children[parent] = c
 	}
-	c[obj.GetUID()] = memoEntry{intent: intent, fingerprint: fingerprint(obj), seen: obj.GetResourceVersion()}
+	c[obj.GetUID()] = &memoEntry{intent: intent, fingerprint: fingerprint(obj), seen: obj.GetResourceVersion()}
 }
 
 // Retain drops the entries of parent's children not in keep (deleted
@@ -107,7 +94,7 @@ func (m *Memo) Retain(parent string, keep map[types.UID]bool) {
 		delete(m.children, parent)
 		return
 	}
-	maps.DeleteFunc(m.children[parent], func(uid types.UID, _ memoEntry) bool { return !keep[uid] })
+	maps.DeleteFunc(m.children[parent], func(uid types.UID, _ *memoEntry) bool { return !keep[uid] })
 }
 
 // fingerprint changes whenever obj's spec or metadata does.

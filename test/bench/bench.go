@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -123,36 +125,47 @@ func floorObjects(ns string, from, to int) (first, decode map[string][]client.Ob
 	return first, decode
 }
 
-// create creates objects with a pool of workers.
+// create creates the batches of objects on a pool of workers, each batch in
+// order, and returns the first error.
 func (b *bench) create(ctx context.Context, batches map[string][]client.Object) error {
-	ch := make(chan []client.Object)
-	errs := make(chan error, workers)
+	all := slices.Collect(maps.Values(batches))
+	return parallel(workers, len(all), func(i int) error {
+		var first error
+		for _, o := range all[i] {
+			if err := b.k8s.Create(ctx, o); err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	})
+}
+
+// parallel runs f(0) ... f(n-1) on a pool of workers and returns the first
+// error.
+func parallel(workers, n int, f func(int) error) error {
+	ch := make(chan int)
+	var mu sync.Mutex
+	var first error
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for objs := range ch {
-				for _, o := range objs {
-					if err := b.k8s.Create(ctx, o); err != nil {
-						select {
-						case errs <- err:
-						default:
-						}
+			for i := range ch {
+				if err := f(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
 					}
+					mu.Unlock()
 				}
 			}
 		})
 	}
-	for _, objs := range batches {
-		ch <- objs
+	for i := range n {
+		ch <- i
 	}
 	close(ch)
 	wg.Wait()
-	select {
-	case err := <-errs:
-		return err
-	default:
-		return nil
-	}
+	return first
 }
 
 func (b *bench) namespace(ctx context.Context, name string) error {
@@ -309,29 +322,15 @@ func (b *bench) floorRollout(ctx context.Context, ns string, groups int) (time.D
 		return 0, err
 	}
 	start := time.Now()
-	batches := map[string][]client.Object{}
-	for i := range l.Items {
-		batches[l.Items[i].Name] = []client.Object{&l.Items[i]}
-	}
-	ch := make(chan client.Object)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for o := range ch {
-				s := o.(*appsv1.StatefulSet)
-				patch := client.MergeFrom(s.DeepCopy())
-				s.Spec.Template.Spec.Containers[0].Image = imageV2
-				if err := b.k8s.Patch(ctx, s, patch); err != nil {
-					logf("floor rollout: %v", err)
-				}
-			}
-		})
-	}
-	for _, objs := range batches {
-		ch <- objs[0]
-	}
-	close(ch)
-	wg.Wait()
+	_ = parallel(workers, len(l.Items), func(i int) error {
+		s := &l.Items[i]
+		patch := client.MergeFrom(s.DeepCopy())
+		s.Spec.Template.Spec.Containers[0].Image = imageV2
+		if err := b.k8s.Patch(ctx, s, patch); err != nil {
+			logf("floor rollout: %v", err)
+		}
+		return nil
+	})
 	_, err := waitFor("floor rollout", b.timeout, func() bool { return b.track.readyPods(ns, imageV2) == groups*podsEach })
 	return time.Since(start), err
 }

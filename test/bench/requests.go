@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -141,34 +140,6 @@ func (b *bench) requestCosts(ctx context.Context, n int) ([]requestCost, error) 
 		logf("%s: API server %.2f ms, etcd %.2f ms per request", p.name, per("kube-apiserver"), per("etcd"))
 	}
 	return out, nil
-}
-
-// parallel runs f(0) ... f(n-1) on workers goroutines and returns the
-// first error.
-func parallel(workers, n int, f func(int) error) error {
-	ch := make(chan int)
-	var mu sync.Mutex
-	var first error
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := range ch {
-				if err := f(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	for i := range n {
-		ch <- i
-	}
-	close(ch)
-	wg.Wait()
-	return first
 }
 
 func requestCostTable(costs []requestCost) string {

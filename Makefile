@@ -9,7 +9,7 @@ KUBECTL := $(BIN)/kubectl
 # envtest runs the same etcd and kube-apiserver as the local cluster.
 export KUBEBUILDER_ASSETS := $(BIN)
 
-GO_PACKAGES_UNIT := ./api/... ./internal/... ./cmd/...
+GO_PACKAGES_UNIT := ./api/... ./internal/... ./cmd/... ./test/bench
 
 ##@ General
 .PHONY: help

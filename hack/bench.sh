@@ -28,6 +28,7 @@ go run ./test/bench \
   -log-dir "${RBGS_CLUSTER_DIR}/logs" \
   -cluster-dir "${RBGS_CLUSTER_DIR}" \
   -manager "${RBGS_CLUSTER_DIR}/manager" \
+  -controller-manager-url "https://127.0.0.1:${RBGS_CONTROLLER_MANAGER_PORT}" \
   -json docs/benchmarks.json \
   -markdown docs/benchmarks-latest.md \
   "$@"

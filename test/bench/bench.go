@@ -15,6 +15,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
@@ -37,6 +38,8 @@ type bench struct {
 	watcher client.WithWatch
 	audit   *audit.Log
 	track   *tracker
+	prof    *profiler // nil unless profiles are asked for
+	api     rest.Interface
 
 	// ordered floor in progress: namespace, decode objects per group, started
 	mu        sync.Mutex
@@ -70,6 +73,9 @@ type sizeResult struct {
 	// the operator's creation.
 	FloorControlPlaneCPU    map[string]float64 `json:"floorOrderedControlPlaneCPU"`
 	OperatorControlPlaneCPU map[string]float64 `json:"operatorControlPlaneCPU"`
+	// The API server's counters over the same two phases (see apiCounters).
+	FloorAPICounters    apiCounters `json:"floorOrderedAPICounters"`
+	OperatorAPICounters apiCounters `json:"operatorAPICounters"`
 
 	FloorAllAtOnce phase `json:"floorAllAtOnce"`
 	FloorOrdered   phase `json:"floorOrdered"`
@@ -77,20 +83,33 @@ type sizeResult struct {
 	FloorRollout   phase `json:"floorRollout"`
 	FloorDeletion  phase `json:"floorDeletion"`
 
-	PodsReady           operatorPhase `json:"podsReady"`
-	SetReadySeconds     float64       `json:"setReadySeconds"`
-	SetReadyAfterPods   float64       `json:"setReadyAfterLastPodSeconds"`
-	CreateCPUSeconds    float64       `json:"createCPUSeconds"`
-	CreatePeakRSSMiB    float64       `json:"createPeakRSSMiB"`
-	Objects             int           `json:"objects"`
-	NoChange            operatorPhase `json:"noChange"`
-	Restart             operatorPhase `json:"restart"`
-	RestartPodsReplaced int           `json:"restartPodsReplaced"`
-	ScaleUp             operatorPhase `json:"scaleUp"`
-	Rollout             operatorPhase `json:"rollout"`
-	Deletion            operatorPhase `json:"deletion"`
-	CPUSeconds          float64       `json:"cpuSeconds"`
-	PeakRSSMiB          float64       `json:"peakRSSMiB"`
+	PodsReady         operatorPhase `json:"podsReady"`
+	SetReadySeconds   float64       `json:"setReadySeconds"`
+	SetReadyAfterPods float64       `json:"setReadyAfterLastPodSeconds"`
+	// SetReadyAfterStatefulSets splits SetReadyAfterPods: the part after
+	// kube-controller-manager reported the last StatefulSet Ready.
+	SetReadyAfterStatefulSets float64       `json:"setReadyAfterLastStatefulSetSeconds"`
+	CreateCPUSeconds          float64       `json:"createCPUSeconds"`
+	CreatePeakRSSMiB          float64       `json:"createPeakRSSMiB"`
+	Objects                   int           `json:"objects"`
+	NoChange                  operatorPhase `json:"noChange"`
+	Restart                   operatorPhase `json:"restart"`
+	RestartPodsReplaced       int           `json:"restartPodsReplaced"`
+	ScaleUp                   operatorPhase `json:"scaleUp"`
+	Rollout                   operatorPhase `json:"rollout"`
+	Deletion                  operatorPhase `json:"deletion"`
+	CPUSeconds                float64       `json:"cpuSeconds"`
+	PeakRSSMiB                float64       `json:"peakRSSMiB"`
+}
+
+// countersSince returns how much the API server's counters grew since
+// before.
+func (b *bench) countersSince(ctx context.Context, before apiCounters) (apiCounters, error) {
+	now, err := readAPICounters(ctx, b.api)
+	if err != nil {
+		return nil, err
+	}
+	return now.since(before), nil
 }
 
 func seconds(d time.Duration) float64 { return float64(d.Milliseconds()) / 1000 }
@@ -286,12 +305,21 @@ func (b *bench) size(ctx context.Context, n int) (sizeResult, error) {
 	}
 	orderedStart := time.Now()
 	cpu := controlPlaneCPU(b.clusterDir)
+	counters, err := readAPICounters(ctx, b.api)
+	if err != nil {
+		return r, err
+	}
+	profiled := b.prof.start(ctx, ns, false)
 	d, err := b.ordered(ctx, ns, 0, n)
 	if err != nil {
 		return r, err
 	}
 	r.FloorOrdered.Seconds = seconds(d)
 	r.FloorControlPlaneCPU = cpuSince(b.clusterDir, cpu)
+	if r.FloorAPICounters, err = b.countersSince(ctx, counters); err != nil {
+		return r, err
+	}
+	profiled()
 	r.FloorStages = b.track.stages(ns, orderedStart)
 	logf("floor, ordered: %.1f s", r.FloorOrdered.Seconds)
 	if d, err = b.ordered(ctx, ns, n, up); err != nil {
@@ -386,7 +414,7 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 		return err
 	}
 	logPath := filepath.Join(b.logDir, fmt.Sprintf("bench-operator-%d.log", n))
-	op, err := startOperator(b.manager, b.operatorKubeconfig, logPath)
+	op, err := startOperator(b.manager, b.operatorKubeconfig, logPath, b.prof.operatorArgs()...)
 	if err != nil {
 		return err
 	}
@@ -405,7 +433,12 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 
 	// Creation.
 	cpu := controlPlaneCPU(b.clusterDir)
+	counters, err := readAPICounters(ctx, b.api)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
+	profiled := b.prof.start(ctx, ns, true)
 	if err := b.k8s.Create(ctx, template(ns, n)); err != nil {
 		return err
 	}
@@ -420,22 +453,30 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 	}
 	r.SetReadySeconds = seconds(setDur)
 	r.PodsReady.Seconds = seconds(<-podsDone)
-	r.SetReadyAfterPods = seconds(start.Add(setDur).Sub(b.track.lastPodReady()))
+	lastPod, lastSts := b.track.lastReady()
+	r.SetReadyAfterPods = seconds(start.Add(setDur).Sub(lastPod))
+	r.SetReadyAfterStatefulSets = seconds(start.Add(setDur).Sub(lastSts))
 	r.OperatorStages = b.track.stages(ns, start)
 	r.OperatorControlPlaneCPU = cpuSince(b.clusterDir, cpu)
+	if r.OperatorAPICounters, err = b.countersSince(ctx, counters); err != nil {
+		return err
+	}
 	r.CreateCPUSeconds, r.CreatePeakRSSMiB = op.stats()
+	profiled()
 	time.Sleep(time.Second)
 	if r.PodsReady.Counts, err = b.audit.Count(); err != nil {
 		return err
 	}
 	r.Objects = 1 + 7*n
-	logf("operator: pods Ready %.1f s, set Ready %.1f s (%.2f s after the last pod), %d writes for %d objects, %.1f CPU s, peak RSS %.0f MiB",
-		r.PodsReady.Seconds, r.SetReadySeconds, r.SetReadyAfterPods, r.PodsReady.Counts.Writes, r.Objects, r.CreateCPUSeconds, r.CreatePeakRSSMiB)
+	logf("operator: pods Ready %.1f s, set Ready %.1f s (%.2f s after the last pod, %.2f s after the last StatefulSet), %d writes for %d objects, %.1f CPU s, peak RSS %.0f MiB",
+		r.PodsReady.Seconds, r.SetReadySeconds, r.SetReadyAfterPods, r.SetReadyAfterStatefulSets, r.PodsReady.Counts.Writes, r.Objects, r.CreateCPUSeconds, r.CreatePeakRSSMiB)
 	logf("stages per group (start->prefill, prefill->Ready, Ready->decode, decode->Ready): floor %.2f %.2f %.2f %.2f, operator %.2f %.2f %.2f %.2f",
 		r.FloorStages[0], r.FloorStages[1], r.FloorStages[2], r.FloorStages[3],
 		r.OperatorStages[0], r.OperatorStages[1], r.OperatorStages[2], r.OperatorStages[3])
 	logf("writes by kind: %v", r.PodsReady.Counts.WritesBy)
 	logf("control plane CPU s: floor %v, operator %v", r.FloorControlPlaneCPU, r.OperatorControlPlaneCPU)
+	logf("API server counters, ordered floor -> operator (differences of at least %d):\n  %s", n/10,
+		compareCounters(r.FloorAPICounters, r.OperatorAPICounters, float64(n/10)))
 	logf("operator latencies:\n  %s", latencies())
 
 	// Nothing changes.

@@ -31,6 +31,8 @@ type config struct {
 	timeout                                                               time.Duration
 	rollout                                                               bool
 	requestCosts                                                          int
+	profileSeconds                                                        int
+	controllerManagerURL                                                  string
 }
 
 func main() {
@@ -51,6 +53,9 @@ func main() {
 	flag.DurationVar(&c.timeout, "timeout", 40*time.Minute, "limit of each phase (a rollout of 1,500 groups takes over 20 minutes on 2 cores)")
 	flag.IntVar(&c.requestCosts, "request-costs", 0,
 		"instead of the sizes, measure the CPU the API server and etcd spend per request of each kind the floor and the operator make, for this many groups")
+	flag.IntVar(&c.profileSeconds, "cpu-profile-seconds", 0,
+		"capture CPU profiles of the API server, kube-controller-manager and the operator over this many seconds from the start of the ordered floor's and the operator's creation, into -log-dir")
+	flag.StringVar(&c.controllerManagerURL, "controller-manager-url", "", "https://host:port of kube-controller-manager, to profile it too")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -89,9 +94,13 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	b := &bench{config: c, k8s: k8s, watcher: watcher, audit: &audit.Log{Path: c.auditLog, User: "rbgs-operator"}}
+	b := &bench{config: c, k8s: k8s, watcher: watcher, api: cs.Discovery().RESTClient(),
+		audit: &audit.Log{Path: c.auditLog, User: "rbgs-operator"}}
 	b.track, err = newTracker(ctx, cs, b.statefulSetReady)
 	if err != nil {
+		return err
+	}
+	if b.prof, err = newProfiler(cfg, c.controllerManagerURL, c.logDir, c.profileSeconds); err != nil {
 		return err
 	}
 	if c.requestCosts > 0 {

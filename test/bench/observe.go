@@ -23,6 +23,7 @@ type tracker struct {
 	pods     map[string]int               // namespace -> pods
 	sts      map[string]int               // namespace -> StatefulSets
 	lastPod  time.Time                    // last time a pod turned Ready
+	lastSts  time.Time                    // last time a StatefulSet turned Ready
 	onStsRdy func(*appsv1.StatefulSet)
 	seen     map[string]time.Time // namespace/name of a StatefulSet -> first seen
 	ready    map[string]time.Time // namespace/name of a StatefulSet -> first seen Ready
@@ -126,6 +127,7 @@ func (t *tracker) statefulSet(s *appsv1.StatefulSet, delta int) {
 	}
 	if _, ok := t.ready[key]; !ok && ready {
 		t.ready[key] = now
+		t.lastSts = now
 	}
 	t.mu.Unlock()
 	if ready && t.onStsRdy != nil {
@@ -185,10 +187,11 @@ func (t *tracker) empty(ns string) bool {
 	return t.pods[ns] == 0 && t.sts[ns] == 0
 }
 
-func (t *tracker) lastPodReady() time.Time {
+// lastReady returns when a pod, and when a StatefulSet, last turned Ready.
+func (t *tracker) lastReady() (pod, statefulSet time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.lastPod
+	return t.lastPod, t.lastSts
 }
 
 // waitFor polls cond (in memory) until it holds or timeout passes.

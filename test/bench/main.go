@@ -33,6 +33,7 @@ type config struct {
 	requestCosts                                                          int
 	profileSeconds                                                        int
 	controllerManagerURL                                                  string
+	reportFrom                                                            string
 }
 
 func main() {
@@ -56,6 +57,7 @@ func main() {
 	flag.IntVar(&c.profileSeconds, "cpu-profile-seconds", 0,
 		"capture CPU profiles of the API server, kube-controller-manager and the operator over this many seconds from the start of the ordered floor's and the operator's creation, into -log-dir")
 	flag.StringVar(&c.controllerManagerURL, "controller-manager-url", "", "https://host:port of kube-controller-manager, to profile it too")
+	flag.StringVar(&c.reportFrom, "report", "", "only print (and write to -markdown) the tables of the results in this JSON file")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -64,6 +66,13 @@ func main() {
 			os.Exit(2)
 		}
 		c.sizes = append(c.sizes, n)
+	}
+	if c.reportFrom != "" {
+		if err := report(c); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -124,6 +133,19 @@ func run(c config) error {
 		}
 	}
 	return nil
+}
+
+// report renders results written by an earlier run.
+func report(c config) error {
+	raw, err := os.ReadFile(c.reportFrom)
+	if err != nil {
+		return err
+	}
+	var results []sizeResult
+	if err := json.Unmarshal(raw, &results); err != nil {
+		return fmt.Errorf("%s: %w", c.reportFrom, err)
+	}
+	return (&bench{config: config{mdOut: c.mdOut}}).write(results)
 }
 
 func (b *bench) write(results []sizeResult) error {

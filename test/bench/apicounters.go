@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -78,9 +80,9 @@ func (c apiCounters) since(before apiCounters) apiCounters {
 	return out
 }
 
-// compareCounters lists, largest difference first, the counters that differ
-// between two phases by at least min, as "key: a -> b".
-func compareCounters(a, b apiCounters, min float64) string {
+// compareCounters lists, largest increase first, the counters that differ
+// between two phases by at least threshold, as "key: a -> b".
+func compareCounters(a, b apiCounters, threshold float64) string {
 	keys := slices.Collect(maps.Keys(a))
 	for k := range b {
 		if _, ok := a[k]; !ok {
@@ -88,16 +90,8 @@ func compareCounters(a, b apiCounters, min float64) string {
 		}
 	}
 	diff := func(k string) float64 { return b[k] - a[k] }
-	keys = slices.DeleteFunc(keys, func(k string) bool { return diff(k) < min && diff(k) > -min })
-	slices.SortFunc(keys, func(x, y string) int {
-		if d := diff(y) - diff(x); d != 0 {
-			if d > 0 {
-				return 1
-			}
-			return -1
-		}
-		return strings.Compare(x, y)
-	})
+	keys = slices.DeleteFunc(keys, func(k string) bool { return math.Abs(diff(k)) < threshold })
+	slices.SortFunc(keys, func(x, y string) int { return cmp.Or(cmp.Compare(diff(y), diff(x)), strings.Compare(x, y)) })
 	var lines []string
 	for _, k := range keys {
 		lines = append(lines, fmt.Sprintf("%s: %.0f -> %.0f", k, a[k], b[k]))

@@ -67,14 +67,11 @@ func main() {
 		}
 		c.sizes = append(c.sizes, n)
 	}
+	do := run
 	if c.reportFrom != "" {
-		if err := report(c); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		return
+		do = report
 	}
-	if err := run(c); err != nil {
+	if err := do(c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

@@ -265,8 +265,7 @@ func (w *Writer) WriteFor(intent string, live client.Object, build func() client
 		err = w.apply(target, live, d)
 	}
 	if err != nil {
-		var conflict *ConflictError
-		if !errors.As(err, &conflict) {
+		if _, ok := errors.AsType[*ConflictError](err); !ok {
 			err = fmt.Errorf("writing %s %s: %w", d.Object.GetKind(), d.Object.GetName(), err)
 		}
 		w.fail(err)

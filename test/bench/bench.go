@@ -119,18 +119,24 @@ func template(ns string, n int) *rbgsv1.RoleBasedGroupSet {
 	return wrappers.MakeSet(setName, ns).Replicas(int32(n)).Role("prefill", 2).Role("decode", 2, "prefill").Obj()
 }
 
+// setGroup is group i of set s as the operator names and labels it, without
+// owner.
+func setGroup(s *rbgsv1.RoleBasedGroupSet, i int) *rbgsv1.RoleBasedGroup {
+	return &rbgsv1.RoleBasedGroup{
+		ObjectMeta: metav1.ObjectMeta{Name: naming.Group(s.Name, int32(i)), Namespace: s.Namespace, Labels: map[string]string{
+			rbgsv1.LabelSetName: s.Name, rbgsv1.LabelGroupIndex: fmt.Sprint(i),
+		}},
+		Spec: rbgsv1.RoleBasedGroupSpec{StartupPolicy: s.Spec.StartupPolicy, GroupTemplate: s.Spec.GroupTemplate},
+	}
+}
+
 // floorObjects renders the children of groups [from, to) of the set in ns
 // exactly as the operator would, without owner (no group exists).
 func floorObjects(ns string, from, to int) (first, decode map[string][]client.Object) {
 	s := template(ns, to)
 	first, decode = map[string][]client.Object{}, map[string][]client.Object{}
 	for i := from; i < to; i++ {
-		g := &rbgsv1.RoleBasedGroup{
-			ObjectMeta: metav1.ObjectMeta{Name: naming.Group(setName, int32(i)), Namespace: ns, Labels: map[string]string{
-				rbgsv1.LabelSetName: setName, rbgsv1.LabelGroupIndex: fmt.Sprint(i),
-			}},
-			Spec: rbgsv1.RoleBasedGroupSpec{StartupPolicy: s.Spec.StartupPolicy, GroupTemplate: s.Spec.GroupTemplate},
-		}
+		g := setGroup(s, i)
 		o := group.Render(g)
 		strip := func(objs []client.Object) []client.Object {
 			for _, obj := range objs {

@@ -67,15 +67,10 @@ func (b *bench) requestCosts(ctx context.Context, n int) ([]requestCost, error) 
 		}
 		return cms, services, sets
 	}
+	set := template("cost-create", n)
 	groups := make([]*rbgsv1.RoleBasedGroup, n)
 	for i := range groups {
-		s := template("cost-create", n)
-		groups[i] = &rbgsv1.RoleBasedGroup{
-			ObjectMeta: metav1.ObjectMeta{Name: naming.Group(setName, int32(i)), Namespace: "cost-create", Labels: map[string]string{
-				rbgsv1.LabelSetName: setName, rbgsv1.LabelGroupIndex: fmt.Sprint(i),
-			}},
-			Spec: rbgsv1.RoleBasedGroupSpec{StartupPolicy: s.Spec.StartupPolicy, GroupTemplate: s.Spec.GroupTemplate},
-		}
+		groups[i] = setGroup(set, i)
 	}
 	create := func(c client.Client, objs []client.Object) func(int) error {
 		return func(i int) error { return c.Create(ctx, objs[i]) }

@@ -185,6 +185,10 @@ const (
 	// ConditionProgressing is True while the operator is creating, scaling or
 	// updating something.
 	ConditionProgressing = "Progressing"
+	// ConditionRestartLimitReached is True once restartPolicy RecreateGroup
+	// has recreated a group maxRestarts times in a row: the operator stops
+	// recreating it until the spec changes or someone removes the condition.
+	ConditionRestartLimitReached = "RestartLimitReached"
 )
 
 // RoleStatus is the observed state of one role.
@@ -203,6 +207,11 @@ type RoleStatus struct {
 	// +listType=set
 	// +optional
 	WaitingFor []string `json:"waitingFor,omitempty"`
+	// recreateGroupSince is when restartPolicy RecreateGroup took effect for
+	// the role: failures of its pods that happened before do not recreate
+	// the group.
+	// +optional
+	RecreateGroupSince *metav1.Time `json:"recreateGroupSince,omitempty"`
 }
 
 // GroupRestart is one recreation of a group's pods.
@@ -243,7 +252,13 @@ type RoleBasedGroupStatus struct {
 	// lastRestart tells when and why the group's pods were last recreated.
 	// +optional
 	LastRestart *GroupRestart `json:"lastRestart,omitempty"`
-	// conditions: Ready and Progressing.
+	// runningRevision is the revision (label patio.io/rbgs-revision) the
+	// group last turned Running with; only groups of a set have one. While
+	// it differs from the label, the set's rollout is moving the group.
+	// +optional
+	RunningRevision string `json:"runningRevision,omitempty"`
+	// conditions: Ready, Progressing, and RestartLimitReached once
+	// maxRestarts recreations in a row happened.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

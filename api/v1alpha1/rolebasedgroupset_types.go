@@ -7,15 +7,32 @@ import (
 
 // RolloutStrategy says how a change of the group template reaches the groups.
 type RolloutStrategy struct {
-	// maxUnavailable is the number (or percentage, rounded down, at least 1)
-	// of groups that may be not Running at once because of a rollout. Groups
-	// are updated a few at a time; the next ones start only when the updated
-	// ones are Running again.
+	// maxUnavailable is the number (or percentage of replicas, rounded down,
+	// at least 1) of groups that may be unavailable at once during a
+	// rollout. Groups are moved to the new revision from the highest index
+	// down, a few at a time; the next ones go only when the moved ones are
+	// Running again. Outdated groups that are unavailable on their own
+	// (Degraded, Failed, never Running) are moved at once, as a Deployment
+	// replaces unavailable pods first.
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:XIntOrString
 	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^[1-9][0-9]?%$|^100%$')",message="maxUnavailable must be an integer of at least 1 or a percentage from 1% to 100%"
 	// +optional
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
+
+	// partition: groups with an index below partition keep the revision
+	// they run; groups from partition up are moved to the new revision.
+	// As with a StatefulSet, set it to replicas-1 to canary the highest
+	// group, and lower it to continue. Default 0: every group is updated.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Partition *int32 `json:"partition,omitempty"`
+
+	// paused: no group starts moving to a new revision while true; groups
+	// already moving finish. Scaling still applies; groups created while
+	// paused run the revision of the groups not updated yet.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
 }
 
 // RoleBasedGroupSetSpec is the desired state of a set of identical groups.
@@ -128,6 +145,18 @@ type RoleBasedGroupSetStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
+
+// Reasons of a set's Progressing condition while a rollout is under way or
+// held; its message counts the groups updated, moving and waiting.
+const (
+	// ReasonRollingOut: groups are being moved to the update revision.
+	ReasonRollingOut = "RollingOut"
+	// ReasonRolloutPaused: rolloutStrategy.paused holds outdated groups.
+	ReasonRolloutPaused = "RolloutPaused"
+	// ReasonRolloutPartitioned: every group from rolloutStrategy.partition
+	// up runs the update revision; the groups below keep theirs.
+	ReasonRolloutPartitioned = "RolloutPartitioned"
+)
 
 // MaxGroupStatuses bounds status.groups of a set, so the status stays far
 // below the size limit of an object whatever the number of groups.

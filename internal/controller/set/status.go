@@ -19,7 +19,7 @@ import (
 const (
 	ReasonAllGroupsReady = "AllGroupsReady"
 	ReasonScaling        = "Scaling"
-	ReasonRollingOut     = "RollingOut"
+	ReasonRollingOut     = rbgsv1.ReasonRollingOut
 	ReasonGroupsNotReady = "GroupsNotReady"
 	ReasonGroupDegraded  = "GroupDegraded"
 	ReasonInvalidSpec    = "InvalidSpec"

@@ -349,7 +349,7 @@ func (r *Reconciler) recordEvents(g *rbgsv1.RoleBasedGroup, prev, phase rbgsv1.G
 // the pods, or a condition's status or reason.
 func significantChange(prev, next rbgsv1.RoleBasedGroupStatus) bool {
 	if prev.ObservedGeneration != next.ObservedGeneration || prev.Phase != next.Phase || prev.Restarts != next.Restarts ||
-		len(prev.Conditions) != len(next.Conditions) {
+		prev.RunningRevision != next.RunningRevision || len(prev.Conditions) != len(next.Conditions) {
 		return true
 	}
 	for _, c := range next.Conditions {

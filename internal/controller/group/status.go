@@ -42,6 +42,7 @@ func computeStatus(g *rbgsv1.RoleBasedGroup, states map[string]roleState, plans 
 		Restarts:           prev.Restarts,
 		RecentRestarts:     prev.RecentRestarts,
 		LastRestart:        prev.LastRestart,
+		RunningRevision:    prev.RunningRevision,
 	}
 	var notReady []string
 	for _, p := range plans {
@@ -71,6 +72,8 @@ func computeStatus(g *rbgsv1.RoleBasedGroup, states map[string]roleState, plans 
 	switch {
 	case st.ReadyRoles == st.DesiredRoles:
 		st.Phase, reason = rbgsv1.PhaseRunning, ReasonAllRolesReady
+		// The set's rollout reads it: the group serves at this revision.
+		st.RunningRevision = g.Labels[rbgsv1.LabelGroupRevision]
 	case hasRun && sameSpec && prev.Phase != rbgsv1.PhaseProgressing:
 		st.Phase, reason = rbgsv1.PhaseDegraded, ReasonRoleUnready
 	case hasRun:
@@ -125,6 +128,7 @@ func failedStatus(g *rbgsv1.RoleBasedGroup, err error, now metav1.Time) rbgsv1.R
 		Restarts:           g.Status.Restarts,
 		RecentRestarts:     g.Status.RecentRestarts,
 		LastRestart:        g.Status.LastRestart,
+		RunningRevision:    g.Status.RunningRevision,
 	}
 	for _, t := range []string{rbgsv1.ConditionReady, rbgsv1.ConditionProgressing} {
 		apimeta.SetStatusCondition(&st.Conditions, metav1.Condition{

@@ -139,3 +139,31 @@ func TestMarkConflict(t *testing.T) {
 		}
 	}
 }
+
+// A group of a set records the revision it turned Running with; moving it
+// to another revision leaves the record until it is Running again.
+func TestStatusRunningRevision(t *testing.T) {
+	g := wrappers.MakeGroup("g", "ns").Generation(1).Label(rbgsv1.LabelGroupRevision, "r1").Role("prefill", 2).Obj()
+	ready := map[string]roleState{"prefill": {exists: true, ready: true, readyReplicas: 2}}
+	updating := map[string]roleState{"prefill": {exists: true, readyReplicas: 1}}
+	steps := []struct {
+		revision string
+		states   map[string]roleState
+		want     string
+	}{
+		{"r1", updating, ""},
+		{"r1", ready, "r1"},
+		{"r2", updating, "r1"},
+		{"r2", ready, "r2"},
+	}
+	for i, s := range steps {
+		g.Labels[rbgsv1.LabelGroupRevision] = s.revision
+		g.Status = computeStatus(g, s.states, planRoles(g, s.states), t0)
+		if g.Status.RunningRevision != s.want {
+			t.Errorf("step %d: runningRevision %q, want %q", i, g.Status.RunningRevision, s.want)
+		}
+	}
+	if !significantChange(rbgsv1.RoleBasedGroupStatus{RunningRevision: "r1"}, rbgsv1.RoleBasedGroupStatus{RunningRevision: "r2"}) {
+		t.Error("a new running revision waits for the status interval; the set's rollout waits for it")
+	}
+}

@@ -14,11 +14,15 @@ const fleet = 1000
 func BenchmarkPlanSet(b *testing.B) {
 	states := make([]groupState, fleet)
 	for i := range states {
-		states[i] = groupState{index: int32(i), revision: "old", available: i%7 != 0}
+		states[i] = running(int32(i), "old")
+		if i%7 == 0 {
+			states[i] = lagging(int32(i), "old")
+		}
 	}
+	r := rollout{replicas: fleet, updateRevision: "new", maxUnavailable: 100}
 	b.ReportAllocs()
 	for b.Loop() {
-		planSet(fleet, states, "new", 100)
+		planSet(r, states)
 	}
 }
 
@@ -28,7 +32,7 @@ func BenchmarkSetStatus(b *testing.B) {
 	gs := groups(fleet, "r1", rbgsv1.PhaseRunning)
 	b.ReportAllocs()
 	for b.Loop() {
-		computeStatus(s, gs, "r1", t0)
+		computeStatus(s, gs, rolloutOf(s, "r1"), "r1", t0)
 	}
 }
 

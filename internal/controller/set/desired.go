@@ -59,6 +59,19 @@ func scaledSpec(s *rbgsv1.RoleBasedGroupSet, current *rbgsv1.RoleBasedGroup) rbg
 	return spec
 }
 
+// lowestAt is the group of lowest index that runs revision rev, nil when
+// none does.
+func lowestAt(groups map[int32]*rbgsv1.RoleBasedGroup, rev string) *rbgsv1.RoleBasedGroup {
+	var found *rbgsv1.RoleBasedGroup
+	lowest := int32(0)
+	for i, g := range groups {
+		if g.Labels[rbgsv1.LabelGroupRevision] == rev && (found == nil || i < lowest) {
+			found, lowest = g, i
+		}
+	}
+	return found
+}
+
 // desiredGroup is group index of set s, with spec, at revision rev.
 func desiredGroup(s *rbgsv1.RoleBasedGroupSet, index int32, rev string, spec rbgsv1.RoleBasedGroupSpec) *rbgsv1.RoleBasedGroup {
 	return &rbgsv1.RoleBasedGroup{

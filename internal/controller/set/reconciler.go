@@ -103,16 +103,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	rev := revision(&s)
+	ro := rolloutOf(&s, rev)
+	current := currentRevision(s.Status.CurrentRevision, groups, replicas, rev)
 	states := make([]groupState, 0, len(groups))
 	for i, g := range groups {
-		states = append(states, groupState{index: i, revision: g.Labels[rbgsv1.LabelGroupRevision], available: available(g)})
+		states = append(states, stateOf(i, g))
 	}
-	plan := planSet(replicas, states, rev, resolveMaxUnavailable(s.Spec.RolloutStrategy.MaxUnavailable, replicas))
+	plan := planSet(ro, states)
 
 	r.Memo.Retain(key, groupUIDs(groups))
 	w := apply.NewWriter(ctx, r.Client, r.Reader, r.Scheme, r.Memo, key, "")
 	updated := sync.OnceValue(func() rbgsv1.RoleBasedGroupSpec { return updatedSpec(&s) })
 	updatedIntent := fmt.Sprintf("%s/%d/%s", s.UID, s.Generation, rev)
+	// A group created where the rollout does not reach (below the
+	// partition, or while paused) runs the current revision, with the
+	// roles of a group that runs it.
+	var currentGroup *rbgsv1.RoleBasedGroup
+	if current != rev {
+		currentGroup = lowestAt(groups, current)
+	}
 	type job struct {
 		index int32
 		live  *rbgsv1.RoleBasedGroup
@@ -128,14 +137,20 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	// Groups are independent: write them side by side.
 	apply.Parallel(writeParallelism, len(jobs), func(j int) {
-		i, g := jobs[j].index, jobs[j].live
-		if g == nil || g.Labels[rbgsv1.LabelGroupRevision] == rev || slices.Contains(plan.update, i) {
-			w.WriteFor(updatedIntent, g, func() client.Object { return desiredGroup(&s, i, rev, updated()) })
+		i, live := jobs[j].index, jobs[j].live
+		// base is the group whose roles and templates a group not moved
+		// to the update revision keeps.
+		base := live
+		if live == nil && (ro.paused || i < ro.partition) {
+			base = currentGroup
+		}
+		if base == nil || base.Labels[rbgsv1.LabelGroupRevision] == rev || slices.Contains(plan.update, i) {
+			w.WriteFor(updatedIntent, live, func() client.Object { return desiredGroup(&s, i, rev, updated()) })
 			return
 		}
-		old := g.Labels[rbgsv1.LabelGroupRevision]
-		w.WriteFor(fmt.Sprintf("%s/%d/%s/%d", s.UID, s.Generation, old, g.Generation), g,
-			func() client.Object { return desiredGroup(&s, i, old, scaledSpec(&s, g)) })
+		old := base.Labels[rbgsv1.LabelGroupRevision]
+		w.WriteFor(fmt.Sprintf("%s/%d/%s/%d", s.UID, s.Generation, old, base.Generation), live,
+			func() client.Object { return desiredGroup(&s, i, old, scaledSpec(&s, base)) })
 	})
 	var deleteErrs []error
 	var mu sync.Mutex
@@ -152,7 +167,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 	// The status describes what the cache showed before this reconcile's
 	// writes; the writes come back through the watch and update it.
-	st := computeStatus(&s, groups, rev, now)
+	st := computeStatus(&s, groups, ro, current, now)
 	if c, ok := errors.AsType[*apply.ConflictError](w.Err()); ok {
 		// A group could not be created: an object the set does not control
 		// holds its name. Retried with backoff until the name is free.

@@ -3,7 +3,6 @@ package set
 import (
 	"cmp"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 
@@ -47,17 +46,18 @@ func groupPhase(g *rbgsv1.RoleBasedGroup) rbgsv1.GroupPhase {
 	return g.Status.Phase
 }
 
-// computeStatus summarises the set from its groups (indexed by group index).
-func computeStatus(s *rbgsv1.RoleBasedGroupSet, groups map[int32]*rbgsv1.RoleBasedGroup, updateRev string, now metav1.Time) rbgsv1.RoleBasedGroupSetStatus {
-	replicas := *s.Spec.Replicas
+// computeStatus summarises the set from its groups (indexed by group
+// index), under rollout r from revision current.
+func computeStatus(s *rbgsv1.RoleBasedGroupSet, groups map[int32]*rbgsv1.RoleBasedGroup, r rollout, current string, now metav1.Time) rbgsv1.RoleBasedGroupSetStatus {
+	replicas := r.replicas
 	st := rbgsv1.RoleBasedGroupSetStatus{
 		ObservedGeneration: s.Generation,
 		Replicas:           int32(len(groups)),
-		UpdateRevision:     updateRev,
+		UpdateRevision:     r.updateRevision,
+		CurrentRevision:    current,
 		Selector:           labels.SelectorFromSet(labels.Set{rbgsv1.LabelSetName: s.Name}).String(),
 		Conditions:         slices.Clone(s.Status.Conditions),
 	}
-	outdated := map[string]int{}
 	entries := make([]rbgsv1.GroupStatus, 0, len(groups))
 	for i, g := range groups {
 		phase := groupPhase(g)
@@ -73,52 +73,46 @@ func computeStatus(s *rbgsv1.RoleBasedGroupSet, groups map[int32]*rbgsv1.RoleBas
 		case rbgsv1.PhaseFailed:
 			st.GroupCounts.Failed++
 		}
-		rev := g.Labels[rbgsv1.LabelGroupRevision]
-		updated := rev == updateRev
-		if i < replicas {
-			if available(g) {
-				st.ReadyGroups++
-			}
-			if updated {
-				st.UpdatedGroups++
-			} else {
-				outdated[rev]++
-			}
+		updated := g.Labels[rbgsv1.LabelGroupRevision] == r.updateRevision
+		if i < replicas && available(g) {
+			st.ReadyGroups++
 		}
 		entries = append(entries, rbgsv1.GroupStatus{
 			GroupID: strconv.Itoa(int(i)), Name: g.Name, Phase: phase, Updated: updated,
-			Roles: slices.Clone(g.Status.Roles),
+			Roles: roleStatuses(g.Status.Roles),
 		})
 	}
 	st.Groups, st.GroupsOmitted = boundGroups(entries, rbgsv1.MaxGroupStatuses)
-	st.CurrentRevision = updateRev
-	if len(outdated) > 0 {
-		// The revision most outdated groups run; ties go to the smaller hash.
-		revs := slices.Collect(maps.Keys(outdated))
-		slices.SortFunc(revs, func(a, b string) int { return cmp.Or(cmp.Compare(outdated[b], outdated[a]), cmp.Compare(a, b)) })
-		st.CurrentRevision = revs[0]
-	}
+	p := progressOf(r, groups)
+	st.UpdatedGroups = p.updated
 
 	ready := metav1.Condition{Type: rbgsv1.ConditionReady, ObservedGeneration: s.Generation, LastTransitionTime: now}
 	progressing := metav1.Condition{Type: rbgsv1.ConditionProgressing, ObservedGeneration: s.Generation, LastTransitionTime: now}
 	summary := fmt.Sprintf("%d/%d groups ready, %d/%d updated", st.ReadyGroups, replicas, st.UpdatedGroups, replicas)
+	progressMessage := summary
+	if p.reason(r) != "" {
+		progressMessage = p.message(r, current)
+	}
 	scaling := st.Replicas != replicas
-	rolling := st.UpdatedGroups < min(replicas, st.Replicas)
+	rolling := p.rolling(r)
 	switch {
 	case st.GroupCounts.Failed > 0:
 		st.Phase = rbgsv1.PhaseFailed
 		ready.Status, ready.Reason = metav1.ConditionFalse, ReasonInvalidSpec
 		progressing.Status, progressing.Reason = metav1.ConditionFalse, ReasonInvalidSpec
 		summary = fmt.Sprintf("%d groups cannot be built as specified; see their status", st.GroupCounts.Failed)
+		progressMessage = summary
 	case st.ReadyGroups == replicas && !scaling && !rolling:
+		// Every group serves; a paused or partitioned rollout may hold some
+		// at the current revision.
 		st.Phase = rbgsv1.PhaseRunning
 		ready.Status, ready.Reason = metav1.ConditionTrue, ReasonAllGroupsReady
-		progressing.Status, progressing.Reason = metav1.ConditionFalse, ReasonAllGroupsReady
+		progressing.Status, progressing.Reason = metav1.ConditionFalse, cmp.Or(p.reason(r), ReasonAllGroupsReady)
 	default:
 		reason := ReasonGroupsNotReady
 		switch {
 		case rolling:
-			reason = ReasonRollingOut
+			reason = p.reason(r)
 		case scaling:
 			reason = ReasonScaling
 		}
@@ -129,7 +123,7 @@ func computeStatus(s *rbgsv1.RoleBasedGroupSet, groups map[int32]*rbgsv1.RoleBas
 			st.Phase = rbgsv1.PhaseDegraded
 			ready.Reason = ReasonGroupDegraded
 			if !scaling && !rolling {
-				progressing.Status, progressing.Reason = metav1.ConditionFalse, ReasonGroupDegraded
+				progressing.Status, progressing.Reason = metav1.ConditionFalse, cmp.Or(p.reason(r), ReasonGroupDegraded)
 			}
 		case st.GroupCounts.Running == 0 && st.GroupCounts.Progressing == 0 && st.GroupCounts.Degraded == 0:
 			st.Phase = rbgsv1.PhasePending
@@ -137,10 +131,20 @@ func computeStatus(s *rbgsv1.RoleBasedGroupSet, groups map[int32]*rbgsv1.RoleBas
 			st.Phase = rbgsv1.PhaseProgressing
 		}
 	}
-	ready.Message, progressing.Message = summary, summary
+	ready.Message, progressing.Message = summary, progressMessage
 	apimeta.SetStatusCondition(&st.Conditions, ready)
 	apimeta.SetStatusCondition(&st.Conditions, progressing)
 	return st
+}
+
+// roleStatuses is a group's role statuses as its set reports them: counts
+// and waits, without the group's own bookkeeping.
+func roleStatuses(roles []rbgsv1.RoleStatus) []rbgsv1.RoleStatus {
+	out := slices.Clone(roles)
+	for i := range out {
+		out[i].RecreateGroupSince = nil
+	}
+	return out
 }
 
 // boundGroups keeps at most limit entries, in index order: every group that

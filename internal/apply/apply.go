@@ -27,7 +27,6 @@ import (
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -39,6 +38,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/status"
 )
 
 // FieldOwner is the field manager of every object the operator applies.
@@ -377,12 +377,7 @@ const ReasonNameConflict = "NameConflict"
 // with the conflict as their reason and message: nothing progresses until
 // the name is free.
 func (e *ConflictError) SetConditions(conds *[]metav1.Condition, generation int64, now metav1.Time) {
-	for _, t := range []string{rbgsv1.ConditionReady, rbgsv1.ConditionProgressing} {
-		apimeta.SetStatusCondition(conds, metav1.Condition{
-			Type: t, Status: metav1.ConditionFalse, Reason: ReasonNameConflict, Message: e.Error(),
-			ObservedGeneration: generation, LastTransitionTime: now,
-		})
-	}
+	status.SetNotReady(conds, ReasonNameConflict, e.Error(), generation, now)
 }
 
 // Created reports whether obj (from the cache, see StripManagedFields) was

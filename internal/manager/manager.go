@@ -30,6 +30,7 @@ import (
 	"github.com/openpatio/rbgs/internal/controller/group"
 	"github.com/openpatio/rbgs/internal/controller/set"
 	"github.com/openpatio/rbgs/internal/metrics"
+	"github.com/openpatio/rbgs/internal/status"
 	rbgswebhook "github.com/openpatio/rbgs/internal/webhook"
 )
 
@@ -127,6 +128,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Recorder: boundedRecorder{mgr.GetEventRecorder("rbgs-group-controller")},
 		Clock:    clock.RealClock{},
 		Memo:     apply.NewMemo(),
+		Statuses: &status.Writer{Client: mgr.GetClient(), Clock: clock.RealClock{}},
 
 		StatusInterval: o.GroupStatusInterval,
 		Metrics:        m,
@@ -141,6 +143,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Recorder: boundedRecorder{mgr.GetEventRecorder("rbgs-set-controller")},
 		Clock:    clock.RealClock{},
 		Memo:     apply.NewMemo(),
+		Statuses: &status.Writer{Client: mgr.GetClient(), Clock: clock.RealClock{}},
 
 		StatusInterval: o.SetStatusInterval,
 		Metrics:        m,

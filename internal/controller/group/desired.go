@@ -14,6 +14,7 @@ import (
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/discovery"
 	"github.com/openpatio/rbgs/internal/naming"
+	"github.com/openpatio/rbgs/internal/owner"
 )
 
 // clusterVolume is the name of the volume, added to every pod, that holds
@@ -23,19 +24,6 @@ const clusterVolume = "rbgs-cluster"
 // podIndexLabel is set by the StatefulSet controller on every pod to its
 // ordinal.
 const podIndexLabel = "apps.kubernetes.io/pod-index"
-
-// ownerRef makes g the controlling owner of an object, so the garbage
-// collector deletes the object with the group.
-func ownerRef(g *rbgsv1.RoleBasedGroup) metav1.OwnerReference {
-	return metav1.OwnerReference{
-		APIVersion:         rbgsv1.GroupVersion.String(),
-		Kind:               "RoleBasedGroup",
-		Name:               g.Name,
-		UID:                g.UID,
-		Controller:         new(true),
-		BlockOwnerDeletion: new(true),
-	}
-}
 
 // groupLabels are the labels every object and pod of g carries: the group,
 // and the set and index when g belongs to a set.
@@ -64,7 +52,7 @@ func objectMeta(g *rbgsv1.RoleBasedGroup, name, role string) metav1.ObjectMeta {
 		Name:            name,
 		Namespace:       g.Namespace,
 		Labels:          l,
-		OwnerReferences: []metav1.OwnerReference{ownerRef(g)},
+		OwnerReferences: []metav1.OwnerReference{owner.Ref(g, "RoleBasedGroup")},
 	}
 }
 

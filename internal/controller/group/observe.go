@@ -16,21 +16,8 @@ import (
 	"github.com/openpatio/rbgs/internal/apply"
 	"github.com/openpatio/rbgs/internal/discovery"
 	"github.com/openpatio/rbgs/internal/naming"
+	"github.com/openpatio/rbgs/internal/owner"
 )
-
-// OwnerIndex indexes managed objects by the UID of the RoleBasedGroup that
-// controls them, so a reconcile finds a group's children without scanning
-// its namespace.
-const OwnerIndex = "rbgs.owner.uid"
-
-// IndexOwner is the OwnerIndex function.
-func IndexOwner(o client.Object) []string {
-	ref := metav1.GetControllerOf(o)
-	if ref == nil || ref.Kind != "RoleBasedGroup" || ref.APIVersion != rbgsv1.GroupVersion.String() {
-		return nil
-	}
-	return []string{string(ref.UID)}
-}
 
 // children are the objects a group controls, by name, as the cache sees them.
 type children struct {
@@ -79,8 +66,7 @@ func (ch *children) uids() map[types.UID]bool {
 // longer has) are found through the owner index without waiting: deleting
 // them a moment late is harmless.
 func (r *Reconciler) observe(ctx context.Context, g *rbgsv1.RoleBasedGroup) (*children, error) {
-	opts := []client.ListOption{client.InNamespace(g.Namespace), client.MatchingFields{OwnerIndex: string(g.UID)},
-		client.DisableReadYourWritesConsistency}
+	opts := append(owner.Of(g), client.DisableReadYourWritesConsistency)
 	var (
 		sts  appsv1.StatefulSetList
 		deps appsv1.DeploymentList

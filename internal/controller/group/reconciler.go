@@ -22,9 +22,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -44,6 +42,8 @@ import (
 	"github.com/openpatio/rbgs/internal/discovery"
 	"github.com/openpatio/rbgs/internal/metrics"
 	"github.com/openpatio/rbgs/internal/naming"
+	"github.com/openpatio/rbgs/internal/owner"
+	"github.com/openpatio/rbgs/internal/status"
 	"github.com/openpatio/rbgs/internal/validation"
 )
 
@@ -58,14 +58,15 @@ type Reconciler struct {
 	Reader client.Reader
 	// Memo skips children already seen as desired (see apply.Memo).
 	Memo *apply.Memo
+	// Statuses writes the groups' statuses.
+	Statuses *status.Writer
 	// StatusInterval bounds how often a status is rewritten for changes of
 	// counts and messages alone (see writeStatus).
 	StatusInterval time.Duration
 	// Metrics, if set, records phases, startup times and restarts.
 	Metrics *metrics.Metrics
 
-	lastStatus sync.Map // group key -> time of its last status write
-	limitTold  sync.Map // keys of groups whose RestartLimitReached event was recorded
+	limitTold sync.Map // keys of groups whose RestartLimitReached event was recorded
 }
 
 // objectRef is a child to delete.
@@ -88,7 +89,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, &g); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Memo.Retain(req.String(), nil)
-			r.lastStatus.Delete(req.String())
+			r.Statuses.Forget(req.String())
 			r.Metrics.GroupPhase(req.String(), "")
 			r.limitTold.Delete(req.String())
 		}
@@ -239,36 +240,25 @@ func (r *Reconciler) prune(ctx context.Context, stale []objectRef) ([]string, er
 	return removed, errors.Join(errs...)
 }
 
-// writeStatus writes status if it changed, then records the events of what
-// changed; events follow the write, so they never announce a state that was
-// not persisted.
-//
-// Changes of the observed generation, of the phase or of a condition's
-// status or reason are written at once. Changes of counts and messages alone
-// wait until StatusInterval (startupStatusInterval while Pending) has passed
-// since the group's last status write (the result asks to come back then),
-// so a fleet that starts up does not rewrite every group's status for every
-// pod that turns Ready.
-func (r *Reconciler) writeStatus(ctx context.Context, g *rbgsv1.RoleBasedGroup, status rbgsv1.RoleBasedGroupStatus, started, removed []string) (ctrl.Result, error) {
+// writeStatus writes status if it changed (see internal/status), then
+// records the events of what changed; events follow the write, so they
+// never announce a state that was not persisted. Changes of counts and
+// messages alone wait for StatusInterval since the group's last status
+// write (startupStatusInterval while Pending).
+func (r *Reconciler) writeStatus(ctx context.Context, g *rbgsv1.RoleBasedGroup, next rbgsv1.RoleBasedGroupStatus, started, removed []string) (ctrl.Result, error) {
 	prev := g.Status
-	key := client.ObjectKeyFromObject(g).String()
-	var result ctrl.Result
-	switch wait := r.untilNextWrite(key, status.Phase); {
-	case equality.Semantic.DeepEqual(prev, status):
-	case !significantChange(prev, status) && wait > 0:
-		result.RequeueAfter = wait
-	default:
-		g.Status = status
-		if err := r.Client.Status().Update(ctx, g); err != nil {
-			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-				return result, nil // a newer version is on its way through the cache
-			}
-			return result, fmt.Errorf("writing status of %s: %w", g.Name, err)
-		}
-		r.lastStatus.Store(key, r.Clock.Now())
+	interval := r.StatusInterval
+	if next.Phase == rbgsv1.PhasePending {
+		interval = max(interval, startupStatusInterval)
+	}
+	_, result, err := status.Write(ctx, r.Statuses, g, status.Change[rbgsv1.RoleBasedGroupStatus]{
+		Current: &g.Status, Next: next, Significant: significantChange, Interval: interval,
+	})
+	if err != nil {
+		return result, err
 	}
 	r.recordEvents(g, prev.Phase, g.Status.Phase, started, removed)
-	r.recordMetrics(g, prev.Phase, status.Phase, started)
+	r.recordMetrics(g, prev.Phase, next.Phase, started)
 	return result, nil
 }
 
@@ -296,18 +286,6 @@ func (r *Reconciler) recordMetrics(g *rbgsv1.RoleBasedGroup, prev, phase rbgsv1.
 // starting together thus writes two statuses per group, however long the
 // startup takes.
 const startupStatusInterval = 5 * time.Minute
-
-func (r *Reconciler) untilNextWrite(key string, phase rbgsv1.GroupPhase) time.Duration {
-	last, ok := r.lastStatus.Load(key)
-	if !ok {
-		return 0
-	}
-	interval := r.StatusInterval
-	if phase == rbgsv1.PhasePending {
-		interval = max(interval, startupStatusInterval)
-	}
-	return interval - r.Clock.Since(last.(time.Time))
-}
 
 // recordEvents tells what a reconcile did. A group of a set starting for the
 // first time records nothing routine: at fleet scale those events would
@@ -345,20 +323,12 @@ func (r *Reconciler) recordEvents(g *rbgsv1.RoleBasedGroup, prev, phase rbgsv1.G
 }
 
 // significantChange reports whether next differs from prev in what a
-// person or another controller acts on: generation, phase, a recreation of
-// the pods, or a condition's status or reason.
+// person or another controller acts on: generation, phase, a condition's
+// status or reason, a recreation of the pods, or the revision the group
+// runs (the set's rollout waits for it).
 func significantChange(prev, next rbgsv1.RoleBasedGroupStatus) bool {
-	if prev.ObservedGeneration != next.ObservedGeneration || prev.Phase != next.Phase || prev.Restarts != next.Restarts ||
-		prev.RunningRevision != next.RunningRevision || len(prev.Conditions) != len(next.Conditions) {
-		return true
-	}
-	for _, c := range next.Conditions {
-		p := apimeta.FindStatusCondition(prev.Conditions, c.Type)
-		if p == nil || p.Status != c.Status || p.Reason != c.Reason {
-			return true
-		}
-	}
-	return false
+	return status.Significant(prev.ObservedGeneration, next.ObservedGeneration, prev.Phase, next.Phase, prev.Conditions, next.Conditions) ||
+		prev.Restarts != next.Restarts || prev.RunningRevision != next.RunningRevision
 }
 
 func conditionMessage(st rbgsv1.RoleBasedGroupStatus, t string) string {
@@ -395,10 +365,8 @@ func childChanged(state func(client.Object) roleState) predicate.Predicate {
 // children, StatefulSet status included: that is what starts a dependant
 // when its dependencies become ready, with no polling.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, workers int) error {
-	for _, o := range []client.Object{&appsv1.StatefulSet{}, &appsv1.Deployment{}, &corev1.Service{}, &corev1.ConfigMap{}} {
-		if err := mgr.GetFieldIndexer().IndexField(ctx, o, OwnerIndex, IndexOwner); err != nil {
-			return fmt.Errorf("indexing %T by owner: %w", o, err)
-		}
+	if err := owner.AddIndex(ctx, mgr, &appsv1.StatefulSet{}, &appsv1.Deployment{}, &corev1.Service{}, &corev1.ConfigMap{}); err != nil {
+		return err
 	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, PodGroupIndex, IndexPodGroup); err != nil {
 		return fmt.Errorf("indexing pods by group: %w", err)

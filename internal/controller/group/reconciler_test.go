@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,6 +20,7 @@ import (
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/apply"
 	"github.com/openpatio/rbgs/internal/metrics"
+	"github.com/openpatio/rbgs/internal/status"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
@@ -32,10 +35,10 @@ func TestWriteStatusCoalescesCounts(t *testing.T) {
 			return c.SubResource(sub).Update(ctx, o, opts...)
 		}}).Build()
 	clk := clocktesting.NewFakeClock(t0.Time)
-	r := &Reconciler{Client: c, Scheme: wrappers.Scheme(), Recorder: events.NewFakeRecorder(100), Clock: clk,
+	r := &Reconciler{Client: c, Scheme: wrappers.Scheme(), Recorder: events.NewFakeRecorder(100), Clock: clk, Statuses: &status.Writer{Client: c, Clock: clk},
 		Memo: apply.NewMemo(), StatusInterval: 10 * time.Second}
 	ctx := context.Background()
-	status := func(s map[string]roleState) rbgsv1.RoleBasedGroupStatus {
+	statusOf := func(s map[string]roleState) rbgsv1.RoleBasedGroupStatus {
 		return computeStatus(g, s, planRoles(g, s), t0)
 	}
 	step := func(name string, s map[string]roleState, wantWrites int, wantRequeue time.Duration) {
@@ -43,7 +46,7 @@ func TestWriteStatusCoalescesCounts(t *testing.T) {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(g), g); err != nil {
 			t.Fatal(err)
 		}
-		res, err := r.writeStatus(ctx, g, status(s), nil, nil)
+		res, err := r.writeStatus(ctx, g, statusOf(s), nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +86,7 @@ func TestWriteStatusRecordsMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := clocktesting.NewFakeClock(t0.Time.Add(30 * time.Second))
-	r := &Reconciler{Client: c, Scheme: wrappers.Scheme(), Recorder: events.NewFakeRecorder(100), Clock: clk,
+	r := &Reconciler{Client: c, Scheme: wrappers.Scheme(), Recorder: events.NewFakeRecorder(100), Clock: clk, Statuses: &status.Writer{Client: c, Clock: clk},
 		Memo: apply.NewMemo(), Metrics: m}
 	ctx := context.Background()
 	ready := roleState{exists: true, ready: true, readyReplicas: 1}
@@ -125,5 +128,46 @@ rbgs_groups{phase="Running"} 1
 	}
 	if n := testutil.CollectAndCount(reg, "rbgs_role_dependency_wait_seconds"); n != 1 {
 		t.Errorf("%d role wait series, want 1 (decode)", n)
+	}
+}
+
+// A status write lost to a conflict is retried shortly rather than left to
+// the next event, which may never come.
+func TestWriteStatusRetriesConflicts(t *testing.T) {
+	g := wrappers.MakeGroup("g", "ns").Generation(1).Role("prefill", 1).Obj()
+	conflicts := 1
+	c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(g).WithStatusSubresource(g).
+		WithInterceptorFuncs(interceptor.Funcs{
+			SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+				if conflicts > 0 {
+					conflicts--
+					return apierrors.NewConflict(schema.GroupResource{Group: "openpatio.io", Resource: "rolebasedgroups"}, obj.GetName(), nil)
+				}
+				return c.SubResource(sub).Update(ctx, obj, opts...)
+			},
+		}).Build()
+	clk := clocktesting.NewFakeClock(t0.Time)
+	rec := events.NewFakeRecorder(10)
+	r := &Reconciler{Client: c, Scheme: wrappers.Scheme(), Recorder: rec, Clock: clk, Statuses: &status.Writer{Client: c, Clock: clk},
+		Memo: apply.NewMemo()}
+	ctx := context.Background()
+	ready := map[string]roleState{"prefill": {exists: true, ready: true, readyReplicas: 1}}
+	for attempt, wantRequeue := range []time.Duration{status.ConflictRetry, 0} {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(g), g); err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.writeStatus(ctx, g, computeStatus(g, ready, planRoles(g, ready), t0), nil, nil)
+		if err != nil || res.RequeueAfter != wantRequeue {
+			t.Errorf("attempt %d: requeue %s, err %v; want requeue %s", attempt, res.RequeueAfter, err, wantRequeue)
+		}
+	}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(g), g); err != nil {
+		t.Fatal(err)
+	}
+	if g.Status.Phase != rbgsv1.PhaseRunning {
+		t.Errorf("after the retry the status says %q", g.Status.Phase)
+	}
+	if n := len(rec.Events); n != 1 {
+		t.Errorf("%d events; want one GroupRunning, recorded once the status was written", n)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/apply"
 	"github.com/openpatio/rbgs/internal/discovery"
+	"github.com/openpatio/rbgs/internal/status"
 )
 
 // Reasons of conditions and events.
@@ -116,26 +117,14 @@ func markConflict(st *rbgsv1.RoleBasedGroupStatus, c *apply.ConflictError, gener
 	c.SetConditions(&st.Conditions, generation, now)
 }
 
-// failedStatus is the status of a group whose spec cannot be built.
+// failedStatus is the status of a group whose spec cannot be built: the
+// previous one, at the current generation, Failed, with the reason.
 func failedStatus(g *rbgsv1.RoleBasedGroup, err error, now metav1.Time) rbgsv1.RoleBasedGroupStatus {
-	st := rbgsv1.RoleBasedGroupStatus{
-		ObservedGeneration: g.Generation,
-		Phase:              rbgsv1.PhaseFailed,
-		DesiredRoles:       int32(len(g.Spec.Roles)),
-		Roles:              g.Status.Roles,
-		ReadyRoles:         g.Status.ReadyRoles,
-		Conditions:         cloneConditions(g.Status.Conditions),
-		Restarts:           g.Status.Restarts,
-		RecentRestarts:     g.Status.RecentRestarts,
-		LastRestart:        g.Status.LastRestart,
-		RunningRevision:    g.Status.RunningRevision,
-	}
-	for _, t := range []string{rbgsv1.ConditionReady, rbgsv1.ConditionProgressing} {
-		apimeta.SetStatusCondition(&st.Conditions, metav1.Condition{
-			Type: t, Status: metav1.ConditionFalse, Reason: ReasonInvalidSpec,
-			Message: err.Error(), ObservedGeneration: g.Generation, LastTransitionTime: now,
-		})
-	}
+	st := *g.Status.DeepCopy()
+	st.ObservedGeneration = g.Generation
+	st.Phase = rbgsv1.PhaseFailed
+	st.DesiredRoles = int32(len(g.Spec.Roles))
+	status.SetNotReady(&st.Conditions, ReasonInvalidSpec, err.Error(), g.Generation, now)
 	return st
 }
 

@@ -10,6 +10,7 @@ import (
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/naming"
+	"github.com/openpatio/rbgs/internal/owner"
 )
 
 // revision identifies what a group runs, apart from replica counts: a hash
@@ -84,14 +85,7 @@ func desiredGroup(s *rbgsv1.RoleBasedGroupSet, index int32, rev string, spec rbg
 				rbgsv1.LabelGroupIndex:    strconv.Itoa(int(index)),
 				rbgsv1.LabelGroupRevision: rev,
 			},
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion:         rbgsv1.GroupVersion.String(),
-				Kind:               "RoleBasedGroupSet",
-				Name:               s.Name,
-				UID:                s.UID,
-				Controller:         new(true),
-				BlockOwnerDeletion: new(true),
-			}},
+			OwnerReferences: []metav1.OwnerReference{owner.Ref(s, "RoleBasedGroupSet")},
 		},
 		Spec: spec,
 	}

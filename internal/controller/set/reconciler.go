@@ -15,7 +15,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,20 +32,10 @@ import (
 	"github.com/openpatio/rbgs/internal/apply"
 	"github.com/openpatio/rbgs/internal/metrics"
 	"github.com/openpatio/rbgs/internal/naming"
+	"github.com/openpatio/rbgs/internal/owner"
+	"github.com/openpatio/rbgs/internal/status"
 	"github.com/openpatio/rbgs/internal/validation"
 )
-
-// OwnerIndex indexes groups by the UID of the set that controls them.
-const OwnerIndex = "rbgs.set.uid"
-
-// IndexOwner is the OwnerIndex function.
-func IndexOwner(o client.Object) []string {
-	ref := metav1.GetControllerOf(o)
-	if ref == nil || ref.Kind != "RoleBasedGroupSet" || ref.APIVersion != rbgsv1.GroupVersion.String() {
-		return nil
-	}
-	return []string{string(ref.UID)}
-}
 
 // Reconciler reconciles RoleBasedGroupSets.
 type Reconciler struct {
@@ -59,13 +48,13 @@ type Reconciler struct {
 	Reader client.Reader
 	// Memo skips groups already seen as desired (see apply.Memo).
 	Memo *apply.Memo
+	// Statuses writes the sets' statuses.
+	Statuses *status.Writer
 	// StatusInterval bounds how often a status is rewritten for changes of
 	// counts alone (see writeStatus).
 	StatusInterval time.Duration
 	// Metrics, if set, records the set's phase and rollout progress.
 	Metrics *metrics.Metrics
-
-	lastStatus sync.Map // set key -> time of its last status write
 }
 
 // writeParallelism bounds the group writes of one reconcile in flight.
@@ -82,7 +71,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, &s); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Memo.Retain(req.String(), nil)
-			r.lastStatus.Delete(req.String())
+			r.Statuses.Forget(req.String())
 			r.Metrics.SetPhase(req.String(), "")
 			r.Metrics.ForgetSet(req.Namespace, req.Name)
 		}
@@ -193,8 +182,7 @@ func (r *Reconciler) observe(ctx context.Context, key string, s *rbgsv1.RoleBase
 	// Nothing here modifies them: desired specs are built from copies, and
 	// a delete only reads the object's key.
 	var list rbgsv1.RoleBasedGroupList
-	if err := r.Client.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingFields{OwnerIndex: string(s.UID)},
-		client.DisableReadYourWritesConsistency, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.Client.List(ctx, &list, append(owner.Of(s), client.DisableReadYourWritesConsistency, client.UnsafeDisableDeepCopy)...); err != nil {
 		return nil, fmt.Errorf("listing groups of %s: %w", s.Name, err)
 	}
 	groups := make(map[int32]*rbgsv1.RoleBasedGroup, len(list.Items))
@@ -239,42 +227,28 @@ func (r *Reconciler) observe(ctx context.Context, key string, s *rbgsv1.RoleBase
 	return groups, nil
 }
 
-// failedStatus is the status of a set whose template cannot be built.
+// failedStatus is the status of a set whose template cannot be built: the
+// previous one, at the current generation, Failed, with the reason.
 func failedStatus(s *rbgsv1.RoleBasedGroupSet, err error, now metav1.Time) rbgsv1.RoleBasedGroupSetStatus {
 	st := *s.Status.DeepCopy()
 	st.ObservedGeneration = s.Generation
 	st.Phase = rbgsv1.PhaseFailed
-	for _, t := range []string{rbgsv1.ConditionReady, rbgsv1.ConditionProgressing} {
-		apimeta.SetStatusCondition(&st.Conditions, metav1.Condition{
-			Type: t, Status: metav1.ConditionFalse, Reason: ReasonInvalidSpec,
-			Message: err.Error(), ObservedGeneration: s.Generation, LastTransitionTime: now,
-		})
-	}
+	status.SetNotReady(&st.Conditions, ReasonInvalidSpec, err.Error(), s.Generation, now)
 	return st
 }
 
-// writeStatus writes status if it changed, then records what this reconcile
-// did as events. As for groups, changes of generation, phase, group count,
-// revision or a condition's status or reason are written at once, and other
-// changes (counts of ready and updated groups, the group list) at most once
-// per StatusInterval.
-func (r *Reconciler) writeStatus(ctx context.Context, s *rbgsv1.RoleBasedGroupSet, st rbgsv1.RoleBasedGroupSetStatus, plan *setPlan) (ctrl.Result, error) {
+// writeStatus writes status if it changed (see internal/status): changes
+// of generation, phase, group count, revision or a condition's status or
+// reason at once, other changes (counts of ready and updated groups, the
+// group list) at most once per StatusInterval. Then it records what this
+// reconcile did as events.
+func (r *Reconciler) writeStatus(ctx context.Context, s *rbgsv1.RoleBasedGroupSet, next rbgsv1.RoleBasedGroupSetStatus, plan *setPlan) (ctrl.Result, error) {
 	prev := s.Status
-	key := client.ObjectKeyFromObject(s).String()
-	var result ctrl.Result
-	switch wait := r.untilNextWrite(key); {
-	case equality.Semantic.DeepEqual(prev, st):
-	case !significantChange(prev, st) && wait > 0:
-		result.RequeueAfter = wait
-	default:
-		s.Status = st
-		if err := r.Client.Status().Update(ctx, s); err != nil {
-			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-				return result, nil // a newer version is on its way through the cache
-			}
-			return result, fmt.Errorf("writing status of %s: %w", s.Name, err)
-		}
-		r.lastStatus.Store(key, r.Clock.Now())
+	_, result, err := status.Write(ctx, r.Statuses, s, status.Change[rbgsv1.RoleBasedGroupSetStatus]{
+		Current: &s.Status, Next: next, Significant: significantChange, Interval: r.StatusInterval,
+	})
+	if err != nil {
+		return result, err
 	}
 	if plan != nil {
 		if len(plan.create) > 0 {
@@ -285,7 +259,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *rbgsv1.RoleBasedGroupSe
 		}
 		if len(plan.update) > 0 {
 			r.Recorder.Eventf(s, nil, corev1.EventTypeNormal, ReasonRolloutStep, "RollOut",
-				"updating groups %s to revision %s (%d/%d updated)", indices(plan.update), st.UpdateRevision, st.UpdatedGroups, *s.Spec.Replicas)
+				"updating groups %s to revision %s (%d/%d updated)", indices(plan.update), next.UpdateRevision, next.UpdatedGroups, *s.Spec.Replicas)
 		}
 	}
 	if s.Status.Phase != prev.Phase {
@@ -293,37 +267,20 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *rbgsv1.RoleBasedGroupSe
 		case rbgsv1.PhaseRunning:
 			r.Recorder.Eventf(s, nil, corev1.EventTypeNormal, ReasonSetReady, "Reconcile", "every group is running")
 		case rbgsv1.PhaseDegraded:
-			r.Recorder.Eventf(s, nil, corev1.EventTypeWarning, ReasonGroupDegraded, "Reconcile", "%d groups degraded", st.GroupCounts.Degraded)
+			r.Recorder.Eventf(s, nil, corev1.EventTypeWarning, ReasonGroupDegraded, "Reconcile", "%d groups degraded", next.GroupCounts.Degraded)
 		case rbgsv1.PhaseFailed:
 			r.Recorder.Eventf(s, nil, corev1.EventTypeWarning, ReasonInvalidSpec, "Reconcile", "%s",
-				apimeta.FindStatusCondition(st.Conditions, rbgsv1.ConditionReady).Message)
+				apimeta.FindStatusCondition(next.Conditions, rbgsv1.ConditionReady).Message)
 		}
 	}
 	return result, nil
 }
 
-func (r *Reconciler) untilNextWrite(key string) time.Duration {
-	last, ok := r.lastStatus.Load(key)
-	if !ok {
-		return 0
-	}
-	return r.StatusInterval - r.Clock.Since(last.(time.Time))
-}
-
 // significantChange reports whether next differs from prev in what a
 // person, kubectl wait or an autoscaler acts on.
 func significantChange(prev, next rbgsv1.RoleBasedGroupSetStatus) bool {
-	if prev.ObservedGeneration != next.ObservedGeneration || prev.Phase != next.Phase || prev.Replicas != next.Replicas ||
-		prev.Selector != next.Selector || prev.UpdateRevision != next.UpdateRevision || len(prev.Conditions) != len(next.Conditions) {
-		return true
-	}
-	for _, c := range next.Conditions {
-		p := apimeta.FindStatusCondition(prev.Conditions, c.Type)
-		if p == nil || p.Status != c.Status || p.Reason != c.Reason {
-			return true
-		}
-	}
-	return false
+	return status.Significant(prev.ObservedGeneration, next.ObservedGeneration, prev.Phase, next.Phase, prev.Conditions, next.Conditions) ||
+		prev.Replicas != next.Replicas || prev.Selector != next.Selector || prev.UpdateRevision != next.UpdateRevision
 }
 
 func groupUIDs(groups map[int32]*rbgsv1.RoleBasedGroup) map[types.UID]bool {
@@ -366,8 +323,8 @@ const maxRanges = 20
 // the set wakes on its own spec changes and on any change of its groups,
 // their status included.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, workers int) error {
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &rbgsv1.RoleBasedGroup{}, OwnerIndex, IndexOwner); err != nil {
-		return fmt.Errorf("indexing groups by set: %w", err)
+	if err := owner.AddIndex(ctx, mgr, &rbgsv1.RoleBasedGroup{}); err != nil {
+		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&rbgsv1.RoleBasedGroupSet{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).

@@ -182,8 +182,9 @@ func TestSetRoleScalingAndExtension(t *testing.T) {
 	})
 }
 
-// A template change with maxUnavailable 1 updates one group at a time, the
-// next only once the updated one is Running again.
+// A template change with maxUnavailable 1 updates one group at a time,
+// from the highest index down, the next only once the updated one is
+// Running again.
 func TestSetRollout(t *testing.T) {
 	ns := namespace(t)
 	s := wrappers.MakeSet("roll", ns).Replicas(3).Role("prefill", 1).Obj()
@@ -197,60 +198,145 @@ func TestSetRollout(t *testing.T) {
 	update(t, s, func(s *rbgsv1.RoleBasedGroupSet) {
 		s.Spec.GroupTemplate.Roles[0].Template.Spec.Containers[0].Image = "registry.example.com/llm-server:v2"
 	})
+	updatedGroups := func() []string {
+		var out []string
+		for name, g := range groupsOf(t, ns, "roll") {
+			if g.Spec.Roles[0].Template.Spec.Containers[0].Image == "registry.example.com/llm-server:v2" {
+				out = append(out, name)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
 	var order []string
 	for step := range 3 {
-		var next string
-		eventually(t, fmt.Sprintf("step %d: one more group updated", step), func() error {
-			updated := 0
-			for name, g := range groupsOf(t, ns, "roll") {
-				if g.Spec.Roles[0].Template.Spec.Containers[0].Image == "registry.example.com/llm-server:v2" {
-					updated++
-					if !slices.Contains(order, name) {
-						next = name
-					}
-				}
-			}
-			if updated != step+1 || next == "" {
-				return fmt.Errorf("%d groups updated", updated)
-			}
-			return nil
-		})
-		order = append(order, next)
-		consistently(t, "no second group while one is updating", 300*1e6, func() error {
-			updated := 0
-			for _, g := range groupsOf(t, ns, "roll") {
-				if g.Spec.Roles[0].Template.Spec.Containers[0].Image == "registry.example.com/llm-server:v2" {
-					updated++
-				}
-			}
-			if updated > step+1 {
-				return fmt.Errorf("%d groups updated while %s is not Running", updated, next)
-			}
-			return nil
-		})
+		// The set's status, written by the reconcile that planned the step,
+		// says one group is moving: that reconcile moved no other.
 		st := setStatus(t, ns, "roll", func(s *rbgsv1.RoleBasedGroupSet) error {
+			p := apimeta.FindStatusCondition(s.Status.Conditions, rbgsv1.ConditionProgressing)
+			if s.Status.UpdatedGroups != int32(step+1) || p == nil || p.Reason != rbgsv1.ReasonRollingOut || !strings.Contains(p.Message, ", 1 moving") {
+				return fmt.Errorf("updated %d, Progressing %+v", s.Status.UpdatedGroups, p)
+			}
 			wantCurrent := before
 			if step == 2 {
 				wantCurrent = s.Status.UpdateRevision // no group runs the old revision any more
 			}
-			if s.Status.UpdatedGroups != int32(step+1) || s.Status.CurrentRevision != wantCurrent || s.Status.Phase != rbgsv1.PhaseProgressing {
-				return fmt.Errorf("updated %d current %s phase %s", s.Status.UpdatedGroups, s.Status.CurrentRevision, s.Status.Phase)
+			if s.Status.CurrentRevision != wantCurrent || s.Status.Phase != rbgsv1.PhaseProgressing {
+				return fmt.Errorf("current %s phase %s", s.Status.CurrentRevision, s.Status.Phase)
 			}
 			return nil
 		})
 		if st.Status.UpdateRevision == before {
 			t.Fatalf("update revision did not change")
 		}
+		got := updatedGroups()
+		if len(got) != step+1 {
+			t.Fatalf("step %d: groups %v updated while one is moving", step, got)
+		}
+		next := ""
+		for _, name := range got {
+			if !slices.Contains(order, name) {
+				next = name
+			}
+		}
+		order = append(order, next)
 		bringUp(t, ns, next, "prefill")
 	}
-	if !slices.Equal(order, []string{"roll-0", "roll-1", "roll-2"}) {
-		t.Errorf("rollout order %v", order)
+	if !slices.Equal(order, []string{"roll-2", "roll-1", "roll-0"}) {
+		t.Errorf("rollout order %v, want the highest index first", order)
 	}
 	st := setStatus(t, ns, "roll", running(3))
 	if st.Status.CurrentRevision != st.Status.UpdateRevision {
 		t.Errorf("revisions %s / %s after the rollout", st.Status.CurrentRevision, st.Status.UpdateRevision)
 	}
 	wantEvents(t, ns, "roll", "RolloutStep")
+}
+
+// A canary with partition, a pause, a scale-up while paused (at the
+// current revision), and a resume that finishes the rollout.
+func TestSetRolloutPartitionAndPause(t *testing.T) {
+	const v2 = "registry.example.com/llm-server:v2"
+	ns := namespace(t)
+	s := wrappers.MakeSet("canary", ns).Replicas(4).Role("prefill", 1).Obj()
+	create(t, s)
+	names := []string{"canary-0", "canary-1", "canary-2", "canary-3"}
+	wantGroups(t, ns, "canary", names...)
+	for _, g := range names {
+		bringUp(t, ns, g, "prefill")
+	}
+	setStatus(t, ns, "canary", running(4))
+	image := func(g *rbgsv1.RoleBasedGroup) string { return g.Spec.Roles[0].Template.Spec.Containers[0].Image }
+	atV2 := func() []string {
+		var out []string
+		for name, g := range groupsOf(t, ns, "canary") {
+			if image(g) == v2 {
+				out = append(out, name)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	progressing := func(reason string) func(*rbgsv1.RoleBasedGroupSet) error {
+		return func(s *rbgsv1.RoleBasedGroupSet) error {
+			if c := apimeta.FindStatusCondition(s.Status.Conditions, rbgsv1.ConditionProgressing); c == nil || c.Reason != reason {
+				return fmt.Errorf("Progressing %+v, want reason %s", c, reason)
+			}
+			return nil
+		}
+	}
+
+	update(t, s, func(s *rbgsv1.RoleBasedGroupSet) {
+		s.Spec.RolloutStrategy.Partition = new(int32(3))
+		s.Spec.GroupTemplate.Roles[0].Template.Spec.Containers[0].Image = v2
+	})
+	eventually(t, "the canary updated", func() error {
+		if got := atV2(); !slices.Equal(got, []string{"canary-3"}) {
+			return fmt.Errorf("groups at v2: %v", got)
+		}
+		return nil
+	})
+	bringUp(t, ns, "canary-3", "prefill")
+	st := setStatus(t, ns, "canary", progressing(rbgsv1.ReasonRolloutPartitioned))
+	if st.Status.Phase != rbgsv1.PhaseRunning || st.Status.UpdatedGroups != 1 {
+		t.Errorf("partitioned rollout done: phase %s, updated %d", st.Status.Phase, st.Status.UpdatedGroups)
+	}
+	if got := atV2(); !slices.Equal(got, []string{"canary-3"}) {
+		t.Errorf("groups below the partition moved: %v", got)
+	}
+
+	// Paused, the partition lowered and one more group: the status says
+	// paused at the new generation, and nothing moved; the new group runs
+	// the current revision.
+	update(t, s, func(s *rbgsv1.RoleBasedGroupSet) {
+		s.Spec.RolloutStrategy.Paused = true
+		s.Spec.RolloutStrategy.Partition = nil
+		s.Spec.Replicas = new(int32(5))
+	})
+	wantGroups(t, ns, "canary", append(names, "canary-4")...)
+	setStatus(t, ns, "canary", progressing(rbgsv1.ReasonRolloutPaused))
+	if got := atV2(); !slices.Equal(got, []string{"canary-3"}) {
+		t.Errorf("groups moved while paused: %v", got)
+	}
+	if g := groupsOf(t, ns, "canary")["canary-4"]; image(g) != wrappers.Image || g.Labels[rbgsv1.LabelGroupRevision] != st.Status.CurrentRevision {
+		t.Errorf("group created while paused runs %s at revision %s; want %s at %s", image(g), g.Labels[rbgsv1.LabelGroupRevision], wrappers.Image, st.Status.CurrentRevision)
+	}
+	bringUp(t, ns, "canary-4", "prefill")
+
+	// Resumed: the rest follows, highest index first.
+	update(t, s, func(s *rbgsv1.RoleBasedGroupSet) { s.Spec.RolloutStrategy.Paused = false })
+	for _, next := range []string{"canary-4", "canary-2", "canary-1", "canary-0"} {
+		eventually(t, next+" updated", func() error {
+			if g := groupsOf(t, ns, "canary")[next]; image(g) != v2 {
+				return fmt.Errorf("%s at %s", next, image(g))
+			}
+			return nil
+		})
+		bringUp(t, ns, next, "prefill")
+	}
+	st = setStatus(t, ns, "canary", running(5))
+	if st.Status.UpdatedGroups != 5 || st.Status.CurrentRevision != st.Status.UpdateRevision {
+		t.Errorf("after the rollout: %+v", st.Status)
+	}
 }
 
 // Past MaxGroupStatuses groups, status.groups keeps the groups that are not

@@ -164,18 +164,6 @@ func eventually(t *testing.T, what string, f func() error) {
 	}
 }
 
-// consistently checks f stays nil for d.
-func consistently(t *testing.T, what string, d time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if err := f(); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(tick)
-	}
-}
-
 func get(t *testing.T, ns, name string, obj client.Object) error {
 	t.Helper()
 	return k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj)

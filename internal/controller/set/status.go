@@ -111,7 +111,7 @@ func computeStatus(s *rbgsv1.RoleBasedGroupSet, groups map[int32]*rbgsv1.RoleBas
 	default:
 		reason := ReasonGroupsNotReady
 		switch {
-		case rolling:
+		case rolling, r.paused && len(p.waiting) > 0:
 			reason = p.reason(r)
 		case scaling:
 			reason = ReasonScaling

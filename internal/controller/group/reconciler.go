@@ -66,7 +66,9 @@ type Reconciler struct {
 	// Metrics, if set, records phases, startup times and restarts.
 	Metrics *metrics.Metrics
 
-	limitTold sync.Map // keys of groups whose RestartLimitReached event was recorded
+	// delayTold holds, per group, the delayed recreation last told in an
+	// event, so a backoff is announced once.
+	delayTold sync.Map // keys of groups whose RestartLimitReached event was recorded
 }
 
 // objectRef is a child to delete.
@@ -91,7 +93,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			r.Memo.Retain(req.String(), nil)
 			r.Statuses.Forget(req.String())
 			r.Metrics.GroupPhase(req.String(), "")
-			r.limitTold.Delete(req.String())
+			r.delayTold.Delete(req.String())
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -257,7 +259,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, g *rbgsv1.RoleBasedGroup, 
 	if err != nil {
 		return result, err
 	}
-	r.recordEvents(g, prev.Phase, g.Status.Phase, started, removed)
+	r.recordEvents(g, &prev, started, removed)
 	r.recordMetrics(g, prev.Phase, next.Phase, started)
 	return result, nil
 }
@@ -287,11 +289,13 @@ func (r *Reconciler) recordMetrics(g *rbgsv1.RoleBasedGroup, prev, phase rbgsv1.
 // startup takes.
 const startupStatusInterval = 5 * time.Minute
 
-// recordEvents tells what a reconcile did. A group of a set starting for the
-// first time records nothing routine: at fleet scale those events would
-// bury the ones that matter, and the set reports the fleet's progress.
-func (r *Reconciler) recordEvents(g *rbgsv1.RoleBasedGroup, prev, phase rbgsv1.GroupPhase, started, removed []string) {
-	routine := g.Labels[rbgsv1.LabelSetName] == "" || (prev != rbgsv1.PhasePending && prev != "")
+// recordEvents tells what a reconcile did, and what changed between the
+// status prev and the one g holds now (written, or left as it was). A
+// group of a set starting for the first time records nothing routine: at
+// fleet scale those events would bury the ones that matter, and the set
+// reports the fleet's progress.
+func (r *Reconciler) recordEvents(g *rbgsv1.RoleBasedGroup, prev *rbgsv1.RoleBasedGroupStatus, started, removed []string) {
+	routine := g.Labels[rbgsv1.LabelSetName] == "" || (prev.Phase != rbgsv1.PhasePending && prev.Phase != "")
 	for _, role := range started {
 		if !routine {
 			break
@@ -306,7 +310,12 @@ func (r *Reconciler) recordEvents(g *rbgsv1.RoleBasedGroup, prev, phase rbgsv1.G
 	for _, what := range removed {
 		r.Recorder.Eventf(g, nil, corev1.EventTypeNormal, ReasonRoleRemoved, "Delete", "deleted %s: its role left the spec", what)
 	}
-	if phase == prev {
+	if limitReached(&g.Status, g.Generation) && !limitReached(prev, g.Generation) {
+		r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonRestartLimitReached, "Recreate", "%s",
+			conditionMessage(g.Status, rbgsv1.ConditionRestartLimitReached))
+	}
+	phase := g.Status.Phase
+	if phase == prev.Phase {
 		return
 	}
 	ready := conditionMessage(g.Status, rbgsv1.ConditionReady)
@@ -328,7 +337,23 @@ func (r *Reconciler) recordEvents(g *rbgsv1.RoleBasedGroup, prev, phase rbgsv1.G
 // runs (the set's rollout waits for it).
 func significantChange(prev, next rbgsv1.RoleBasedGroupStatus) bool {
 	return status.Significant(prev.ObservedGeneration, next.ObservedGeneration, prev.Phase, next.Phase, prev.Conditions, next.Conditions) ||
-		prev.Restarts != next.Restarts || prev.RunningRevision != next.RunningRevision
+		prev.Restarts != next.Restarts || prev.RunningRevision != next.RunningRevision || !sameRecreateGroupSince(prev.Roles, next.Roles)
+}
+
+// sameRecreateGroupSince reports whether the roles' RecreateGroupSince
+// agree: the time a role starts watching for failures must be kept from
+// the moment it is taken, or failures in between would be missed.
+func sameRecreateGroupSince(prev, next []rbgsv1.RoleStatus) bool {
+	since := func(roles []rbgsv1.RoleStatus) map[string]metav1.Time {
+		m := map[string]metav1.Time{}
+		for _, r := range roles {
+			if r.RecreateGroupSince != nil {
+				m[r.Role] = *r.RecreateGroupSince
+			}
+		}
+		return m
+	}
+	return maps.EqualFunc(since(prev), since(next), func(a, b metav1.Time) bool { return a.Equal(&b) })
 }
 
 func conditionMessage(st rbgsv1.RoleBasedGroupStatus, t string) string {

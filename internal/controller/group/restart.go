@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -33,11 +34,11 @@ const (
 	restartResetAfter = 10 * time.Minute
 )
 
-// ReasonGroupRecreated and ReasonRestartLimitReached are the reasons of the
-// events of restartPolicy RecreateGroup.
+// Reasons of the events (and condition) of restartPolicy RecreateGroup.
 const (
 	ReasonGroupRecreated      = "GroupRecreated"
-	ReasonRestartLimitReached = "RestartLimitReached"
+	ReasonRecreationDelayed   = "RecreationDelayed"
+	ReasonRestartLimitReached = rbgsv1.ConditionRestartLimitReached
 )
 
 // restartDecision is what restartPolicy RecreateGroup asks of a group.
@@ -69,19 +70,45 @@ func restartPolicyOf(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) rbgsv1.Restar
 	return cmp.Or(r.RestartPolicy, g.Spec.RestartPolicy, rbgsv1.RestartNone)
 }
 
-// decideRestart looks at the pods of g for a failure that restartPolicy
-// RecreateGroup reacts to: a pod of such a role that failed or restarted a
-// container. Pods being deleted, and pods older than the last recreation
-// (a cache that has not seen their deletion yet), do not count.
-func decideRestart(g *rbgsv1.RoleBasedGroup, pods []corev1.Pod, now time.Time) restartDecision {
-	recreating := map[string]bool{}
-	for i := range g.Spec.Roles {
-		r := &g.Spec.Roles[i]
-		recreating[r.Role] = restartPolicyOf(g, r) == rbgsv1.RestartRecreateGroup
+// recreateGroupSince is when RecreateGroup took effect for role r of g,
+// whose previous status is prev: kept from prev, now when it just did, nil
+// when the role does not use it.
+func recreateGroupSince(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, prev *rbgsv1.RoleBasedGroupStatus, now metav1.Time) *metav1.Time {
+	if restartPolicyOf(g, r) != rbgsv1.RestartRecreateGroup {
+		return nil
 	}
-	last := g.Status.LastRestart
-	d := restartDecision{recent: g.Status.RecentRestarts}
-	if last != nil && now.Sub(last.Time.Time) >= restartResetAfter {
+	for _, rs := range prev.Roles {
+		if rs.Role == r.Role && rs.RecreateGroupSince != nil {
+			return rs.RecreateGroupSince
+		}
+	}
+	return &now
+}
+
+// limitReached is the RestartLimitReached condition of st when it holds
+// for generation: the operator stopped recreating the group.
+func limitReached(st *rbgsv1.RoleBasedGroupStatus, generation int64) bool {
+	c := apimeta.FindStatusCondition(st.Conditions, rbgsv1.ConditionRestartLimitReached)
+	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == generation
+}
+
+// decideRestart looks at the pods of g, whose status so far is st, for a
+// failure that restartPolicy RecreateGroup reacts to: a pod of a role that
+// uses it that failed or restarted a container. Pods being deleted, pods
+// older than the last recreation (a cache that has not seen their deletion
+// yet), and failures from before the policy took effect for the pod's role
+// (st.roles[].recreateGroupSince) do not count.
+func decideRestart(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, pods []corev1.Pod, now time.Time) restartDecision {
+	since := map[string]time.Time{}
+	for _, rs := range st.Roles {
+		if rs.RecreateGroupSince != nil {
+			since[rs.Role] = rs.RecreateGroupSince.Time
+		}
+	}
+	last := st.LastRestart
+	sticky := limitReached(st, g.Generation)
+	d := restartDecision{recent: st.RecentRestarts}
+	if last != nil && now.Sub(last.Time.Time) >= restartResetAfter && !sticky {
 		d.recent = 0
 	}
 	// The failed pod first by name: the same failure is reported however the
@@ -90,13 +117,23 @@ func decideRestart(g *rbgsv1.RoleBasedGroup, pods []corev1.Pod, now time.Time) r
 	var why string
 	for i := range pods {
 		p := &pods[i]
-		if !recreating[p.Labels[rbgsv1.LabelRole]] || p.DeletionTimestamp != nil ||
+		from, recreating := since[p.Labels[rbgsv1.LabelRole]]
+		if !recreating || p.DeletionTimestamp != nil ||
 			(last != nil && p.CreationTimestamp.Before(&last.Time)) || (failed != nil && p.Name > failed.Name) {
 			continue
 		}
-		if w := podFailure(p); w != "" {
-			failed, why = p, w
+		w := podFailure(p)
+		if w == "" {
+			continue
 		}
+		if p.CreationTimestamp.Time.Before(from) {
+			// The pod ran before the policy took effect: only a failure
+			// since then counts.
+			if at, ok := failedAt(p); !ok || at.Before(from) {
+				continue
+			}
+		}
+		failed, why = p, w
 	}
 	if failed != nil {
 		d.failure = fmt.Sprintf("pod %s of role %s %s", failed.Name, failed.Labels[rbgsv1.LabelRole], why)
@@ -112,7 +149,7 @@ func decideRestart(g *rbgsv1.RoleBasedGroup, pods []corev1.Pod, now time.Time) r
 	if g.Spec.MaxRestarts != nil {
 		maxRestarts = *g.Spec.MaxRestarts
 	}
-	d.limited = d.recent >= maxRestarts
+	d.limited = sticky || d.recent >= maxRestarts
 	if !d.limited && last != nil && d.recent > 0 {
 		d.wait = backoff(d.recent) - now.Sub(last.Time.Time)
 	}
@@ -146,31 +183,65 @@ func podFailure(p *corev1.Pod) string {
 	return ""
 }
 
+// failedAt is when a container of p last terminated, as its kubelet
+// reports it; false when no termination time is known.
+func failedAt(p *corev1.Pod) (time.Time, bool) {
+	var at time.Time
+	for _, statuses := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+		for _, c := range statuses {
+			for _, t := range []*corev1.ContainerStateTerminated{c.State.Terminated, c.LastTerminationState.Terminated} {
+				if t != nil && t.FinishedAt.After(at) {
+					at = t.FinishedAt.Time
+				}
+			}
+		}
+	}
+	return at, !at.IsZero()
+}
+
 // restartIfFailed applies restartPolicy RecreateGroup to g, whose pods are
 // pods: it deletes them all when decideRestart asks for it, and records the
-// recreation in st. It returns how long until the backoff allows the next
-// recreation (0: nothing to wait for).
+// recreation in st; past maxRestarts it sets RestartLimitReached in st,
+// which holds until the spec changes (or someone removes it). It returns
+// how long until the backoff allows the next recreation (0: nothing to
+// wait for).
 func (r *Reconciler) restartIfFailed(ctx context.Context, g *rbgsv1.RoleBasedGroup, pods []corev1.Pod, st *rbgsv1.RoleBasedGroupStatus, now metav1.Time) (time.Duration, error) {
+	if c := apimeta.FindStatusCondition(st.Conditions, rbgsv1.ConditionRestartLimitReached); c != nil && c.ObservedGeneration != g.Generation {
+		// The spec changed since the limit was reached: count afresh.
+		apimeta.RemoveStatusCondition(&st.Conditions, rbgsv1.ConditionRestartLimitReached)
+		st.RecentRestarts = 0
+	}
 	if !usesRecreateGroup(g) {
 		return 0, nil
 	}
-	d := decideRestart(g, pods, now.Time)
+	d := decideRestart(g, st, pods, now.Time)
+	key := client.ObjectKeyFromObject(g).String()
 	switch {
 	case d.failure == "":
 		return 0, nil
 	case d.limited:
-		if _, told := r.limitTold.LoadOrStore(client.ObjectKeyFromObject(g).String(), true); !told {
-			r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonRestartLimitReached, "Recreate",
-				"%s; not recreating the group: %d recreations in a row reached maxRestarts", d.failure, d.recent)
-		}
+		apimeta.SetStatusCondition(&st.Conditions, metav1.Condition{
+			Type: rbgsv1.ConditionRestartLimitReached, Status: metav1.ConditionTrue, Reason: ReasonRestartLimitReached,
+			Message: fmt.Sprintf("%s; not recreating the group: %d recreations in a row reached maxRestarts. "+
+				"Failed pods are left to their workloads until the spec changes (for example a higher maxRestarts)", d.failure, d.recent),
+			ObservedGeneration: g.Generation, LastTransitionTime: now,
+		})
 		return 0, nil
 	case d.wait > 0:
+		told := d.failure
+		if st.LastRestart != nil {
+			told += st.LastRestart.Time.String()
+		}
+		if prev, ok := r.delayTold.Swap(key, told); !ok || prev != told {
+			r.Recorder.Eventf(g, nil, corev1.EventTypeNormal, ReasonRecreationDelayed, "Recreate",
+				"%s: recreating the group in %s (backoff after %d recreations in a row)", d.failure, d.wait.Round(time.Second), d.recent)
+		}
 		return d.wait, nil
 	}
 	if err := r.deletePods(ctx, pods); err != nil {
 		return 0, fmt.Errorf("recreating the pods of %s: %w", g.Name, err)
 	}
-	r.limitTold.Delete(client.ObjectKeyFromObject(g).String())
+	r.delayTold.Delete(key)
 	r.Metrics.GroupRestarted(d.reason)
 	st.Restarts++
 	st.RecentRestarts = d.recent + 1
@@ -219,7 +290,7 @@ func IndexPodGroup(o client.Object) []string {
 }
 
 // TrimPod keeps of a pod only what the group reads (labels, readiness,
-// phase, restart counts), so that caching every pod of every group costs
+// phase, restart counts and termination times), so that caching every pod of every group costs
 // little memory.
 func TrimPod(obj any) (any, error) {
 	p, ok := obj.(*corev1.Pod)
@@ -244,7 +315,14 @@ func TrimPod(obj any) (any, error) {
 		to   *[]corev1.ContainerStatus
 	}{{p.Status.InitContainerStatuses, &trimmed.Status.InitContainerStatuses}, {p.Status.ContainerStatuses, &trimmed.Status.ContainerStatuses}} {
 		for _, c := range s.from {
-			*s.to = append(*s.to, corev1.ContainerStatus{Name: c.Name, RestartCount: c.RestartCount})
+			kept := corev1.ContainerStatus{Name: c.Name, RestartCount: c.RestartCount}
+			if t := c.State.Terminated; t != nil {
+				kept.State.Terminated = &corev1.ContainerStateTerminated{FinishedAt: t.FinishedAt}
+			}
+			if t := c.LastTerminationState.Terminated; t != nil {
+				kept.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{FinishedAt: t.FinishedAt}
+			}
+			*s.to = append(*s.to, kept)
 		}
 	}
 	return trimmed, nil

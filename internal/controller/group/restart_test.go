@@ -1,16 +1,25 @@
 package group
 
 import (
+	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/apply"
+	"github.com/openpatio/rbgs/internal/status"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
@@ -28,6 +37,23 @@ func TestDecideRestart(t *testing.T) {
 	restarted := func(ago time.Duration, recent int32) rbgsv1.RoleBasedGroupStatus {
 		return rbgsv1.RoleBasedGroupStatus{Restarts: recent, RecentRestarts: recent,
 			LastRestart: &rbgsv1.GroupRestart{Time: metav1.NewTime(now.Add(-ago)), Reason: "earlier"}}
+	}
+	// limited marks the restart limit reached at generation.
+	limited := func(st rbgsv1.RoleBasedGroupStatus, generation int64) rbgsv1.RoleBasedGroupStatus {
+		st.Conditions = []metav1.Condition{{Type: rbgsv1.ConditionRestartLimitReached, Status: metav1.ConditionTrue,
+			Reason: ReasonRestartLimitReached, ObservedGeneration: generation}}
+		return st
+	}
+	// switched: RecreateGroup took effect ago, for both roles.
+	switched := func(ago time.Duration) rbgsv1.RoleBasedGroupStatus {
+		since := metav1.NewTime(now.Add(-ago))
+		return rbgsv1.RoleBasedGroupStatus{Roles: []rbgsv1.RoleStatus{
+			{Role: "prefill", RecreateGroupSince: &since}, {Role: "decode", RecreateGroupSince: &since}}}
+	}
+	// terminated: the pod's container last terminated at.
+	terminated := func(p corev1.Pod, at time.Time) corev1.Pod {
+		p.Status.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{FinishedAt: metav1.NewTime(at)}
+		return p
 	}
 	failedPod := pod("g-decode-1", "decode", t0.Time, 0)
 	failedPod.Status.Phase, failedPod.Status.Reason = corev1.PodFailed, "Evicted"
@@ -75,13 +101,33 @@ func TestDecideRestart(t *testing.T) {
 		{name: "ten quiet minutes reset the count", policy: rbgsv1.RestartRecreateGroup, status: restarted(10*time.Minute, 3),
 			pods:    []corev1.Pod{pod("g-decode-0", "decode", now.Add(-5*time.Minute), 1)},
 			failure: "pod g-decode-0 of role decode restarted container main (1 restarts)", recreate: true},
+		{name: "the limit holds after ten quiet minutes while its condition stands", policy: rbgsv1.RestartRecreateGroup,
+			status:  limited(restarted(10*time.Minute, 5), 1),
+			pods:    []corev1.Pod{pod("g-decode-0", "decode", now.Add(-5*time.Minute), 1)},
+			failure: "pod g-decode-0 of role decode restarted container main (1 restarts)", limited: true},
+		{name: "restarts from before the switch to RecreateGroup do not count", policy: rbgsv1.RestartRecreateGroup,
+			status: switched(time.Minute),
+			pods:   []corev1.Pod{pod("g-decode-0", "decode", t0.Time, 2), terminated(pod("g-decode-1", "decode", t0.Time, 1), now.Add(-2*time.Minute))}},
+		{name: "a restart since the switch counts", policy: rbgsv1.RestartRecreateGroup, status: switched(time.Minute),
+			pods:    []corev1.Pod{terminated(pod("g-decode-1", "decode", t0.Time, 3), now.Add(-30*time.Second))},
+			failure: "pod g-decode-1 of role decode restarted container main (3 restarts)", recreate: true},
+		{name: "a pod created since the switch counts", policy: rbgsv1.RestartRecreateGroup, status: switched(time.Minute),
+			pods:    []corev1.Pod{pod("g-prefill-0", "prefill", now.Add(-10*time.Second), 1)},
+			failure: "pod g-prefill-0 of role prefill restarted container main (1 restarts)", recreate: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			g := wrappers.MakeGroup("g", "ns").RestartPolicy(tc.policy, 5).Role("prefill", 2).Role("decode", 2, "prefill").Obj()
+			g := wrappers.MakeGroup("g", "ns").Generation(1).RestartPolicy(tc.policy, 5).Role("prefill", 2).Role("decode", 2, "prefill").Obj()
 			g.Spec.Roles[1].RestartPolicy = tc.role
 			g.Status = tc.status
-			d := decideRestart(g, tc.pods, now)
+			st := tc.status
+			st.Roles = nil
+			for i := range g.Spec.Roles {
+				// Unless the case says otherwise, the policy took effect long before the pods.
+				st.Roles = append(st.Roles, rbgsv1.RoleStatus{Role: g.Spec.Roles[i].Role,
+					RecreateGroupSince: recreateGroupSince(g, &g.Spec.Roles[i], &tc.status, metav1.NewTime(t0.Add(-time.Hour)))})
+			}
+			d := decideRestart(g, &st, tc.pods, now)
 			if d.failure != tc.failure || d.wait != tc.wait || d.limited != tc.limited || d.recreate() != tc.recreate {
 				t.Errorf("got failure %q wait %s limited %v recreate %v; want %q %s %v %v",
 					d.failure, d.wait, d.limited, d.recreate(), tc.failure, tc.wait, tc.limited, tc.recreate)
@@ -108,6 +154,8 @@ func TestTrimPodKeepsWhatRestartsRead(t *testing.T) {
 	p.Labels["statefulset.kubernetes.io/pod-name"] = p.Name
 	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue},
 		{Type: corev1.PodReady, Status: corev1.ConditionTrue, Reason: "r", LastTransitionTime: t0}}
+	p.Status.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{
+		ExitCode: 137, Reason: "OOMKilled", Message: "a long message", FinishedAt: metav1.NewTime(t0.Add(time.Minute))}
 	out, err := TrimPod(&p)
 	if err != nil {
 		t.Fatal(err)
@@ -123,5 +171,83 @@ func TestTrimPodKeepsWhatRestartsRead(t *testing.T) {
 	if podFailure(trimmed) != podFailure(&p) || trimmed.Labels[rbgsv1.LabelRole] != "decode" || !slices.Equal(IndexPodGroup(trimmed), []string{"g"}) ||
 		trimmed.Labels[appsv1.ControllerRevisionHashLabelKey] != "rev1" || !trimmed.CreationTimestamp.Equal(&p.CreationTimestamp) {
 		t.Errorf("lost what restarts read: %+v", trimmed)
+	}
+	if at, ok := failedAt(trimmed); !ok || !at.Equal(t0.Add(time.Minute)) || trimmed.Status.ContainerStatuses[0].LastTerminationState.Terminated.Message != "" {
+		t.Errorf("termination kept as %+v", trimmed.Status.ContainerStatuses[0].LastTerminationState)
+	}
+}
+
+// Past maxRestarts the group says so in a condition that holds, ten quiet
+// minutes or not, until the spec changes; the warning is recorded once.
+func TestRestartLimitIsStickyUntilTheSpecChanges(t *testing.T) {
+	now := t0.Time.Add(time.Hour)
+	g := wrappers.MakeGroup("g", "ns").Generation(1).RestartPolicy(rbgsv1.RestartRecreateGroup, 1).Role("prefill", 1).Obj()
+	g.Status = rbgsv1.RoleBasedGroupStatus{ObservedGeneration: 1, Phase: rbgsv1.PhaseRunning, Restarts: 1, RecentRestarts: 1,
+		LastRestart: &rbgsv1.GroupRestart{Time: metav1.NewTime(now.Add(-time.Minute)), Reason: "earlier"},
+		Roles:       []rbgsv1.RoleStatus{{Role: "prefill", RecreateGroupSince: &t0}}}
+	failed := pod("g-prefill-0", "prefill", now.Add(-30*time.Second), 1)
+	failed.Namespace, failed.UID = "ns", "pod-uid"
+	c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(g, &failed).WithStatusSubresource(g).Build()
+	clk := clocktesting.NewFakeClock(now)
+	rec := events.NewFakeRecorder(10)
+	r := &Reconciler{Client: c, Scheme: wrappers.Scheme(), Recorder: rec, Clock: clk, Statuses: &status.Writer{Client: c, Clock: clk},
+		Memo: apply.NewMemo(), StatusInterval: time.Second}
+	ctx := context.Background()
+	ready := map[string]roleState{"prefill": {exists: true, ready: true, readyReplicas: 1}}
+	reconcile := func() {
+		t.Helper()
+		if err := c.Get(ctx, client.ObjectKeyFromObject(g), g); err != nil {
+			t.Fatal(err)
+		}
+		at := metav1.NewTime(clk.Now())
+		st := computeStatus(g, ready, planRoles(g, ready), at)
+		if _, err := r.restartIfFailed(ctx, g, []corev1.Pod{failed}, &st, at); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.writeStatus(ctx, g, st, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reasons := func() []string {
+		var out []string
+		for len(rec.Events) > 0 {
+			out = append(out, strings.Fields(<-rec.Events)[1])
+		}
+		return out
+	}
+
+	reconcile()
+	if !limitReached(&g.Status, 1) || g.Status.Restarts != 1 {
+		t.Fatalf("limit not reported: %+v", g.Status)
+	}
+	if got := reasons(); !slices.Equal(got, []string{ReasonRestartLimitReached}) {
+		t.Errorf("events %v", got)
+	}
+	clk.Step(15 * time.Minute)
+	reconcile()
+	if !limitReached(&g.Status, 1) || g.Status.Restarts != 1 {
+		t.Errorf("limit lifted by quiet minutes: %+v", g.Status)
+	}
+	if got := reasons(); len(got) != 0 {
+		t.Errorf("events while the limit holds: %v", got)
+	}
+
+	g.Spec.MaxRestarts = new(int32(3))
+	if err := c.Update(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	g.Generation = 2
+	if err := c.Update(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	reconcile()
+	if c := apimeta.FindStatusCondition(g.Status.Conditions, rbgsv1.ConditionRestartLimitReached); c != nil || g.Status.Restarts != 2 || g.Status.RecentRestarts != 1 {
+		t.Errorf("after the spec changed: condition %+v, restarts %d, recent %d", c, g.Status.Restarts, g.Status.RecentRestarts)
+	}
+	if got := reasons(); !slices.Equal(got, []string{ReasonGroupRecreated}) {
+		t.Errorf("events %v", got)
+	}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(&failed), &corev1.Pod{}); err == nil {
+		t.Error("the failed pod was not deleted")
 	}
 }

@@ -50,11 +50,12 @@ func computeStatus(g *rbgsv1.RoleBasedGroup, states map[string]roleState, plans 
 		s := states[p.role.Role]
 		want := discovery.ReplicasOf(p.role)
 		st.Roles = append(st.Roles, rbgsv1.RoleStatus{
-			Role:            p.role.Role,
-			Replicas:        want,
-			ReadyReplicas:   s.readyReplicas,
-			UpdatedReplicas: s.updatedReplicas,
-			WaitingFor:      p.waitingFor,
+			Role:               p.role.Role,
+			Replicas:           want,
+			ReadyReplicas:      s.readyReplicas,
+			UpdatedReplicas:    s.updatedReplicas,
+			WaitingFor:         p.waitingFor,
+			RecreateGroupSince: recreateGroupSince(g, p.role, &prev, now),
 		})
 		switch {
 		case s.ready:

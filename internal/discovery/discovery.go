@@ -1,10 +1,12 @@
 // Package discovery renders what a pod learns about its group: the
 // /etc/rbgs/cluster.yaml files and the RBGS_* address variables.
 //
-// Everything here depends only on the group's spec (names, replicas, ports),
+// The topology depends only on the group's spec (names, replicas, ports),
 // never on observed pods: addresses are deterministic, so a pod knows every
 // role's addresses before those roles start, and nothing is rewritten when
-// they do. Only replica changes alter the output.
+// they do. Only replica changes alter it. The one thing pods add is their
+// own file: a pod the spec no longer has (a role scaled down, removed, or
+// changed kind) keeps its cluster.yaml key until it is gone (Lingering).
 package discovery
 
 import (
@@ -24,7 +26,20 @@ type Topology struct {
 	SetName    string // empty for a group that is not part of a set
 	GroupIndex string // decimal; empty for a group that is not part of a set
 	Roles      []Role
+	// Lingering are pods that still exist, whose files stay until they are
+	// gone even when the spec no longer has them.
+	Lingering []PodFile
 }
+
+// PodFile names the cluster.yaml of one pod: its role, and its rank for a
+// StatefulSet role's pod (nil for a Deployment role's).
+type PodFile struct {
+	Role string
+	Rank *int32
+}
+
+// Key is the file's key in the cluster ConfigMap.
+func (f PodFile) Key() string { return naming.ClusterFileKey(f.Role, f.Rank) }
 
 // Role is one role of a Topology.
 type Role struct {
@@ -124,6 +139,11 @@ func (t Topology) ClusterFiles() map[string]string {
 		}
 		for k := range r.Replicas {
 			files[naming.ClusterFileKey(r.Name, &k)] = header + local(&b, r.Name, &k) + roles
+		}
+	}
+	for _, f := range t.Lingering {
+		if _, ok := files[f.Key()]; !ok {
+			files[f.Key()] = header + local(&b, f.Role, f.Rank) + roles
 		}
 	}
 	return files

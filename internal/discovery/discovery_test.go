@@ -1,6 +1,7 @@
 package discovery_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -169,5 +170,25 @@ func TestClusterFilesSizeOfHugeGroupIsCheap(t *testing.T) {
 	g := wrappers.MakeGroup("g", "ns").Role("decode", 1_000_000).Obj()
 	if got := discovery.ForGroup(g).ClusterFilesSize(); got < 1<<30 {
 		t.Errorf("size of a million-pod group = %d, want far over any limit", got)
+	}
+}
+
+// A pod the spec no longer has keeps a file of its own, with the current
+// topology; lingering files never replace the spec's.
+func TestClusterFilesKeepLingeringPods(t *testing.T) {
+	topo := discovery.ForGroup(seedGroup())
+	two := int32(2)
+	topo.Lingering = []discovery.PodFile{{Role: "decode", Rank: &two}, {Role: "cluster"}, {Role: "prefill", Rank: new(int32(0))}}
+	files := topo.ClusterFiles()
+	lingering := files["decode.2.yaml"]
+	if !strings.Contains(lingering, "  local:\n    role: \"decode\"\n    rank: 2\n") ||
+		!strings.HasSuffix(lingering, strings.TrimPrefix(files["cluster.yaml"], files["cluster.yaml"][:strings.Index(files["cluster.yaml"], "  roles:")])) {
+		t.Errorf("decode.2.yaml:\n%s", lingering)
+	}
+	if strings.Contains(files["cluster.yaml"], "local:") || files["prefill.0.yaml"] != discovery.ForGroup(seedGroup()).ClusterFiles()["prefill.0.yaml"] {
+		t.Error("a lingering file replaced one of the spec's")
+	}
+	if len(files) != 6 {
+		t.Errorf("%d files", len(files))
 	}
 }

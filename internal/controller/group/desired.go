@@ -21,10 +21,6 @@ import (
 // the group's cluster.yaml files.
 const clusterVolume = "rbgs-cluster"
 
-// podIndexLabel is set by the StatefulSet controller on every pod to its
-// ordinal.
-const podIndexLabel = "apps.kubernetes.io/pod-index"
-
 // groupLabels are the labels every object and pod of g carries: the group,
 // and the set and index when g belongs to a set.
 func groupLabels(g *rbgsv1.RoleBasedGroup) map[string]string {
@@ -88,16 +84,19 @@ func desiredDeployment(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) *appsv1.Dep
 	}
 }
 
-// desiredService is the headless Service of role r: it gives StatefulSet pods
-// their DNS names (G-R-k.G-R) before they are Ready, so members can find
-// each other while they start.
+// desiredService is the headless Service of role r. For a StatefulSet role
+// it gives pods their DNS names (G-R-k.G-R) before they are Ready, so
+// members can find each other while they start. A Deployment role's pods
+// have no names of their own: the Service name is its one discovery
+// endpoint, and it resolves only to Ready pods, so traffic sent to it
+// reaches only pods that can serve.
 func desiredService(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) *corev1.Service {
 	return &corev1.Service{
 		ObjectMeta: objectMeta(g, naming.Workload(g.Name, r.Role), r.Role),
 		Spec: corev1.ServiceSpec{
 			ClusterIP:                corev1.ClusterIPNone,
 			Selector:                 selector(g, r.Role),
-			PublishNotReadyAddresses: true,
+			PublishNotReadyAddresses: discovery.KindOf(r) == rbgsv1.WorkloadStatefulSet,
 			Ports:                    servicePorts(&r.Template.Spec),
 		},
 	}
@@ -215,7 +214,7 @@ func discoveryEnv(g *rbgsv1.RoleBasedGroup, role string, stateful bool) []corev1
 	}
 	if stateful {
 		env = append(env, corev1.EnvVar{Name: rbgsv1.EnvLocalRank, ValueFrom: &corev1.EnvVarSource{
-			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.labels['" + podIndexLabel + "']"},
+			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.labels['" + appsv1.PodIndexLabel + "']"},
 		}})
 	}
 	return env

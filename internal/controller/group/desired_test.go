@@ -148,6 +148,10 @@ func TestDesiredDeploymentRole(t *testing.T) {
 	if m := c.VolumeMounts[0]; m.SubPath != "router.yaml" || m.SubPathExpr != "" {
 		t.Errorf("cluster.yaml mount = %+v, want sub-path router.yaml", m)
 	}
+	// Its discovery endpoint is the Service: it resolves only to Ready pods.
+	if svc := desiredService(g, &g.Spec.Roles[0]); svc.Spec.PublishNotReadyAddresses || svc.Spec.ClusterIP != corev1.ClusterIPNone {
+		t.Errorf("Deployment role's Service: %+v", svc.Spec)
+	}
 }
 
 func TestDesiredService(t *testing.T) {

@@ -1,9 +1,12 @@
 package group
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -37,6 +40,45 @@ func (ch *children) podsOf(role string) []corev1.Pod {
 			out = append(out, p)
 		}
 	}
+	return out
+}
+
+// lingeringFiles lists the cluster.yaml files of pods that exist but that
+// the spec of g no longer has: a StatefulSet role scaled down or removed, a
+// role whose workload changed kind. Their pods keep reading them until they
+// are gone. Sorted by key.
+func lingeringFiles(g *rbgsv1.RoleBasedGroup, pods []corev1.Pod) []discovery.PodFile {
+	wanted := map[string]bool{}
+	for i := range g.Spec.Roles {
+		r := &g.Spec.Roles[i]
+		if discovery.KindOf(r) == rbgsv1.WorkloadDeployment {
+			wanted[naming.ClusterFileKey(r.Role, nil)] = true
+			continue
+		}
+		for k := range discovery.ReplicasOf(r) {
+			wanted[naming.ClusterFileKey(r.Role, &k)] = true
+		}
+	}
+	var out []discovery.PodFile
+	seen := map[string]bool{}
+	for i := range pods {
+		f := discovery.PodFile{Role: pods[i].Labels[rbgsv1.LabelRole]}
+		if f.Role == "" {
+			continue
+		}
+		if idx, ok := pods[i].Labels[appsv1.PodIndexLabel]; ok {
+			k, err := strconv.ParseInt(idx, 10, 32)
+			if err != nil {
+				continue
+			}
+			f.Rank = new(int32(k))
+		}
+		if key := f.Key(); !wanted[key] && !seen[key] {
+			seen[key] = true
+			out = append(out, f)
+		}
+	}
+	slices.SortFunc(out, func(a, b discovery.PodFile) int { return cmp.Compare(a.Key(), b.Key()) })
 	return out
 }
 

@@ -1,11 +1,15 @@
 package group
 
 import (
+	"slices"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/test/wrappers"
 )
 
 func rolePod(name, revision string, ready, deleting bool) corev1.Pod {
@@ -60,5 +64,42 @@ func TestStatefulSetState(t *testing.T) {
 				t.Errorf("got %+v, want ready %v with %d ready replicas", s, tc.ready, tc.count)
 			}
 		})
+	}
+}
+
+// Pods the spec no longer has keep their cluster.yaml until they are gone.
+func TestLingeringFiles(t *testing.T) {
+	g := wrappers.MakeGroup("g", "ns").Role("prefill", 1).Role("router", 1).Workload(rbgsv1.WorkloadDeployment).Obj()
+	p := func(name, role, index string) corev1.Pod {
+		l := map[string]string{rbgsv1.LabelGroupName: "g", rbgsv1.LabelRole: role}
+		if index != "" {
+			l[appsv1.PodIndexLabel] = index
+		}
+		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}
+	}
+	pods := []corev1.Pod{
+		p("g-prefill-0", "prefill", "0"),
+		p("g-prefill-2", "prefill", "2"), // scaled down, still terminating
+		p("g-prefill-1", "prefill", "1"),
+		p("g-router-x1", "router", ""),     // a Deployment pod, as wanted
+		p("g-router-0", "router", "0"),     // the role was a StatefulSet
+		p("g-decode-0", "decode", "0"),     // a removed role
+		p("g-decode-0-dup", "decode", "0"), // one file per key
+		p("stray", "", ""),
+	}
+	var keys []string
+	for _, f := range lingeringFiles(g, pods) {
+		keys = append(keys, f.Key())
+	}
+	if want := []string{"decode.0.yaml", "prefill.1.yaml", "prefill.2.yaml", "router.0.yaml"}; !slices.Equal(keys, want) {
+		t.Errorf("lingering %v, want %v", keys, want)
+	}
+	g.Spec.Roles[0].Workload.Kind = rbgsv1.WorkloadDeployment
+	var after []string
+	for _, f := range lingeringFiles(g, pods[:1]) {
+		after = append(after, f.Key())
+	}
+	if !slices.Equal(after, []string{"prefill.0.yaml"}) {
+		t.Errorf("after prefill became a Deployment: %v", after)
 	}
 }

@@ -189,13 +189,21 @@ type writer struct {
 }
 
 // discovery writes the two ConfigMaps. They come before any workload: a new
-// pod mounts its cluster.yaml from them.
+// pod mounts its cluster.yaml from them. Files of pods the spec no longer
+// has stay until those pods are gone.
 func (w *writer) discovery() {
 	topo := sync.OnceValue(func() discovery.Topology { return discovery.ForGroup(w.g) })
+	lingering := lingeringFiles(w.g, w.ch.pods)
+	clusterIntent := intent(w.g)
+	for _, f := range lingering {
+		clusterIntent += "/" + f.Key()
+	}
 	apply.Parallel(2, 2, func(i int) {
 		if i == 0 {
-			w.Write(w.ch.configMaps[naming.ClusterConfigMap(w.g.Name)], func() client.Object {
-				return desiredClusterConfigMap(w.g, topo())
+			w.WriteFor(clusterIntent, w.ch.configMaps[naming.ClusterConfigMap(w.g.Name)], func() client.Object {
+				t := topo()
+				t.Lingering = lingering
+				return desiredClusterConfigMap(w.g, t)
 			})
 		} else {
 			w.Write(w.ch.configMaps[naming.EnvConfigMap(w.g.Name)], func() client.Object {

@@ -267,8 +267,9 @@ func (r *Reconciler) deletePods(ctx context.Context, pods []corev1.Pod) error {
 }
 
 // podChanged passes the pod events a group acts on: a pod that failed or
-// restarted a container since the last event (restartPolicy), or whose
-// readiness changed (role readiness, see statefulSetState).
+// restarted a container since the last event (restartPolicy), whose
+// readiness changed (role readiness, see statefulSetState), or that is gone
+// (discovery).
 func podChanged() predicate.Predicate {
 	return predicate.Funcs{
 		CreateFunc: func(e event.CreateEvent) bool { return podFailure(e.Object.(*corev1.Pod)) != "" },
@@ -276,7 +277,9 @@ func podChanged() predicate.Predicate {
 			o, n := e.ObjectOld.(*corev1.Pod), e.ObjectNew.(*corev1.Pod)
 			return podReady(o) != podReady(n) || (podFailure(n) != "" && podFailure(o) != podFailure(n))
 		},
-		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		// A pod gone may free the cluster.yaml file it kept (see
+		// lingeringFiles).
+		DeleteFunc:  func(event.DeleteEvent) bool { return true },
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
 }
@@ -329,10 +332,10 @@ func TrimPod(obj any) (any, error) {
 }
 
 // keptPodLabels are the labels of a pod the group reconciler reads: its
-// group (index and watch), its role, and its StatefulSet revision.
+// group (index and watch), its role, its StatefulSet revision and ordinal.
 func keptPodLabels(l map[string]string) map[string]string {
-	out := make(map[string]string, 3)
-	for _, k := range []string{rbgsv1.LabelGroupName, rbgsv1.LabelRole, appsv1.ControllerRevisionHashLabelKey} {
+	out := make(map[string]string, 4)
+	for _, k := range []string{rbgsv1.LabelGroupName, rbgsv1.LabelRole, appsv1.ControllerRevisionHashLabelKey, appsv1.PodIndexLabel} {
 		if v, ok := l[k]; ok {
 			out[k] = v
 		}

@@ -29,6 +29,12 @@ const (
 	// it. The operator skips the write when the hash and the live object
 	// agree; users should not edit it.
 	AnnotationSpecHash = "patio.io/rbgs-spec-hash"
+	// AnnotationTemplateInputs, on a workload, is a hash of what its pod
+	// template is rendered from (the role but its replicas, and the group's
+	// identity). While it is unchanged, a new version of the operator that
+	// renders templates differently keeps the live template, so an upgrade
+	// restarts no pod.
+	AnnotationTemplateInputs = "patio.io/rbgs-template-inputs"
 )
 
 // Environment variables injected into every container of every pod of a group.

@@ -14,6 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/apply"
+	groupctrl "github.com/openpatio/rbgs/internal/controller/group"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
@@ -412,4 +414,70 @@ func wantEvents(t *testing.T, ns, name string, reasons ...string) {
 			return fmt.Errorf("no %s event among %d", reason, len(l.Items))
 		})
 	}
+}
+
+// An operator upgrade that renders pod templates differently restarts no
+// pod: a workload an older version rendered keeps its template while its
+// role is unchanged (a scale still applies), and takes the new rendering
+// with the role's next change.
+func TestGroupUpgradeKeepsRenderedTemplates(t *testing.T) {
+	ns := namespace(t)
+	g := wrappers.MakeGroup("upg", ns).Role("prefill", 1).Obj()
+	create(t, g)
+	var sts appsv1.StatefulSet
+	eventually(t, "prefill", func() error { return exists(t, ns, "upg-prefill", &sts) })
+	markStatefulSetReady(t, ns, "upg-prefill")
+	groupPhase(t, ns, "upg", rbgsv1.PhaseRunning)
+
+	// Apply what an older operator would have: the same object rendered
+	// with one more variable, under the operator's own field manager.
+	if err := get(t, ns, "upg", g); err != nil {
+		t.Fatal(err)
+	}
+	older := groupctrl.Render(g).Roles["prefill"][1].(*appsv1.StatefulSet)
+	older.Spec.Template.Spec.Containers[0].Env = append(older.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "RENDERED_BY", Value: "older"})
+	d, err := apply.Prepare(older, k8s.Scheme())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Object.SetAnnotations(map[string]string{
+		rbgsv1.AnnotationSpecHash:       "older",
+		rbgsv1.AnnotationTemplateInputs: older.Annotations[rbgsv1.AnnotationTemplateInputs],
+	})
+	if err := k8s.Patch(context.Background(), d.Object, client.Apply, client.FieldOwner(apply.FieldOwner), client.ForceOwnership); err != nil {
+		t.Fatal(err)
+	}
+	renderedBy := func(s *appsv1.StatefulSet) string {
+		for _, e := range s.Spec.Template.Spec.Containers[0].Env {
+			if e.Name == "RENDERED_BY" {
+				return e.Value
+			}
+		}
+		return ""
+	}
+
+	update(t, g, func(g *rbgsv1.RoleBasedGroup) { g.Spec.Roles[0].Replicas = new(int32(3)) })
+	eventually(t, "scaled", func() error {
+		if err := get(t, ns, "upg-prefill", &sts); err != nil {
+			return err
+		}
+		if *sts.Spec.Replicas != 3 {
+			return fmt.Errorf("replicas %d", *sts.Spec.Replicas)
+		}
+		return nil
+	})
+	if renderedBy(&sts) != "older" {
+		t.Errorf("a scale re-rendered the template of an unchanged role: %+v", sts.Spec.Template.Spec.Containers[0].Env)
+	}
+
+	update(t, g, func(g *rbgsv1.RoleBasedGroup) { g.Spec.Roles[0].Template.Spec.Containers[0].Image = "registry.example.com/llm-server:v2" })
+	eventually(t, "rendered anew", func() error {
+		if err := get(t, ns, "upg-prefill", &sts); err != nil {
+			return err
+		}
+		if img := sts.Spec.Template.Spec.Containers[0].Image; img != "registry.example.com/llm-server:v2" || renderedBy(&sts) != "" {
+			return fmt.Errorf("image %s, RENDERED_BY %q", img, renderedBy(&sts))
+		}
+		return nil
+	})
 }

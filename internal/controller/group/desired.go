@@ -52,6 +52,14 @@ func objectMeta(g *rbgsv1.RoleBasedGroup, name, role string) metav1.ObjectMeta {
 	}
 }
 
+// workloadMeta is the metadata of the workload of role r of g: it records
+// what its pod template is rendered from (see holdRendering).
+func workloadMeta(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) metav1.ObjectMeta {
+	m := objectMeta(g, naming.Workload(g.Name, r.Role), r.Role)
+	m.Annotations = map[string]string{rbgsv1.AnnotationTemplateInputs: templateInputs(g, r)}
+	return m
+}
+
 // desiredStatefulSet is the StatefulSet running role r of g.
 func desiredStatefulSet(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) *appsv1.StatefulSet {
 	name := naming.Workload(g.Name, r.Role)
@@ -60,7 +68,7 @@ func desiredStatefulSet(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) *appsv1.St
 		policy = appsv1.ParallelPodManagement
 	}
 	return &appsv1.StatefulSet{
-		ObjectMeta: objectMeta(g, name, r.Role),
+		ObjectMeta: workloadMeta(g, r),
 		Spec: appsv1.StatefulSetSpec{
 			Replicas:            new(discovery.ReplicasOf(r)),
 			Selector:            &metav1.LabelSelector{MatchLabels: selector(g, r.Role)},
@@ -75,7 +83,7 @@ func desiredStatefulSet(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) *appsv1.St
 // desiredDeployment is the Deployment running stateless role r of g.
 func desiredDeployment(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) *appsv1.Deployment {
 	return &appsv1.Deployment{
-		ObjectMeta: objectMeta(g, naming.Workload(g.Name, r.Role), r.Role),
+		ObjectMeta: workloadMeta(g, r),
 		Spec: appsv1.DeploymentSpec{
 			Replicas: new(discovery.ReplicasOf(r)),
 			Selector: &metav1.LabelSelector{MatchLabels: selector(g, r.Role)},

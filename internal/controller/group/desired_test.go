@@ -35,6 +35,7 @@ func TestDesiredStatefulSet(t *testing.T) {
 	want := &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "demo-group-0-decode", Namespace: "default", OwnerReferences: wantOwner,
+			Annotations: map[string]string{"patio.io/rbgs-template-inputs": templateInputs(g, &g.Spec.Roles[1])},
 			Labels: map[string]string{
 				"app.kubernetes.io/managed-by": "rbgs",
 				"patio.io/rbgs-group":          "demo-group-0", "patio.io/rbgs-role": "decode",

@@ -113,6 +113,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	states := observeRoles(&g, ch)
 	w := &writer{
 		Writer: apply.NewWriter(ctx, r.Client, r.Reader, r.Scheme, r.Memo, req.String(), intent(&g)),
+		scheme: r.Scheme,
 		g:      &g,
 		ch:     ch,
 	}
@@ -184,8 +185,9 @@ func roleNames(roles []rbgsv1.RoleSpec) []string {
 // writer writes the children of one group.
 type writer struct {
 	*apply.Writer
-	g  *rbgsv1.RoleBasedGroup
-	ch *children
+	scheme *runtime.Scheme
+	g      *rbgsv1.RoleBasedGroup
+	ch     *children
 }
 
 // discovery writes the two ConfigMaps. They come before any workload: a new
@@ -224,12 +226,24 @@ func (w *writer) roles(roles []rbgsv1.RoleSpec) []bool {
 		case i%2 == 0:
 			w.Write(w.ch.services[name], func() client.Object { return desiredService(w.g, role) })
 		case discovery.KindOf(role) == rbgsv1.WorkloadDeployment:
-			changed[i/2] = w.Write(w.ch.deployments[name], func() client.Object { return desiredDeployment(w.g, role) })
+			live := w.ch.deployments[name]
+			changed[i/2] = w.Write(live, func() client.Object { return w.held(desiredDeployment(w.g, role), live) })
 		default:
-			changed[i/2] = w.Write(w.ch.statefulSets[name], func() client.Object { return desiredStatefulSet(w.g, role) })
+			live := w.ch.statefulSets[name]
+			changed[i/2] = w.Write(live, func() client.Object { return w.held(desiredStatefulSet(w.g, role), live) })
 		}
 	})
 	return changed
+}
+
+// held is desired with the pod template of live kept when only the
+// operator's rendering changed (see holdRendering).
+func (w *writer) held(desired, live client.Object) client.Object {
+	out, err := holdRendering(desired, live, w.scheme)
+	if err != nil {
+		return desired
+	}
+	return out
 }
 
 // prune deletes children the spec no longer asks for; the garbage collector

@@ -470,7 +470,9 @@ func TestGroupUpgradeKeepsRenderedTemplates(t *testing.T) {
 		t.Errorf("a scale re-rendered the template of an unchanged role: %+v", sts.Spec.Template.Spec.Containers[0].Env)
 	}
 
-	update(t, g, func(g *rbgsv1.RoleBasedGroup) { g.Spec.Roles[0].Template.Spec.Containers[0].Image = "registry.example.com/llm-server:v2" })
+	update(t, g, func(g *rbgsv1.RoleBasedGroup) {
+		g.Spec.Roles[0].Template.Spec.Containers[0].Image = "registry.example.com/llm-server:v2"
+	})
 	eventually(t, "rendered anew", func() error {
 		if err := get(t, ns, "upg-prefill", &sts); err != nil {
 			return err

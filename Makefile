@@ -18,9 +18,12 @@ help: ## Show the targets.
 
 ##@ Build
 .PHONY: build
-build: ## Build the operator into bin/manager and the kubectl plugin into bin/kubectl-rbgs.
+build: ## Build the operator into bin/manager, the kubectl plugin into bin/kubectl-rbgs and its completion hook bin/kubectl_complete-rbgs.
 	go build -o $(BIN)/manager ./cmd/manager
 	go build -o $(BIN)/kubectl-rbgs ./cmd/kubectl-rbgs
+	@# kubectl 1.26+ runs kubectl_complete-rbgs from PATH to complete "kubectl rbgs ...".
+	printf '%s\n' '#!/bin/sh' 'exec kubectl-rbgs __complete "$$@"' > $(BIN)/kubectl_complete-rbgs
+	chmod +x $(BIN)/kubectl_complete-rbgs
 
 IMG ?= rbgs-manager:latest
 CONTAINER_TOOL ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)

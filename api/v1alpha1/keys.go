@@ -38,8 +38,12 @@ const (
 )
 
 // Environment variables injected into every container of every pod of a group.
-// An entry with the same name in the user's container template wins.
+// Their names all start with EnvPrefix, which admission refuses in the env
+// names and envFrom prefixes of a role's template; an entry that a template
+// already had when the check arrived is still allowed, and wins.
 const (
+	// EnvPrefix starts the name of every variable the operator injects.
+	EnvPrefix = "RBGS_"
 	// EnvLocalRole is the role of the pod.
 	EnvLocalRole = "RBGS_LOCAL_ROLE"
 	// EnvLocalRank is the ordinal of the pod within its role (StatefulSet
@@ -62,16 +66,24 @@ const (
 	EnvReplicasSuffix = "_REPLICAS"
 )
 
-// Where pods find the group's topology.
+// Where pods find the group's topology. Admission refuses a template volume
+// named ClusterVolumeName, and a mount at or under ClusterConfigDir or of
+// that volume.
 const (
+	// ClusterVolumeName is the volume, added to every pod, that holds the
+	// group's cluster ConfigMap.
+	ClusterVolumeName = "rbgs-cluster"
 	// ClusterConfigDir is the folder of the discovery files in every container.
 	ClusterConfigDir = "/etc/rbgs"
+	// LiveClusterConfigDir is where the whole cluster ConfigMap is mounted as
+	// a folder, which the kubelet refreshes while the container runs.
+	LiveClusterConfigDir = ClusterConfigDir + "/live"
 	// ClusterConfigPath is the topology as the container saw it when it
 	// started, with its own role and rank under cluster.local.
 	ClusterConfigPath = ClusterConfigDir + "/cluster.yaml"
 	// LiveClusterConfigPath is the group's topology kept current by the
 	// kubelet while the container runs (no cluster.local section).
-	LiveClusterConfigPath = ClusterConfigDir + "/live/cluster.yaml"
+	LiveClusterConfigPath = LiveClusterConfigDir + "/cluster.yaml"
 )
 
 // Limits enforced at admission, derived from Kubernetes' own limits.

@@ -3,8 +3,9 @@
 //
 // The dependencies form a directed graph from a role to the roles it needs.
 // A valid graph names only roles of the group, has no self-loops and no
-// cycles; Validate reports the first problem of each kind with the exact
-// roles involved, so a user can fix the spec from the message alone.
+// cycles; Validate reports every duplicate name, self-dependency and unknown
+// dependency, or else the first cycle, each at the exact dependency to
+// change, so a user can fix the spec from the message alone.
 package graph
 
 import (
@@ -12,40 +13,60 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 )
 
-// Validate returns nil when the roles' dependencies form a valid graph, or
-// an error naming every unknown dependency, self-dependency, duplicate role
-// and the first cycle found.
-func Validate(roles []rbgsv1.RoleSpec) error {
-	known := make(map[string]bool, len(roles))
-	var problems []string
-	for _, r := range roles {
-		if known[r.Role] {
-			problems = append(problems, fmt.Sprintf("role %s is listed twice", r.Role))
+// Validate checks the dependencies of roles, the list at path. It returns
+// an error for every role named like an earlier one (at its role field),
+// every dependency on the role itself or on a name that is not a role (at
+// that entry of dependencies), and, when there is none of those, for the
+// first dependency cycle (at the dependency that leaves the cycle's first
+// role).
+func Validate(roles []rbgsv1.RoleSpec, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	index := make(map[string]int, len(roles))
+	for i, r := range roles {
+		if first, ok := index[r.Role]; ok {
+			errs = append(errs, field.Invalid(path.Index(i).Child("role"), r.Role, fmt.Sprintf(
+				"%s has the same name: role names are unique in a group; rename or remove one of them", path.Index(first))))
+			continue
 		}
-		known[r.Role] = true
+		index[r.Role] = i
 	}
-	for _, r := range roles {
-		for _, d := range r.Dependencies {
-			switch {
+	for i, r := range roles {
+		for j, d := range r.Dependencies {
+			at := path.Index(i).Child("dependencies").Index(j)
+			switch _, known := index[d]; {
 			case d == r.Role:
-				problems = append(problems, fmt.Sprintf("role %s depends on itself", r.Role))
-			case !known[d]:
-				problems = append(problems, fmt.Sprintf("role %s depends on unknown role %s", r.Role, d))
+				errs = append(errs, field.Invalid(at, d, "a role cannot depend on itself: remove it from dependencies"))
+			case !known:
+				errs = append(errs, field.Invalid(at, d, fmt.Sprintf(
+					"not a role of this group (roles: %s): add the role or remove it from dependencies", Names(roles))))
 			}
 		}
 	}
-	if len(problems) == 0 {
-		if cycle := FindCycle(roles); cycle != nil {
-			problems = append(problems, "dependency cycle "+strings.Join(cycle, " -> "))
-		}
+	if len(errs) > 0 {
+		return errs
 	}
-	if len(problems) == 0 {
-		return nil
+	if cycle := FindCycle(roles); cycle != nil {
+		i := index[cycle[0]]
+		j := slices.Index(roles[i].Dependencies, cycle[1])
+		errs = append(errs, field.Invalid(path.Index(i).Child("dependencies").Index(j), cycle[1], fmt.Sprintf(
+			"dependency cycle %s: none of these roles can start first; remove one of these dependencies",
+			strings.Join(cycle, " -> "))))
 	}
-	return fmt.Errorf("roles: %s", strings.Join(problems, "; "))
+	return errs
+}
+
+// Names lists the roles' names, comma-separated, in spec order.
+func Names(roles []rbgsv1.RoleSpec) string {
+	out := make([]string, len(roles))
+	for i, r := range roles {
+		out[i] = r.Role
+	}
+	return strings.Join(out, ", ")
 }
 
 // FindCycle returns a dependency cycle as the list of roles along it, the

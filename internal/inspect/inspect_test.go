@@ -3,6 +3,7 @@ package inspect
 import (
 	"bytes"
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/yaml"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/controller/group"
@@ -76,6 +78,206 @@ func TestStatusTree(t *testing.T) {
 	if err := Status(context.Background(), c, "ns", "nothing", Printer{W: &out}); err == nil ||
 		!strings.Contains(err.Error(), "no RoleBasedGroupSet or RoleBasedGroup ns/nothing") {
 		t.Errorf("unknown name: %v", err)
+	}
+}
+
+// rolloutFixture is set demo of 4 groups rolling out from revision def to
+// abc: group 3 is updated and the set's status says so; the status leaves
+// out group 2, whose revision label says it is outdated.
+func rolloutFixture(t *testing.T, strategy rbgsv1.RolloutStrategy) client.Client {
+	t.Helper()
+	s := wrappers.MakeSet("demo", "ns").Replicas(4).Role("prefill", 2).Role("decode", 2, "prefill").Obj()
+	s.Spec.RolloutStrategy = strategy
+	s.Status = rbgsv1.RoleBasedGroupSetStatus{
+		Phase: rbgsv1.PhaseProgressing, Replicas: 4, ReadyGroups: 4, UpdatedGroups: 1, CurrentRevision: "def", UpdateRevision: "abc",
+		Groups: []rbgsv1.GroupStatus{
+			{GroupID: "0", Name: "demo-0", Phase: rbgsv1.PhaseRunning},
+			{GroupID: "1", Name: "demo-1", Phase: rbgsv1.PhaseRunning},
+			{GroupID: "3", Name: "demo-3", Phase: rbgsv1.PhaseRunning, Updated: true},
+		},
+		GroupsOmitted: 1,
+	}
+	objs := []client.Object{s}
+	for i, rev := range []string{"def", "def", "def", "abc"} {
+		g := setGroup(strconv.Itoa(i), rbgsv1.PhaseRunning, rbgsv1.RoleStatus{Role: "prefill", Replicas: 2, ReadyReplicas: 2},
+			rbgsv1.RoleStatus{Role: "decode", Replicas: 2, ReadyReplicas: 2})
+		g.Labels[rbgsv1.LabelGroupRevision] = rev
+		objs = append(objs, g)
+	}
+	return fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(objs...).Build()
+}
+
+func TestStatusTreeRollout(t *testing.T) {
+	groups := `├── demo-0  Running  roles 2/2 ready  outdated (revision def)
+│   ├── prefill  2/2 pods ready
+│   └── decode   2/2 pods ready
+├── demo-1  Running  roles 2/2 ready  outdated (revision def)
+│   ├── prefill  2/2 pods ready
+│   └── decode   2/2 pods ready
+├── demo-2  Running  roles 2/2 ready  outdated (revision def)
+│   ├── prefill  2/2 pods ready
+│   └── decode   2/2 pods ready
+└── demo-3  Running  roles 2/2 ready
+    ├── prefill  2/2 pods ready
+    └── decode   2/2 pods ready
+`
+	for _, tc := range []struct {
+		name     string
+		strategy rbgsv1.RolloutStrategy
+		rollout  string
+	}{
+		{"under way", rbgsv1.RolloutStrategy{}, "rollout: 1/4 groups at revision abc (from def): groups 0-2 wait"},
+		{"paused", rbgsv1.RolloutStrategy{Paused: true}, "rollout: 1/4 groups at revision abc (from def), paused: groups 0-2 wait"},
+		{"partitioned and paused", rbgsv1.RolloutStrategy{Paused: true, Partition: new(int32(3))},
+			"rollout: 1/4 groups at revision abc (from def), partition 3, paused: groups 0-2 wait"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := Status(context.Background(), rolloutFixture(t, tc.strategy), "ns", "demo", Printer{W: &out, Now: now}); err != nil {
+				t.Fatal(err)
+			}
+			want := "RoleBasedGroupSet ns/demo  Progressing  groups 4/4 ready, 1/4 updated (revision abc)\n  " + tc.rollout + "\n" + groups
+			if diff := cmp.Diff(want, out.String()); diff != "" {
+				t.Errorf("status tree (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	var out bytes.Buffer
+	c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(
+		func() *rbgsv1.RoleBasedGroupSet {
+			s := wrappers.MakeSet("demo", "ns").Replicas(2).Obj()
+			s.Status = rbgsv1.RoleBasedGroupSetStatus{Phase: rbgsv1.PhaseRunning, Replicas: 2, ReadyGroups: 2, UpdatedGroups: 1, CurrentRevision: "def", UpdateRevision: "abc",
+				Groups: []rbgsv1.GroupStatus{{GroupID: "0", Name: "demo-0", Updated: true}, {GroupID: "1", Name: "demo-1"}}}
+			return s
+		}(), setGroup("0", rbgsv1.PhaseRunning), setGroup("1", rbgsv1.PhaseRunning)).Build()
+	if err := Status(context.Background(), c, "ns", "demo", Printer{W: &out, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "  rollout: 1/2 groups at revision abc (from def): group 1 waits\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("one waiting group: want %q in\n%s", want, out.String())
+	}
+}
+
+func TestStatusData(t *testing.T) {
+	s := wrappers.MakeSet("demo", "ns").Replicas(1).Role("prefill", 2).Role("decode", 2, "prefill").Obj()
+	s.Spec.RolloutStrategy.Paused = true
+	s.Status = rbgsv1.RoleBasedGroupSetStatus{Phase: rbgsv1.PhaseProgressing, Replicas: 1, ReadyGroups: 0, UpdatedGroups: 0,
+		CurrentRevision: "def", UpdateRevision: "abc", Groups: []rbgsv1.GroupStatus{{GroupID: "0", Name: "demo-0"}}}
+	g := setGroup("0", rbgsv1.PhasePending, rbgsv1.RoleStatus{Role: "prefill", Replicas: 2, ReadyReplicas: 1},
+		rbgsv1.RoleStatus{Role: "decode", Replicas: 2, WaitingFor: []string{"prefill"}})
+	g.Labels[rbgsv1.LabelGroupRevision] = "def"
+	ev := &eventsv1.Event{
+		ObjectMeta: metav1.ObjectMeta{Name: "e1", Namespace: "ns"},
+		Regarding:  corev1.ObjectReference{Kind: "RoleBasedGroup", Name: "demo-0"},
+		EventTime:  metav1.NewMicroTime(now.Add(-90 * time.Second)), Type: "Warning", Reason: "GroupDegraded",
+		Note: "role prefill: 1/2 pods ready", ReportingController: "rbgs", ReportingInstance: "x", Action: "Update",
+	}
+	alone := wrappers.MakeGroup("alone", "ns").Role("a", 1).Obj()
+	alone.Status = rbgsv1.RoleBasedGroupStatus{Phase: rbgsv1.PhaseRunning, ReadyRoles: 1, Restarts: 2,
+		Roles: []rbgsv1.RoleStatus{{Role: "a", Replicas: 1, ReadyReplicas: 1}}}
+	c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(s, g, ev, alone).Build()
+
+	r, err := Load(context.Background(), c, "ns", "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := Encode(&out, r, FormatJSON); err != nil {
+		t.Fatal(err)
+	}
+	want := `{
+  "kind": "RoleBasedGroupSet",
+  "name": "demo",
+  "namespace": "ns",
+  "phase": "Progressing",
+  "replicas": 1,
+  "readyGroups": 0,
+  "updatedGroups": 0,
+  "currentRevision": "def",
+  "updateRevision": "abc",
+  "rollout": {
+    "paused": true,
+    "partition": 0,
+    "maxUnavailable": 1,
+    "waitingGroups": [
+      0
+    ]
+  },
+  "groups": [
+    {
+      "name": "demo-0",
+      "index": 0,
+      "phase": "Pending",
+      "updated": false,
+      "revision": "def",
+      "readyRoles": 0,
+      "roles": [
+        {
+          "role": "prefill",
+          "replicas": 2,
+          "readyReplicas": 1
+        },
+        {
+          "role": "decode",
+          "replicas": 2,
+          "readyReplicas": 0,
+          "waitingFor": [
+            "prefill"
+          ]
+        }
+      ],
+      "lastEvent": {
+        "type": "Warning",
+        "reason": "GroupDegraded",
+        "note": "role prefill: 1/2 pods ready",
+        "time": "2026-01-01T11:58:30Z"
+      }
+    }
+  ]
+}
+`
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("set as JSON (-want +got):\n%s", diff)
+	}
+
+	// YAML carries the same data: it reads back to the same report.
+	out.Reset()
+	if err := Encode(&out, r, FormatYAML); err != nil {
+		t.Fatal(err)
+	}
+	var back SetReport
+	if err := yaml.UnmarshalStrict(out.Bytes(), &back); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if diff := cmp.Diff(r, &back); diff != "" {
+		t.Errorf("set read back from YAML (-want +got):\n%s", diff)
+	}
+
+	r, err = Load(context.Background(), c, "ns", "alone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := Encode(&out, r, FormatYAML); err != nil {
+		t.Fatal(err)
+	}
+	wantYAML := `kind: RoleBasedGroup
+name: alone
+namespace: ns
+phase: Running
+readyRoles: 1
+restarts: 2
+roles:
+- readyReplicas: 1
+  replicas: 1
+  role: a
+`
+	if diff := cmp.Diff(wantYAML, out.String()); diff != "" {
+		t.Errorf("group as YAML (-want +got):\n%s", diff)
+	}
+	if err := Encode(&out, r, "wide"); err == nil {
+		t.Error("format wide: no error")
 	}
 }
 

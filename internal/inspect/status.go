@@ -1,6 +1,7 @@
 // Package inspect renders what kubectl-rbgs prints: a set (or a group) as a
-// tree of groups and roles with their readiness, and the discovery a given
-// pod receives. It only reads, through a client.Reader.
+// tree of groups and roles with their readiness and rollout, or as data
+// (Report); where a set's rollout stands (Rollout); and the discovery a
+// given pod receives. It only reads, through a client.Reader.
 package inspect
 
 import (
@@ -15,7 +16,10 @@ import (
 
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
@@ -68,9 +72,20 @@ func (p Printer) ratio(ready, want int32) string {
 // each role's ready/desired pods, what it waits for, and each group's last
 // event. A name that is not a set is looked up as a group.
 func Status(ctx context.Context, c client.Reader, namespace, name string, p Printer) error {
-	events, err := lastEvents(ctx, c, namespace)
+	r, err := Load(ctx, c, namespace, name)
 	if err != nil {
 		return err
+	}
+	p.Print(r)
+	return nil
+}
+
+// Load reads what status shows about namespace/name: the set of that name
+// with its groups, or the group of that name when no set has it.
+func Load(ctx context.Context, c client.Reader, namespace, name string) (Report, error) {
+	events, err := lastEvents(ctx, c, namespace)
+	if err != nil {
+		return nil, err
 	}
 	var s rbgsv1.RoleBasedGroupSet
 	err = c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s)
@@ -78,42 +93,90 @@ func Status(ctx context.Context, c client.Reader, namespace, name string, p Prin
 		var g rbgsv1.RoleBasedGroup
 		if gerr := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &g); gerr != nil {
 			if apierrors.IsNotFound(gerr) {
-				return fmt.Errorf("no RoleBasedGroupSet or RoleBasedGroup %s/%s", namespace, name)
+				return nil, fmt.Errorf("no RoleBasedGroupSet or RoleBasedGroup %s/%s", namespace, name)
 			}
-			return gerr
+			return nil, gerr
 		}
-		p.group(&g, "", events)
-		return nil
+		r := groupReport(&g, events)
+		r.Kind, r.Namespace = "RoleBasedGroup", namespace
+		return &r, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var groups rbgsv1.RoleBasedGroupList
 	if err := c.List(ctx, &groups, client.InNamespace(namespace), client.MatchingLabels{rbgsv1.LabelSetName: name}); err != nil {
-		return err
+		return nil, err
 	}
-	slices.SortFunc(groups.Items, func(a, b rbgsv1.RoleBasedGroup) int {
+	return setReport(&s, groups.Items, events), nil
+}
+
+// setReport summarises set s and its groups. A group's updated flag is the
+// one the set's status gives it; a group the status leaves out is compared
+// by its revision label.
+func setReport(s *rbgsv1.RoleBasedGroupSet, groups []rbgsv1.RoleBasedGroup, events map[eventKey]eventsv1.Event) *SetReport {
+	slices.SortFunc(groups, func(a, b rbgsv1.RoleBasedGroup) int {
 		return cmp.Compare(index(&a), index(&b))
 	})
-	want := int32(1)
-	if s.Spec.Replicas != nil {
-		want = *s.Spec.Replicas
+	st := &s.Status
+	strategy := &s.Spec.RolloutStrategy
+	r := &SetReport{
+		Kind: "RoleBasedGroupSet", Name: s.Name, Namespace: s.Namespace, Phase: st.Phase,
+		Replicas: ptr.Deref(s.Spec.Replicas, 1), ReadyGroups: st.ReadyGroups, UpdatedGroups: st.UpdatedGroups,
+		CurrentRevision: st.CurrentRevision, UpdateRevision: st.UpdateRevision,
+		Rollout: RolloutReport{
+			Paused: strategy.Paused, Partition: ptr.Deref(strategy.Partition, 0),
+			MaxUnavailable: ptr.Deref(strategy.MaxUnavailable, intstr.FromInt32(1)),
+			WaitingGroups:  []int32{},
+		},
+		Groups:    make([]GroupReport, 0, len(groups)),
+		LastEvent: eventReport(events, "RoleBasedGroupSet", s.Name),
 	}
-	fmt.Fprintf(p.W, "RoleBasedGroupSet %s/%s  %s  groups %s ready, %d/%d updated (revision %s)\n",
-		namespace, name, p.phase(s.Status.Phase), p.ratio(s.Status.ReadyGroups, want), s.Status.UpdatedGroups, want, s.Status.UpdateRevision)
-	if e, ok := events[eventKey{"RoleBasedGroupSet", name}]; ok {
-		fmt.Fprintf(p.W, "  %s\n", p.event(e))
+	updated := map[string]bool{}
+	for _, g := range st.Groups {
+		updated[g.Name] = g.Updated
 	}
-	for i := range groups.Items {
-		last := i == len(groups.Items)-1
-		branch, indent := "├── ", "│   "
-		if last {
-			branch, indent = "└── ", "    "
+	for i := range groups {
+		g := &groups[i]
+		gr := groupReport(g, events)
+		gr.Revision = g.Labels[rbgsv1.LabelGroupRevision]
+		up, ok := updated[g.Name]
+		if !ok {
+			up = gr.Revision == "" || gr.Revision == st.UpdateRevision
 		}
-		fmt.Fprint(p.W, branch)
-		p.group(&groups.Items[i], indent, events)
+		gr.Updated = &up
+		if idx := index(g); idx >= 0 {
+			gr.Index = ptr.To(int32(idx))
+			if !up && int32(idx) < r.Replicas {
+				r.Rollout.WaitingGroups = append(r.Rollout.WaitingGroups, int32(idx))
+			}
+		}
+		r.Groups = append(r.Groups, gr)
 	}
-	return nil
+	return r
+}
+
+// groupReport summarises group g: its roles in spec order, with the counts
+// of its status.
+func groupReport(g *rbgsv1.RoleBasedGroup, events map[eventKey]eventsv1.Event) GroupReport {
+	r := GroupReport{
+		Name: g.Name, Phase: g.Status.Phase, ReadyRoles: g.Status.ReadyRoles, Restarts: g.Status.Restarts,
+		Roles:     make([]RoleReport, 0, len(g.Spec.Roles)),
+		LastEvent: eventReport(events, "RoleBasedGroup", g.Name),
+	}
+	status := map[string]rbgsv1.RoleStatus{}
+	for _, rs := range g.Status.Roles {
+		status[rs.Role] = rs
+	}
+	for i := range g.Spec.Roles {
+		spec := &g.Spec.Roles[i]
+		st := status[spec.Role]
+		r.Roles = append(r.Roles, RoleReport{
+			Role: spec.Role, Replicas: discovery.ReplicasOf(spec), ReadyReplicas: st.ReadyReplicas,
+			WaitingFor: slices.Clone(st.WaitingFor),
+		})
+	}
+	return r
 }
 
 func index(g *rbgsv1.RoleBasedGroup) int {
@@ -124,53 +187,108 @@ func index(g *rbgsv1.RoleBasedGroup) int {
 	return i
 }
 
-// group prints one group line and its roles, each line after the first
-// starting with indent.
-func (p Printer) group(g *rbgsv1.RoleBasedGroup, indent string, events map[eventKey]eventsv1.Event) {
-	fmt.Fprintf(p.W, "%s  %s  roles %s ready", g.Name, p.phase(g.Status.Phase), p.ratio(g.Status.ReadyRoles, int32(len(g.Spec.Roles))))
-	if g.Status.Restarts > 0 {
-		fmt.Fprintf(p.W, ", %d restarts", g.Status.Restarts)
-	}
-	fmt.Fprintln(p.W)
-	status := map[string]rbgsv1.RoleStatus{}
-	for _, r := range g.Status.Roles {
-		status[r.Role] = r
-	}
-	width := 0
-	for _, r := range g.Spec.Roles {
-		width = max(width, len(r.Role))
-	}
-	e, hasEvent := events[eventKey{"RoleBasedGroup", g.Name}]
-	for i, r := range g.Spec.Roles {
-		branch := "├── "
-		if i == len(g.Spec.Roles)-1 && !hasEvent {
-			branch = "└── "
-		}
-		st := status[r.Role]
-		want := discovery.ReplicasOf(&r)
-		line := fmt.Sprintf("%s%s%-*s  %s pods ready", indent, branch, width, r.Role, p.ratio(st.ReadyReplicas, want))
-		if len(st.WaitingFor) > 0 {
-			line += "  " + p.paint(yellow, "waiting for "+strings.Join(st.WaitingFor, ", "))
-		}
-		fmt.Fprintln(p.W, line)
-	}
-	if hasEvent {
-		fmt.Fprintf(p.W, "%s└── %s\n", indent, p.event(e))
+// Print writes r as a tree.
+func (p Printer) Print(r Report) {
+	switch r := r.(type) {
+	case *SetReport:
+		p.set(r)
+	case *GroupReport:
+		p.group(r, "")
 	}
 }
 
-func (p Printer) event(e eventsv1.Event) string {
-	when := e.EventTime.Time
-	if e.Series != nil {
-		when = e.Series.LastObservedTime.Time
-	} else if when.IsZero() {
-		when = e.DeprecatedLastTimestamp.Time
+func (p Printer) set(s *SetReport) {
+	fmt.Fprintf(p.W, "RoleBasedGroupSet %s/%s  %s  groups %s ready, %d/%d updated (revision %s)\n",
+		s.Namespace, s.Name, p.phase(s.Phase), p.ratio(s.ReadyGroups, s.Replicas), s.UpdatedGroups, s.Replicas, s.UpdateRevision)
+	if s.UpdatedGroups < s.Replicas || len(s.Rollout.WaitingGroups) > 0 {
+		fmt.Fprintf(p.W, "  %s\n", p.rollout(s))
 	}
+	if s.LastEvent != nil {
+		fmt.Fprintf(p.W, "  %s\n", p.event(s.LastEvent))
+	}
+	for i := range s.Groups {
+		branch, indent := "├── ", "│   "
+		if i == len(s.Groups)-1 {
+			branch, indent = "└── ", "    "
+		}
+		fmt.Fprint(p.W, branch)
+		p.group(&s.Groups[i], indent)
+	}
+}
+
+// rollout is the line of a set whose groups are not all updated, e.g.
+// "rollout: 2/6 groups at revision abc (from def), paused: groups 0-3 wait".
+func (p Printer) rollout(s *SetReport) string {
+	line := fmt.Sprintf("rollout: %d/%d groups at revision %s", s.UpdatedGroups, s.Replicas, s.UpdateRevision)
+	if s.CurrentRevision != "" && s.CurrentRevision != s.UpdateRevision {
+		line += " (from " + s.CurrentRevision + ")"
+	}
+	if s.Rollout.Partition > 0 {
+		line += fmt.Sprintf(", partition %d", s.Rollout.Partition)
+	}
+	if s.Rollout.Paused {
+		line += ", " + p.paint(yellow, "paused")
+	}
+	switch w := s.Rollout.WaitingGroups; len(w) {
+	case 0:
+	case 1:
+		line += fmt.Sprintf(": group %d waits", w[0])
+	default:
+		line += ": groups " + IndexRanges(w) + " wait"
+	}
+	return line
+}
+
+// group prints one group line and its roles, each line after the first
+// starting with indent.
+func (p Printer) group(g *GroupReport, indent string) {
+	fmt.Fprintf(p.W, "%s  %s  roles %s ready", g.Name, p.phase(g.Phase), p.ratio(g.ReadyRoles, int32(len(g.Roles))))
+	if g.Restarts > 0 {
+		fmt.Fprintf(p.W, ", %d restarts", g.Restarts)
+	}
+	if g.Updated != nil && !*g.Updated {
+		outdated := "outdated"
+		if g.Revision != "" {
+			outdated += " (revision " + g.Revision + ")"
+		}
+		fmt.Fprint(p.W, "  "+p.paint(yellow, outdated))
+	}
+	fmt.Fprintln(p.W)
+	width := 0
+	for _, r := range g.Roles {
+		width = max(width, len(r.Role))
+	}
+	for i, r := range g.Roles {
+		branch := "├── "
+		if i == len(g.Roles)-1 && g.LastEvent == nil {
+			branch = "└── "
+		}
+		line := fmt.Sprintf("%s%s%-*s  %s pods ready", indent, branch, width, r.Role, p.ratio(r.ReadyReplicas, r.Replicas))
+		if len(r.WaitingFor) > 0 {
+			line += "  " + p.paint(yellow, "waiting for "+strings.Join(r.WaitingFor, ", "))
+		}
+		fmt.Fprintln(p.W, line)
+	}
+	if g.LastEvent != nil {
+		fmt.Fprintf(p.W, "%s└── %s\n", indent, p.event(g.LastEvent))
+	}
+}
+
+func (p Printer) event(e *EventReport) string {
 	color := dim
 	if e.Type == "Warning" {
 		color = red
 	}
-	return p.paint(color, fmt.Sprintf("last event: %s %s: %s (%s ago)", e.Type, e.Reason, e.Note, duration.HumanDuration(p.Now.Sub(when))))
+	return p.paint(color, fmt.Sprintf("last event: %s %s: %s (%s ago)", e.Type, e.Reason, e.Note, duration.HumanDuration(p.Now.Sub(e.Time.Time))))
+}
+
+// eventReport is the latest event about kind/name, or nil.
+func eventReport(events map[eventKey]eventsv1.Event, kind, name string) *EventReport {
+	e, ok := events[eventKey{kind, name}]
+	if !ok {
+		return nil
+	}
+	return &EventReport{Type: e.Type, Reason: e.Reason, Note: e.Note, Time: metav1.NewTime(eventTime(e))}
 }
 
 type eventKey struct{ kind, name string }
@@ -182,17 +300,19 @@ func lastEvents(ctx context.Context, c client.Reader, namespace string) (map[eve
 		return nil, fmt.Errorf("listing events: %w", err)
 	}
 	latest := map[eventKey]eventsv1.Event{}
-	at := func(e eventsv1.Event) time.Time {
-		if e.Series != nil {
-			return e.Series.LastObservedTime.Time
-		}
-		return cmp.Or(e.EventTime.Time, e.DeprecatedLastTimestamp.Time)
-	}
 	for _, e := range list.Items {
 		k := eventKey{e.Regarding.Kind, e.Regarding.Name}
-		if prev, ok := latest[k]; !ok || at(e).After(at(prev)) {
+		if prev, ok := latest[k]; !ok || eventTime(e).After(eventTime(prev)) {
 			latest[k] = e
 		}
 	}
 	return latest, nil
+}
+
+// eventTime is when e, or the last event of its series, happened.
+func eventTime(e eventsv1.Event) time.Time {
+	if e.Series != nil {
+		return e.Series.LastObservedTime.Time
+	}
+	return cmp.Or(e.EventTime.Time, e.DeprecatedLastTimestamp.Time)
 }

@@ -7,7 +7,7 @@ package validation
 import (
 	"fmt"
 	"maps"
-	"strings"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -23,42 +23,50 @@ import (
 // pod count (about 100 pods per group fit).
 const MaxClusterConfigBytes = 1000 * 1000
 
-// Group checks the roles of group groupName (for a set, its longest group
-// name) at path.
+// Group checks the roles of group groupName at path.
 func Group(groupName string, roles []rbgsv1.RoleSpec, path *field.Path) field.ErrorList {
+	return group(groupName, roles, path, "shorten the role name or the group's")
+}
+
+// group checks roles as Group does; shorten is the fix for a StatefulSet
+// name that is too long.
+func group(groupName string, roles []rbgsv1.RoleSpec, path *field.Path, shorten string) field.ErrorList {
 	var errs field.ErrorList
 	if len(roles) == 0 {
-		errs = append(errs, field.Required(path, "a group needs at least one role"))
+		errs = append(errs, field.Required(path, "a group needs at least one role: add one"))
 	}
 	if len(roles) > rbgsv1.MaxRoles {
 		errs = append(errs, field.TooMany(path, len(roles), rbgsv1.MaxRoles))
 	}
-	if err := graph.Validate(roles); err != nil {
-		errs = append(errs, field.Invalid(path, names(roles), strings.TrimPrefix(err.Error(), "roles: ")))
-	}
+	errs = append(errs, graph.Validate(roles, path)...)
 	for i, r := range roles {
 		if n := naming.Workload(groupName, r.Role); len(n) > rbgsv1.MaxWorkloadNameLength {
 			errs = append(errs, field.Invalid(path.Index(i).Child("role"), r.Role, fmt.Sprintf(
-				"%q names the role's StatefulSet and must be at most %d characters: shorten the group or role name",
-				n, rbgsv1.MaxWorkloadNameLength)))
+				"the role's StatefulSet would be named %q, %d characters, over the %d allowed (its pods carry the name in their controller-revision-hash label, limited to 63 characters): %s",
+				n, len(n), rbgsv1.MaxWorkloadNameLength, shorten)))
 		}
 		if len(r.Template.Spec.Containers) == 0 {
 			errs = append(errs, field.Required(path.Index(i).Child("template", "spec", "containers"),
-				"list at least one container"))
+				fmt.Sprintf("role %s has no container: add at least one", r.Role)))
 		}
 	}
 	if len(errs) > 0 {
 		return errs
 	}
 	t := discovery.Topology{Group: groupName, Roles: make([]discovery.Role, 0, len(roles))}
+	pods, largest := int32(0), 0
 	for i := range roles {
 		t.Roles = append(t.Roles, discovery.Role{Name: roles[i].Role, Kind: discovery.KindOf(&roles[i]),
 			Replicas: discovery.ReplicasOf(&roles[i]), Port: discovery.FirstPort(&roles[i].Template.Spec)})
+		pods += t.Roles[i].Replicas
+		if t.Roles[i].Replicas > t.Roles[largest].Replicas {
+			largest = i
+		}
 	}
 	if size := t.ClusterFilesSize(); size > MaxClusterConfigBytes {
-		errs = append(errs, field.Invalid(path, names(roles), fmt.Sprintf(
-			"the group's discovery files would take %d bytes, over the %d a ConfigMap can hold: every pod's cluster.yaml lists every pod, so use fewer pods per group (more groups)",
-			size, MaxClusterConfigBytes)))
+		errs = append(errs, field.Invalid(path.Index(largest).Child("replicas"), t.Roles[largest].Replicas, fmt.Sprintf(
+			"the group's %d pods need %d bytes of discovery files, over the %d a ConfigMap holds (every pod's cluster.yaml lists every pod of the group: about 100 pods fit): lower replicas, or spread the pods over more groups",
+			pods, size, MaxClusterConfigBytes)))
 	}
 	return errs
 }
@@ -71,7 +79,8 @@ func RoleBasedGroup(g *rbgsv1.RoleBasedGroup) field.ErrorList {
 	for _, k := range []string{rbgsv1.LabelSetName, rbgsv1.LabelGroupIndex} {
 		own[k] = g.Labels[k]
 	}
-	return append(errs, templateLabels(g.Spec.Roles, path, own)...)
+	return append(errs, templateLabels(g.Spec.Roles, path, own,
+		"the operator sets this label only on the pods of a set's groups, and this group is not one")...)
 }
 
 // RoleBasedGroupSet checks a set, for its longest group name.
@@ -81,35 +90,38 @@ func RoleBasedGroupSet(s *rbgsv1.RoleBasedGroupSet) field.ErrorList {
 	if s.Spec.Replicas != nil {
 		replicas = *s.Spec.Replicas
 	}
-	errs := Group(naming.Group(s.Name, max(replicas-1, 0)), s.Spec.GroupTemplate.Roles, path)
+	last := naming.Group(s.Name, max(replicas-1, 0))
+	errs := group(last, s.Spec.GroupTemplate.Roles, path,
+		fmt.Sprintf("shorten the role name or the set's, or lower replicas (%q is the set's last group)", last))
 	// Group name and index differ from group to group: no template may set them.
 	own := map[string]string{rbgsv1.LabelSetName: s.Name, rbgsv1.LabelGroupName: "", rbgsv1.LabelGroupIndex: ""}
-	return append(errs, templateLabels(s.Spec.GroupTemplate.Roles, path, own)...)
+	return append(errs, templateLabels(s.Spec.GroupTemplate.Roles, path, own,
+		"the operator sets this label on every pod, to a value that differs from group to group, and selects the pods by it")...)
 }
 
 // templateLabels refuses pod template labels that the operator sets to
 // another value: its selectors and Services rely on them. own maps each
-// group-level label to its value ("" when it differs between groups).
-func templateLabels(roles []rbgsv1.RoleSpec, path *field.Path, own map[string]string) field.ErrorList {
+// group-level label to its value, "" when no pod may carry it from the
+// template; unset says why for those.
+func templateLabels(roles []rbgsv1.RoleSpec, path *field.Path, own map[string]string, unset string) field.ErrorList {
 	var errs field.ErrorList
 	for i, r := range roles {
 		want := maps.Clone(own)
 		want[rbgsv1.LabelRole] = r.Role
-		for k, v := range r.Template.Labels {
+		for _, k := range slices.Sorted(maps.Keys(r.Template.Labels)) {
+			v := r.Template.Labels[k]
 			expected, reserved := want[k]
-			if reserved && (expected == "" || v != expected) {
+			switch {
+			case !reserved || v == expected:
+			case expected == "":
 				errs = append(errs, field.Invalid(path.Index(i).Child("template", "metadata", "labels").Key(k), v,
-					"the operator sets this label on every pod to select it; remove it from the template"))
+					unset+": remove it from the template"))
+			default:
+				errs = append(errs, field.Invalid(path.Index(i).Child("template", "metadata", "labels").Key(k), v, fmt.Sprintf(
+					"the operator sets this label to %q on every pod of this role and selects the pods by it: remove it from the template",
+					expected)))
 			}
 		}
 	}
 	return errs
-}
-
-func names(roles []rbgsv1.RoleSpec) string {
-	out := make([]string, len(roles))
-	for i, r := range roles {
-		out[i] = r.Role
-	}
-	return strings.Join(out, ",")
 }

@@ -1,48 +1,136 @@
 package validation_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/discovery"
 	"github.com/openpatio/rbgs/internal/validation"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
+// lines renders errors as the user reads them, one per error.
+func lines(errs field.ErrorList) []string {
+	var out []string
+	for _, e := range errs {
+		out = append(out, e.Error())
+	}
+	return out
+}
+
 func TestGroup(t *testing.T) {
 	path := field.NewPath("spec", "roles")
+	long := strings.Repeat("g", 45)
+	bigGroup := discovery.ForGroup(wrappers.MakeGroup("g", "").Role("router", 2).Role("decode", 200).Obj())
 	cases := []struct {
 		name  string
 		group string
 		roles []rbgsv1.RoleSpec
-		want  []string // substrings, one per expected error
+		want  []string
 	}{
 		{"seed example", "demo-group-0", wrappers.MakeGroup("g", "ns").Role("prefill", 2).Role("decode", 2, "prefill").Obj().Spec.Roles, nil},
-		{"cycle", "g", wrappers.MakeGroup("g", "ns").Role("decode", 1, "router").Role("router", 1, "decode").Obj().Spec.Roles,
-			[]string{"spec.roles: Invalid value: \"decode,router\": dependency cycle decode -> router -> decode"}},
-		{"no roles", "g", nil, []string{"spec.roles: Required value"}},
-		{"too many roles", "g", make([]rbgsv1.RoleSpec, 17), []string{"spec.roles: Too many"}},
-		{"name too long", strings.Repeat("g", 45), wrappers.MakeGroup("g", "ns").Role("prefill", 1).Obj().Spec.Roles,
-			[]string{`spec.roles[0].role: Invalid value: "prefill": "ggggggggggggggggggggggggggggggggggggggggggggg-prefill" names the role's StatefulSet and must be at most 52 characters`}},
-		{"no containers", "g", []rbgsv1.RoleSpec{{Role: "a"}}, []string{"spec.roles[0].template.spec.containers: Required value"}},
-		{"discovery too large", "g", wrappers.MakeGroup("g", "ns").Role("decode", 200).Obj().Spec.Roles,
-			[]string{"the group's discovery files would take"}},
+		{"cycle", "g", wrappers.MakeGroup("g", "ns").Role("decode", 1, "router").Role("router", 1, "decode").Obj().Spec.Roles, []string{
+			`spec.roles[0].dependencies[0]: Invalid value: "router": dependency cycle decode -> router -> decode: none of these roles can start first; remove one of these dependencies`,
+		}},
+		{"unknown dependency", "g", wrappers.MakeGroup("g", "ns").Role("prefill", 1).Role("decode", 1, "nope").Obj().Spec.Roles, []string{
+			`spec.roles[1].dependencies[0]: Invalid value: "nope": not a role of this group (roles: prefill, decode): add the role or remove it from dependencies`,
+		}},
+		{"no roles", "g", nil, []string{"spec.roles: Required value: a group needs at least one role: add one"}},
+		{"too many roles", "g", func() []rbgsv1.RoleSpec {
+			w := wrappers.MakeGroup("g", "ns")
+			for i := range 17 {
+				w.Role(string(rune('a'+i)), 1)
+			}
+			return w.Obj().Spec.Roles
+		}(), []string{"spec.roles: Too many: 17: must have at most 16 items"}},
+		{"name too long", long, wrappers.MakeGroup("g", "ns").Role("a", 1).Role("prefill", 1).Obj().Spec.Roles, []string{
+			`spec.roles[1].role: Invalid value: "prefill": the role's StatefulSet would be named "` + long + `-prefill", 53 characters, over the 52 allowed (its pods carry the name in their controller-revision-hash label, limited to 63 characters): shorten the role name or the group's`,
+		}},
+		{"no containers", "g", []rbgsv1.RoleSpec{{Role: "a"}}, []string{
+			"spec.roles[0].template.spec.containers: Required value: role a has no container: add at least one",
+		}},
+		{"discovery too large", "g", wrappers.MakeGroup("g", "ns").Role("router", 2).Role("decode", 200).Obj().Spec.Roles, []string{
+			`spec.roles[1].replicas: Invalid value: 200: the group's 202 pods need ` + strconv.Itoa(bigGroup.ClusterFilesSize()) + ` bytes of discovery files, over the 1000000 a ConfigMap holds (every pod's cluster.yaml lists every pod of the group: about 100 pods fit): lower replicas, or spread the pods over more groups`,
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			errs := validation.Group(tc.group, tc.roles, path)
-			if len(tc.want) == 0 && len(errs) > 0 {
-				t.Fatalf("unexpected errors: %v", errs)
+			if diff := cmp.Diff(tc.want, lines(validation.Group(tc.group, tc.roles, path))); diff != "" {
+				t.Errorf("Group (-want +got):\n%s", diff)
 			}
-			if len(tc.want) > 0 && len(errs) == 0 {
-				t.Fatalf("no error, want %v", tc.want)
+		})
+	}
+}
+
+func TestRoleBasedGroupLabels(t *testing.T) {
+	labelled := func(k, v string, setLabels ...string) *rbgsv1.RoleBasedGroup {
+		w := wrappers.MakeGroup("g", "ns").Role("prefill", 1)
+		for i := 0; i+1 < len(setLabels); i += 2 {
+			w.Label(setLabels[i], setLabels[i+1])
+		}
+		g := w.Obj()
+		g.Spec.Roles[0].Template.Labels = map[string]string{k: v}
+		return g
+	}
+	cases := []struct {
+		name string
+		g    *rbgsv1.RoleBasedGroup
+		want []string
+	}{
+		{"the role's own value", labelled(rbgsv1.LabelRole, "prefill"), nil},
+		{"a label of the user's", labelled("app", "llm"), nil},
+		{"another role", labelled(rbgsv1.LabelRole, "decode"), []string{
+			`spec.roles[0].template.metadata.labels[patio.io/rbgs-role]: Invalid value: "decode": the operator sets this label to "prefill" on every pod of this role and selects the pods by it: remove it from the template`,
+		}},
+		{"another group", labelled(rbgsv1.LabelGroupName, "other"), []string{
+			`spec.roles[0].template.metadata.labels[patio.io/rbgs-group]: Invalid value: "other": the operator sets this label to "g" on every pod of this role and selects the pods by it: remove it from the template`,
+		}},
+		{"a set, on a group of none", labelled(rbgsv1.LabelSetName, "fleet"), []string{
+			`spec.roles[0].template.metadata.labels[patio.io/rbgs-name]: Invalid value: "fleet": the operator sets this label only on the pods of a set's groups, and this group is not one: remove it from the template`,
+		}},
+		{"the group's own set", labelled(rbgsv1.LabelSetName, "fleet", rbgsv1.LabelSetName, "fleet"), nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, lines(validation.RoleBasedGroup(tc.g))); diff != "" {
+				t.Errorf("RoleBasedGroup (-want +got):\n%s", diff)
 			}
-			for _, w := range tc.want {
-				if !strings.Contains(errs.ToAggregate().Error(), w) {
-					t.Errorf("errors %q lack %q", errs.ToAggregate(), w)
-				}
+		})
+	}
+}
+
+func TestRoleBasedGroupSet(t *testing.T) {
+	cases := []struct {
+		name string
+		s    *rbgsv1.RoleBasedGroupSet
+		want []string
+	}{
+		{"seed example", wrappers.MakeSet("demo", "ns").Replicas(2).Role("prefill", 2).Role("decode", 2, "prefill").Obj(), nil},
+		{"cycle", wrappers.MakeSet("s", "ns").Role("router", 1, "decode").Role("decode", 1, "router").Obj(), []string{
+			`spec.groupTemplate.roles[0].dependencies[0]: Invalid value: "decode": dependency cycle router -> decode -> router: none of these roles can start first; remove one of these dependencies`,
+		}},
+		// The highest index, 100, makes "sss...-100-rrrrrrrrrr" 53 characters.
+		{"name too long in the last group", wrappers.MakeSet(strings.Repeat("s", 38), "ns").Replicas(101).Role(strings.Repeat("r", 10), 1).Obj(), []string{
+			`spec.groupTemplate.roles[0].role: Invalid value: "rrrrrrrrrr": the role's StatefulSet would be named "ssssssssssssssssssssssssssssssssssssss-100-rrrrrrrrrr", 53 characters, over the 52 allowed (its pods carry the name in their controller-revision-hash label, limited to 63 characters): shorten the role name or the set's, or lower replicas ("ssssssssssssssssssssssssssssssssssssss-100" is the set's last group)`,
+		}},
+		{"100 groups fit the same names", wrappers.MakeSet(strings.Repeat("s", 38), "ns").Replicas(100).Role(strings.Repeat("r", 10), 1).Obj(), nil},
+		{"template names a group", func() *rbgsv1.RoleBasedGroupSet {
+			s := wrappers.MakeSet("s", "ns").Role("prefill", 1).Obj()
+			s.Spec.GroupTemplate.Roles[0].Template.Labels = map[string]string{rbgsv1.LabelGroupIndex: "0", rbgsv1.LabelSetName: "s"}
+			return s
+		}(), []string{
+			`spec.groupTemplate.roles[0].template.metadata.labels[patio.io/rbgs-group-index]: Invalid value: "0": the operator sets this label on every pod, to a value that differs from group to group, and selects the pods by it: remove it from the template`,
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, lines(validation.RoleBasedGroupSet(tc.s))); diff != "" {
+				t.Errorf("RoleBasedGroupSet (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -1,9 +1,15 @@
 // Package webhook refuses, at admission, the groups and sets the operator
 // cannot build, for the reasons the CRD's CEL rules cannot express
-// (dependency cycles, the size of a group's discovery files, labels that
-// would break the operator's selectors) and with the exact roles involved.
-// The checks are the reconcilers' own (internal/validation), so an object
+// (unknown dependencies and dependency cycles, StatefulSet names too long,
+// the size of a group's discovery files, labels that would break the
+// operator's selectors), each at the exact field with its value and the fix.
+// Those checks are the reconcilers' own (internal/validation), so an object
 // that got in without the webhook is refused by the reconciler the same way.
+//
+// The webhook alone also refuses templates that would collide with the
+// discovery the operator injects (validation.Collisions): a group admitted
+// before that check existed keeps running, and an update keeps the entries
+// it already had, with a warning.
 package webhook
 
 import (
@@ -32,29 +38,41 @@ func Setup(mgr ctrl.Manager) error {
 type groupValidator struct{}
 
 func (groupValidator) ValidateCreate(_ context.Context, g *rbgsv1.RoleBasedGroup) (admission.Warnings, error) {
-	return nil, invalid("RoleBasedGroup", g.Name, validation.RoleBasedGroup(g))
+	return checkGroup(g, nil)
 }
 
-func (groupValidator) ValidateUpdate(_ context.Context, _, g *rbgsv1.RoleBasedGroup) (admission.Warnings, error) {
-	return nil, invalid("RoleBasedGroup", g.Name, validation.RoleBasedGroup(g))
+func (groupValidator) ValidateUpdate(_ context.Context, old, g *rbgsv1.RoleBasedGroup) (admission.Warnings, error) {
+	return checkGroup(g, old)
 }
 
 func (groupValidator) ValidateDelete(context.Context, *rbgsv1.RoleBasedGroup) (admission.Warnings, error) {
 	return nil, nil
 }
 
+func checkGroup(g, old *rbgsv1.RoleBasedGroup) (admission.Warnings, error) {
+	errs := validation.RoleBasedGroup(g)
+	collisions, warnings := validation.GroupCollisions(g, old)
+	return warnings, invalid("RoleBasedGroup", g.Name, append(errs, collisions...))
+}
+
 type setValidator struct{}
 
 func (setValidator) ValidateCreate(_ context.Context, s *rbgsv1.RoleBasedGroupSet) (admission.Warnings, error) {
-	return nil, invalid("RoleBasedGroupSet", s.Name, validation.RoleBasedGroupSet(s))
+	return checkSet(s, nil)
 }
 
-func (setValidator) ValidateUpdate(_ context.Context, _, s *rbgsv1.RoleBasedGroupSet) (admission.Warnings, error) {
-	return nil, invalid("RoleBasedGroupSet", s.Name, validation.RoleBasedGroupSet(s))
+func (setValidator) ValidateUpdate(_ context.Context, old, s *rbgsv1.RoleBasedGroupSet) (admission.Warnings, error) {
+	return checkSet(s, old)
 }
 
 func (setValidator) ValidateDelete(context.Context, *rbgsv1.RoleBasedGroupSet) (admission.Warnings, error) {
 	return nil, nil
+}
+
+func checkSet(s, old *rbgsv1.RoleBasedGroupSet) (admission.Warnings, error) {
+	errs := validation.RoleBasedGroupSet(s)
+	collisions, warnings := validation.SetCollisions(s, old)
+	return warnings, invalid("RoleBasedGroupSet", s.Name, append(errs, collisions...))
 }
 
 func invalid(kind, name string, errs field.ErrorList) error {

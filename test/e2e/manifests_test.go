@@ -1,15 +1,22 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
+	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/inspect"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
@@ -50,8 +57,10 @@ func TestSamplesAdmitted(t *testing.T) {
 	}
 }
 
-// kubectl-rbgs against the cluster: the status tree of a running set and
-// the discovery one of its pods receives.
+// kubectl-rbgs against the cluster: the status tree of a running set, as
+// text and as JSON, the discovery one of its pods receives, kubectl's
+// conventions (--help, exit codes), and its rollout paused, resumed and
+// followed to its end.
 func TestKubectlPlugin(t *testing.T) {
 	plugin := os.Getenv("RBGS_E2E_PLUGIN")
 	if plugin == "" {
@@ -62,14 +71,27 @@ func TestKubectlPlugin(t *testing.T) {
 	if err := k8s.Create(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	setRunning(t, ns, "demo", 2)
+	revision := setRunning(t, ns, "demo", 2).Status.UpdateRevision
+	exit := func(args ...string) (stdout, stderr string, code int) {
+		t.Helper()
+		cmd := exec.Command(plugin, append(args, "--kubeconfig", kubeconfig, "-n", ns)...)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		if ee, ok := errors.AsType[*exec.ExitError](err); ok {
+			return out.String(), errOut.String(), ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), errOut.String(), 0
+	}
 	run := func(args ...string) string {
 		t.Helper()
-		out, err := exec.Command(plugin, append(args, "--kubeconfig", kubeconfig, "-n", ns)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("kubectl-rbgs %v: %v\n%s", args, err, out)
+		out, errOut, code := exit(args...)
+		if code != 0 {
+			t.Fatalf("kubectl-rbgs %v: exit %d\n%s%s", args, code, out, errOut)
 		}
-		return string(out)
+		return out
 	}
 	status := run("status", "demo")
 	for _, want := range []string{
@@ -98,6 +120,104 @@ func TestKubectlPlugin(t *testing.T) {
 	if !strings.Contains(config, cm.Data["decode.1.yaml"]) {
 		t.Errorf("config differs from the ConfigMap's decode.1.yaml:\n%s", cm.Data["decode.1.yaml"])
 	}
+
+	t.Run("help and usage errors", func(t *testing.T) {
+		for _, args := range [][]string{{"--help"}, {"rollout", "--help"}, {"rollout", "status", "--help"}} {
+			if out, errOut, code := exit(args...); code != 0 || !strings.Contains(out, "Usage:\n  kubectl rbgs ") {
+				t.Errorf("%v: exit %d\n%s%s", args, code, out, errOut)
+			}
+		}
+		for args, want := range map[string]string{
+			"status":            "error: missing NAME (expected NAME)\nSee 'kubectl rbgs status --help' for usage.\n",
+			"bogus demo":        "error: unknown command \"bogus\" for \"kubectl rbgs\"\nSee 'kubectl rbgs --help' for usage.\n",
+			"status demo -o xx": "error: --output must be text, json or yaml, not \"xx\"\nSee 'kubectl rbgs status --help' for usage.\n",
+		} {
+			if _, errOut, code := exit(strings.Fields(args)...); code != 1 || errOut != want {
+				t.Errorf("%s: exit %d, %q; want exit 1, %q", args, code, errOut, want)
+			}
+		}
+	})
+
+	t.Run("status as JSON", func(t *testing.T) {
+		var r inspect.SetReport
+		if err := json.Unmarshal([]byte(run("status", "demo", "-o", "json")), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Kind != "RoleBasedGroupSet" || r.Name != "demo" || r.Namespace != ns || r.Phase != rbgsv1.PhaseRunning || r.Replicas != 2 ||
+			r.ReadyGroups != 2 || r.UpdatedGroups != 2 || r.UpdateRevision != revision || len(r.Rollout.WaitingGroups) != 0 {
+			t.Errorf("set: %+v", r)
+		}
+		if len(r.Groups) != 2 {
+			t.Fatalf("groups: %+v", r.Groups)
+		}
+		for i, g := range r.Groups {
+			if g.Name != fmt.Sprintf("demo-%d", i) || g.Index == nil || *g.Index != int32(i) || g.Updated == nil || !*g.Updated ||
+				g.Revision != revision || g.Phase != rbgsv1.PhaseRunning || len(g.Roles) != 2 ||
+				g.Roles[0].Role != "prefill" || g.Roles[0].ReadyReplicas != 2 || g.Roles[1].Role != "decode" || g.Roles[1].ReadyReplicas != 2 {
+				t.Errorf("group %d: %+v", i, g)
+			}
+		}
+	})
+
+	t.Run("rollout status of a Ready set", func(t *testing.T) {
+		start := time.Now()
+		if out := run("rollout", "status", "demo", "--timeout=30s"); out != "rollout of demo complete: 2 groups at revision "+revision+"\n" {
+			t.Errorf("rollout status: %q", out)
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("rollout status of a Ready set took %s", took)
+		}
+	})
+
+	t.Run("rollout pause and resume", func(t *testing.T) {
+		paused := func() bool {
+			t.Helper()
+			var s rbgsv1.RoleBasedGroupSet
+			if err := get(ns, "demo", &s); err != nil {
+				t.Fatal(err)
+			}
+			return s.Spec.RolloutStrategy.Paused
+		}
+		if out := run("rollout", "pause", "demo"); out != "rolebasedgroupset.openpatio.io/demo paused\n" || !paused() {
+			t.Errorf("pause: %q, paused %v", out, paused())
+		}
+		if out := run("rollout", "pause", "demo"); out != "rolebasedgroupset.openpatio.io/demo already paused\n" {
+			t.Errorf("pause again: %q", out)
+		}
+		var r inspect.SetReport
+		if err := json.Unmarshal([]byte(run("status", "demo", "-o", "json")), &r); err != nil || !r.Rollout.Paused {
+			t.Errorf("status of the paused set: %v, %+v", err, r.Rollout)
+		}
+		if out := run("rollout", "resume", "demo"); out != "rolebasedgroupset.openpatio.io/demo resumed\n" || paused() {
+			t.Errorf("resume: %q, paused %v", out, paused())
+		}
+		if _, errOut, code := exit("rollout", "pause", "demo-0"); code != 1 ||
+			!strings.Contains(errOut, "demo-0 is a RoleBasedGroup of set demo: rollouts belong to RoleBasedGroupSets") {
+			t.Errorf("pause of a group: exit %d, %s", code, errOut)
+		}
+	})
+
+	t.Run("rollout status follows a template change", func(t *testing.T) {
+		update(t, s, func(s *rbgsv1.RoleBasedGroupSet) {
+			for i := range s.Spec.GroupTemplate.Roles {
+				s.Spec.GroupTemplate.Roles[i].Template.Spec.Containers[0].Image = "registry.example.com/llm-server:v2"
+			}
+		})
+		out := run("rollout", "status", "demo", "--timeout=180s")
+		var now rbgsv1.RoleBasedGroupSet
+		if err := get(ns, "demo", &now); err != nil {
+			t.Fatal(err)
+		}
+		if now.Status.UpdateRevision == revision || now.Status.UpdatedGroups != 2 || now.Status.ReadyGroups != 2 {
+			t.Errorf("after rollout status: %+v", now.Status)
+		}
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if len(lines) < 2 || !strings.HasPrefix(lines[0], "Waiting for rollout of demo to finish: ") ||
+			lines[len(lines)-1] != "rollout of demo complete: 2 groups at revision "+now.Status.UpdateRevision {
+			t.Errorf("rollout status printed:\n%s", out)
+		}
+		t.Logf("rollout status printed:\n%s", out)
+	})
 }
 
 // The Helm chart renders (helm template, built from Go module sources like

@@ -17,10 +17,6 @@ import (
 	"github.com/openpatio/rbgs/internal/owner"
 )
 
-// clusterVolume is the name of the volume, added to every pod, that holds
-// the group's cluster.yaml files.
-const clusterVolume = "rbgs-cluster"
-
 // groupLabels are the labels every object and pod of g carries: the group,
 // and the set and index when g belongs to a set.
 func groupLabels(g *rbgsv1.RoleBasedGroup) map[string]string {
@@ -178,16 +174,16 @@ func podTemplate(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) corev1.PodTemplat
 	}
 	stateful := discovery.KindOf(r) == rbgsv1.WorkloadStatefulSet
 
-	if !slices.ContainsFunc(t.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == clusterVolume }) {
+	if !slices.ContainsFunc(t.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == rbgsv1.ClusterVolumeName }) {
 		t.Spec.Volumes = append(t.Spec.Volumes, corev1.Volume{
-			Name: clusterVolume,
+			Name: rbgsv1.ClusterVolumeName,
 			VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 				LocalObjectReference: corev1.LocalObjectReference{Name: naming.ClusterConfigMap(g.Name)},
 			}},
 		})
 	}
 	env := discoveryEnv(g, r.Role, stateful)
-	fileMount := corev1.VolumeMount{Name: clusterVolume, MountPath: rbgsv1.ClusterConfigPath, ReadOnly: true}
+	fileMount := corev1.VolumeMount{Name: rbgsv1.ClusterVolumeName, MountPath: rbgsv1.ClusterConfigPath, ReadOnly: true}
 	if stateful {
 		fileMount.SubPathExpr = naming.ClusterFileSubPathExpr(r.Role)
 	} else {
@@ -195,7 +191,7 @@ func podTemplate(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) corev1.PodTemplat
 	}
 	mounts := []corev1.VolumeMount{
 		fileMount,
-		{Name: clusterVolume, MountPath: rbgsv1.ClusterConfigDir + "/live", ReadOnly: true},
+		{Name: rbgsv1.ClusterVolumeName, MountPath: rbgsv1.LiveClusterConfigDir, ReadOnly: true},
 	}
 	envFrom := corev1.EnvFromSource{ConfigMapRef: &corev1.ConfigMapEnvSource{
 		LocalObjectReference: corev1.LocalObjectReference{Name: naming.EnvConfigMap(g.Name)},

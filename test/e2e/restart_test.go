@@ -3,10 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -15,14 +18,38 @@ import (
 )
 
 // restartContainer makes pod look as if its kubelet restarted its first
-// container (kwok, which plays the kubelet, never does).
-func restartContainer(t *testing.T, p *corev1.Pod) {
+// container (kwok, which plays the kubelet, never does): restarts times in
+// all, the last one ended at.
+func restartContainer(t *testing.T, p *corev1.Pod, restarts int, at time.Time) {
 	t.Helper()
-	patch := fmt.Sprintf(`{"status":{"containerStatuses":[{"name":%q,"image":%q,"ready":true,"restartCount":1,"state":{"running":{}}}]}}`,
-		p.Spec.Containers[0].Name, p.Spec.Containers[0].Image)
+	patch := fmt.Sprintf(`{"status":{"containerStatuses":[{"name":%q,"image":%q,"ready":true,"restartCount":%d,"state":{"running":{}},`+
+		`"lastState":{"terminated":{"exitCode":1,"reason":"Error","finishedAt":%q}}}]}}`,
+		p.Spec.Containers[0].Name, p.Spec.Containers[0].Image, restarts, at.UTC().Format(time.RFC3339))
 	if err := k8s.Status().Patch(context.Background(), p, client.RawPatch(types.StrategicMergePatchType, []byte(patch))); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// uids are the UIDs of the pods of a group.
+func uids(t *testing.T, ns, group string) map[types.UID]bool {
+	t.Helper()
+	out := map[types.UID]bool{}
+	for _, p := range pods(t, ns, map[string]string{rbgsv1.LabelGroupName: group}) {
+		out[p.UID] = true
+	}
+	return out
+}
+
+// wantEvent waits for an event of reason about the object.
+func wantEvent(t *testing.T, ns, name, reason string) {
+	t.Helper()
+	eventually(t, "event "+reason+" of "+name, 60*time.Second, func() error {
+		out := kubectl(t, "get", "events.events.k8s.io", "-n", ns, "--field-selector", "reason="+reason+",regarding.name="+name, "-o", "name")
+		if out == "" {
+			return fmt.Errorf("no %s event", reason)
+		}
+		return nil
+	})
 }
 
 // restartPolicy RecreateGroup on the real StatefulSet controller: one
@@ -47,7 +74,7 @@ func TestRecreateGroupOnPodRestart(t *testing.T) {
 	if err := get(ns, "rg-decode-1", &decode); err != nil {
 		t.Fatal(err)
 	}
-	restartContainer(t, &decode)
+	restartContainer(t, &decode, 1, time.Now())
 	eventually(t, "every pod of the group recreated", 90*time.Second, func() error {
 		now := pods(t, ns, map[string]string{rbgsv1.LabelGroupName: "rg"})
 		for _, p := range now {
@@ -73,13 +100,13 @@ func TestRecreateGroupOnPodRestart(t *testing.T) {
 	}
 	first := got.Status.LastRestart.Time
 
-	// A second restart right away waits for the 10 s backoff.
+	// A second restart right away waits for the 10 s backoff, and says so.
 	var prefill corev1.Pod
 	if err := get(ns, "rg-prefill-0", &prefill); err != nil {
 		t.Fatal(err)
 	}
-	restartContainer(t, &prefill)
-	time.Sleep(3 * time.Second)
+	restartContainer(t, &prefill, 1, time.Now())
+	wantEvent(t, ns, "rg", "RecreationDelayed")
 	if err := get(ns, "rg", got); err != nil {
 		t.Fatal(err)
 	}
@@ -99,4 +126,81 @@ func TestRecreateGroupOnPodRestart(t *testing.T) {
 	if d := got.Status.LastRestart.Time.Sub(first.Time); d < 9*time.Second {
 		t.Errorf("second recreation %s after the first, within the 10 s backoff", d)
 	}
+}
+
+// Switching a group from None to RecreateGroup does not recreate it for a
+// restart from before the switch; a restart after it does; past maxRestarts
+// the group says so until its spec changes.
+func TestRecreateGroupFromTheSwitchOn(t *testing.T) {
+	ns := namespace(t, "e2e-switch")
+	g := wrappers.MakeGroup("sw", ns).Role("prefill", 1).Role("decode", 1, "prefill").Obj()
+	if err := k8s.Create(context.Background(), g); err != nil {
+		t.Fatal(err)
+	}
+	roleReady(t, ns, "sw", "decode", 1)
+	groupPhase(t, ns, "sw", rbgsv1.PhaseRunning)
+	var decode corev1.Pod
+	if err := get(ns, "sw-decode-0", &decode); err != nil {
+		t.Fatal(err)
+	}
+	restartContainer(t, &decode, 1, time.Now().Add(-time.Minute))
+	before := uids(t, ns, "sw")
+
+	update(t, g, func(g *rbgsv1.RoleBasedGroup) { g.Spec.RestartPolicy, g.Spec.MaxRestarts = rbgsv1.RestartRecreateGroup, new(int32(1)) })
+	// The status at the new generation records when the policy took effect:
+	// the reconcile that wrote it looked at the restarted pod and let it be.
+	got := groupPhase(t, ns, "sw", rbgsv1.PhaseRunning)
+	if got.Status.Roles[1].RecreateGroupSince == nil || got.Status.Restarts != 0 {
+		t.Fatalf("after the switch: roles %+v, restarts %d", got.Status.Roles, got.Status.Restarts)
+	}
+	if now := uids(t, ns, "sw"); !maps.Equal(now, before) {
+		t.Errorf("pods recreated for a restart from before the switch")
+	}
+
+	// A restart after the switch recreates the group.
+	if err := get(ns, "sw-decode-0", &decode); err != nil {
+		t.Fatal(err)
+	}
+	restartContainer(t, &decode, 2, time.Now())
+	eventually(t, "recreated", 60*time.Second, func() error {
+		if err := get(ns, "sw", got); err != nil {
+			return err
+		}
+		if got.Status.Restarts != 1 {
+			return fmt.Errorf("restarts %d", got.Status.Restarts)
+		}
+		return nil
+	})
+	roleReady(t, ns, "sw", "decode", 1)
+
+	// maxRestarts 1 reached: the next restart is left alone, and said so
+	// until the spec changes.
+	if err := get(ns, "sw-decode-0", &decode); err != nil {
+		t.Fatal(err)
+	}
+	restartContainer(t, &decode, 1, time.Now())
+	eventually(t, "RestartLimitReached", 60*time.Second, func() error {
+		if err := get(ns, "sw", got); err != nil {
+			return err
+		}
+		c := apimeta.FindStatusCondition(got.Status.Conditions, rbgsv1.ConditionRestartLimitReached)
+		if c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("conditions %+v", got.Status.Conditions)
+		}
+		return nil
+	})
+	wantEvent(t, ns, "sw", "RestartLimitReached")
+	if got.Status.Restarts != 1 {
+		t.Errorf("recreated past maxRestarts: restarts %d", got.Status.Restarts)
+	}
+	update(t, g, func(g *rbgsv1.RoleBasedGroup) { g.Spec.MaxRestarts = new(int32(3)) })
+	eventually(t, "limit lifted by the spec change", 60*time.Second, func() error {
+		if err := get(ns, "sw", got); err != nil {
+			return err
+		}
+		if c := apimeta.FindStatusCondition(got.Status.Conditions, rbgsv1.ConditionRestartLimitReached); c != nil || got.Status.Restarts != 2 {
+			return fmt.Errorf("restarts %d, condition %+v", got.Status.Restarts, c)
+		}
+		return nil
+	})
 }

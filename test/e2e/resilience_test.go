@@ -236,8 +236,9 @@ func TestCrashSafety(t *testing.T) {
 	if err := log.Mark(); err != nil {
 		t.Fatal(err)
 	}
-	restartOperator(t, false)
-	time.Sleep(10 * time.Second)
+	metrics := freeAddress(t)
+	restartOperator(t, false, "--metrics-bind-address="+metrics)
+	settled(t, metrics, map[string]float64{"rolebasedgroup": 90, "rolebasedgroupset": 1})
 	counts, err := log.Count()
 	if err != nil {
 		t.Fatal(err)

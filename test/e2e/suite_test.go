@@ -9,6 +9,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -137,12 +141,12 @@ func (o *operatorProcess) stop(kill, printLog bool) {
 }
 
 // restartOperator stops the operator (SIGKILL when kill) and starts it
-// again, returning once its webhook answers.
-func restartOperator(t *testing.T, kill bool) {
+// again with args, returning once its webhook answers.
+func restartOperator(t *testing.T, kill bool, args ...string) {
 	t.Helper()
 	op.stop(kill, false)
 	var err error
-	if op, err = startOperator("manager"); err != nil {
+	if op, err = startOperator("manager", args...); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitForWebhook(); err != nil {
@@ -210,4 +214,55 @@ func waitForWebhook() error {
 		}
 	}
 	return fmt.Errorf("the webhook did not answer within 60 s: %w", err)
+}
+
+// freeAddress is a 127.0.0.1 address with a port free right now.
+func freeAddress(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// settled waits until the operator serving metrics at addr has reconciled
+// at least min[controller] times for each controller, and has nothing
+// queued or in flight: proof that it processed everything it was told of
+// since it started.
+func settled(t *testing.T, addr string, min map[string]float64) {
+	t.Helper()
+	eventually(t, "operator settled", 120*time.Second, func() error {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(resp.Body)
+		if err != nil {
+			return err
+		}
+		sum := func(family, label, value string) float64 {
+			var total float64
+			for _, m := range families[family].GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == label && l.GetValue() == value {
+						total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+					}
+				}
+			}
+			return total
+		}
+		for c, n := range min {
+			if got := sum("controller_runtime_reconcile_total", "controller", c); got < n {
+				return fmt.Errorf("%s reconciled %v times, want at least %v", c, got, n)
+			}
+			if depth, busy := sum("workqueue_depth", "name", c), sum("controller_runtime_active_workers", "controller", c); depth+busy > 0 {
+				return fmt.Errorf("%s: %v queued, %v in flight", c, depth, busy)
+			}
+		}
+		return nil
+	})
 }

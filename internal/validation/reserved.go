@@ -69,7 +69,7 @@ type collision struct {
 	err *field.Error
 }
 
-// Fixes, after what each entry would collide with.
+// Why each entry is refused; every message ends with the fix.
 const (
 	envFix    = "the operator reserves the " + rbgsv1.EnvPrefix + " prefix for the discovery variables it sets in every container"
 	volumeFix = "the operator adds a volume of this name to every pod, holding the discovery files"

@@ -85,15 +85,15 @@ type WorkloadSpec struct {
 
 // RoleSpec is one role of a group: a set of identical pods run by one
 // workload, reachable through one headless Service.
-// +kubebuilder:validation:XValidation:rule="!has(self.dependencies) || !(self.role in self.dependencies)",messageExpression="'role ' + self.role + ' depends on itself: remove ' + self.role + ' from its dependencies'"
-// +kubebuilder:validation:XValidation:rule="has(self.template.spec) && size(self.template.spec.containers) > 0",messageExpression="'role ' + self.role + ': template.spec.containers must list at least one container'"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.podManagementPolicy) || !has(self.podManagementPolicy) || self.podManagementPolicy == oldSelf.podManagementPolicy",messageExpression="'role ' + self.role + ': podManagementPolicy is immutable (a StatefulSet cannot change it); remove the role and add it again under a new name to change it'"
+// +kubebuilder:validation:XValidation:rule="!has(self.dependencies) || !(self.role in self.dependencies)",fieldPath=".dependencies",messageExpression="'\"' + self.role + '\": a role cannot depend on itself: remove it from dependencies'"
+// +kubebuilder:validation:XValidation:rule="has(self.template.spec) && size(self.template.spec.containers) > 0",fieldPath=".template.spec.containers",reason="FieldValueRequired",messageExpression="'role ' + self.role + ' has no container: add at least one'"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.podManagementPolicy) || !has(self.podManagementPolicy) || self.podManagementPolicy == oldSelf.podManagementPolicy",fieldPath=".podManagementPolicy",messageExpression="'\"' + self.podManagementPolicy + '\": immutable, the StatefulSet of role ' + self.role + ' runs with \"' + oldSelf.podManagementPolicy + '\" and cannot change it: set it back, or remove the role and add it again under a new name'"
 type RoleSpec struct {
 	// role is the name of the role, unique in the group; a DNS label.
 	// Objects of the role are named "<group>-<role>".
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="a role name must be a DNS label, lowercase letters, digits and hyphens starting and ending with a letter or digit (it names the role's StatefulSet, Service and pods): rename the role"
 	// +required
 	Role string `json:"role"`
 
@@ -143,7 +143,7 @@ type GroupTemplate struct {
 	// +listMapKey=role
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
-	// +kubebuilder:validation:XValidation:rule="self.all(r, !has(r.dependencies) || r.dependencies.all(d, self.exists(x, x.role == d)))",message="every dependency must name a role of the same group: add the missing role or remove it from dependencies"
+	// +kubebuilder:validation:XValidation:rule="self.all(r, self.exists_one(x, x.role == r.role))",messageExpression="'\"' + self.map(r, r.role).filter(n, self.filter(x, x.role == n).size() > 1)[0] + '\" names more than one role: role names are unique in a group; rename or remove all but one'"
 	// +required
 	Roles []RoleSpec `json:"roles"`
 }
@@ -278,8 +278,6 @@ type RoleBasedGroupStatus struct {
 // +kubebuilder:printcolumn:name="Restarts",type=integer,JSONPath=`.status.restarts`,description="Recreations of the group's pods"
 // +kubebuilder:printcolumn:name="Set",type=string,JSONPath=`.metadata.labels.patio\.io/rbgs-name`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
-// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must start with a lowercase letter and hold only lowercase letters, digits and '-': it names the group's Services, which must be DNS-1035 labels"
-// +kubebuilder:validation:XValidation:rule="self.spec.roles.all(r, size(self.metadata.name) + 1 + size(r.role) <= 52)",messageExpression="'\"' + self.metadata.name + '-<role>\" names the StatefulSet of each role and must be at most 52 characters (its pods carry a controller-revision-hash label built from it): shorten the group name or the longest role name'"
 type RoleBasedGroup struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -43,7 +43,7 @@ func Validate(roles []rbgsv1.RoleSpec, path *field.Path) field.ErrorList {
 				errs = append(errs, field.Invalid(at, d, "a role cannot depend on itself: remove it from dependencies"))
 			case !known:
 				errs = append(errs, field.Invalid(at, d, fmt.Sprintf(
-					"not a role of this group (roles: %s): add the role or remove it from dependencies", Names(roles))))
+					"not a role of this group (roles: %s): add the role or remove it from dependencies", names(roles))))
 			}
 		}
 	}
@@ -60,8 +60,8 @@ func Validate(roles []rbgsv1.RoleSpec, path *field.Path) field.ErrorList {
 	return errs
 }
 
-// Names lists the roles' names, comma-separated, in spec order.
-func Names(roles []rbgsv1.RoleSpec) string {
+// names lists the roles' names, comma-separated, in spec order.
+func names(roles []rbgsv1.RoleSpec) string {
 	out := make([]string, len(roles))
 	for i, r := range roles {
 		out[i] = r.Role

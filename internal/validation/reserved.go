@@ -69,7 +69,7 @@ type collision struct {
 	err *field.Error
 }
 
-// Fixes, after what each entry would collide with.
+// Why each entry is refused; every message ends with the fix.
 const (
 	envFix    = "the operator reserves the " + rbgsv1.EnvPrefix + " prefix for the discovery variables it sets in every container"
 	volumeFix = "the operator adds a volume of this name to every pod, holding the discovery files"
@@ -134,7 +134,7 @@ func roleCollisions(r *rbgsv1.RoleSpec, at *field.Path) []collision {
 							mountNameFix+": remove this mount and read the files there (a volume of your own needs another name)")
 					})
 				}
-				if InClusterConfigDir(m.MountPath) {
+				if inClusterConfigDir(m.MountPath) {
 					add("mountPath"+id+cleanPath(m.MountPath), func() *field.Error {
 						return field.Invalid(cpath().Child("volumeMounts").Index(j).Child("mountPath"), m.MountPath,
 							mountFix+": mount the volume elsewhere")
@@ -142,7 +142,7 @@ func roleCollisions(r *rbgsv1.RoleSpec, at *field.Path) []collision {
 				}
 			}
 			for j, d := range c.VolumeDevices {
-				if InClusterConfigDir(d.DevicePath) {
+				if inClusterConfigDir(d.DevicePath) {
 					add("devicePath"+id+cleanPath(d.DevicePath), func() *field.Error {
 						return field.Invalid(cpath().Child("volumeDevices").Index(j).Child("devicePath"), d.DevicePath,
 							mountFix+": put the device elsewhere")
@@ -156,10 +156,10 @@ func roleCollisions(r *rbgsv1.RoleSpec, at *field.Path) []collision {
 	return out
 }
 
-// InClusterConfigDir reports whether a container path is the discovery
+// inClusterConfigDir reports whether a container path is the discovery
 // folder or lies under it, as the kubelet resolves it (a relative path
 // starts at the root).
-func InClusterConfigDir(p string) bool {
+func inClusterConfigDir(p string) bool {
 	c := cleanPath(p)
 	return c == rbgsv1.ClusterConfigDir || strings.HasPrefix(c, rbgsv1.ClusterConfigDir+"/")
 }

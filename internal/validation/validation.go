@@ -1,12 +1,18 @@
-// Package validation checks a group's roles for what the CRD schema cannot
-// express: dependency cycles, and limits that depend on several fields at
-// once. The reconcilers call it before creating anything, so an invalid
-// object that got past admission builds nothing and says why.
+// Package validation checks groups and sets for what the CRD schema cannot
+// express, or not at the exact field: group and set names, dependencies,
+// and limits that depend on several fields at once. The reconcilers call it
+// before creating anything, so an invalid object that got past admission
+// builds nothing and says why. Every error names the field, its value and
+// the fix.
+//
+// Collisions, which only admission calls, refuses templates that would
+// shadow the discovery the operator injects.
 package validation
 
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -71,10 +77,19 @@ func group(groupName string, roles []rbgsv1.RoleSpec, path *field.Path, shorten 
 	return errs
 }
 
+// serviceNamePrefix is the form of a group or set name: it starts the
+// names of Services, which are DNS-1035 labels.
+var serviceNamePrefix = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
+
 // RoleBasedGroup checks a group.
 func RoleBasedGroup(g *rbgsv1.RoleBasedGroup) field.ErrorList {
+	var errs field.ErrorList
+	if !serviceNamePrefix.MatchString(g.Name) {
+		errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), g.Name,
+			"a group name must start with a lowercase letter and hold only lowercase letters, digits and hyphens (it starts the names of the group's Services, which are DNS-1035 labels): rename the group"))
+	}
 	path := field.NewPath("spec", "roles")
-	errs := Group(g.Name, g.Spec.Roles, path)
+	errs = append(errs, Group(g.Name, g.Spec.Roles, path)...)
 	own := map[string]string{rbgsv1.LabelGroupName: g.Name}
 	for _, k := range []string{rbgsv1.LabelSetName, rbgsv1.LabelGroupIndex} {
 		own[k] = g.Labels[k]
@@ -85,14 +100,19 @@ func RoleBasedGroup(g *rbgsv1.RoleBasedGroup) field.ErrorList {
 
 // RoleBasedGroupSet checks a set, for its longest group name.
 func RoleBasedGroupSet(s *rbgsv1.RoleBasedGroupSet) field.ErrorList {
+	var errs field.ErrorList
+	if !serviceNamePrefix.MatchString(s.Name) {
+		errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), s.Name,
+			"a set name must start with a lowercase letter and hold only lowercase letters, digits and hyphens (it starts the names of its groups' Services, which are DNS-1035 labels): rename the set"))
+	}
 	path := field.NewPath("spec", "groupTemplate", "roles")
 	replicas := int32(1)
 	if s.Spec.Replicas != nil {
 		replicas = *s.Spec.Replicas
 	}
 	last := naming.Group(s.Name, max(replicas-1, 0))
-	errs := group(last, s.Spec.GroupTemplate.Roles, path,
-		fmt.Sprintf("shorten the role name or the set's, or lower replicas (%q is the set's last group)", last))
+	errs = append(errs, group(last, s.Spec.GroupTemplate.Roles, path,
+		fmt.Sprintf("shorten the role name or the set's, or lower replicas (%q is the set's last group)", last))...)
 	// Group name and index differ from group to group: no template may set them.
 	own := map[string]string{rbgsv1.LabelSetName: s.Name, rbgsv1.LabelGroupName: "", rbgsv1.LabelGroupIndex: ""}
 	return append(errs, templateLabels(s.Spec.GroupTemplate.Roles, path, own,

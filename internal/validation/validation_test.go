@@ -143,3 +143,16 @@ func TestGroupPodLimit(t *testing.T) {
 		t.Errorf("100 pods refused: %v", errs)
 	}
 }
+
+func TestNames(t *testing.T) {
+	if diff := cmp.Diff([]string{
+		`metadata.name: Invalid value: "0group": a group name must start with a lowercase letter and hold only lowercase letters, digits and hyphens (it starts the names of the group's Services, which are DNS-1035 labels): rename the group`,
+	}, lines(validation.RoleBasedGroup(wrappers.MakeGroup("0group", "ns").Role("a", 1).Obj()))); diff != "" {
+		t.Errorf("group (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{
+		`metadata.name: Invalid value: "fleet.a": a set name must start with a lowercase letter and hold only lowercase letters, digits and hyphens (it starts the names of its groups' Services, which are DNS-1035 labels): rename the set`,
+	}, lines(validation.RoleBasedGroupSet(wrappers.MakeSet("fleet.a", "ns").Role("a", 1).Obj()))); diff != "" {
+		t.Errorf("set (-want +got):\n%s", diff)
+	}
+}

@@ -146,7 +146,9 @@ func TestRecreateGroupFromTheSwitchOn(t *testing.T) {
 	restartContainer(t, &decode, 1, time.Now().Add(-time.Minute))
 	before := uids(t, ns, "sw")
 
-	update(t, g, func(g *rbgsv1.RoleBasedGroup) { g.Spec.RestartPolicy, g.Spec.MaxRestarts = rbgsv1.RestartRecreateGroup, new(int32(1)) })
+	update(t, g, func(g *rbgsv1.RoleBasedGroup) {
+		g.Spec.RestartPolicy, g.Spec.MaxRestarts = rbgsv1.RestartRecreateGroup, new(int32(1))
+	})
 	// The status at the new generation records when the policy took effect:
 	// the reconcile that wrote it looked at the restarted pod and let it be.
 	got := groupPhase(t, ns, "sw", rbgsv1.PhaseRunning)

@@ -61,10 +61,14 @@ const webhookRules = `
 ## Checked by the validating webhook
 
 On create and update of groups and sets (and again by the reconcilers,
-which build nothing from an object that fails them):
+which build nothing from an object that fails them). Each refusal names the
+field, its value and the fix, e.g.
+` + "`spec.roles[1].dependencies[0]: Invalid value: \"nope\": not a role of this group (roles: prefill, decode): add the role or remove it from dependencies`" + `:
 
-- dependencies form no cycle; the message names it, e.g.
-  ` + "`roles: dependency cycle decode -> router -> decode`" + `;
+- every dependency names a role of the group, and dependencies form no
+  cycle (the message names the cycle, e.g. ` + "`router -> decode -> router`" + `);
+- the group's (or set's) name starts with a letter and holds only lowercase
+  letters, digits and ` + "`-`" + `;
 - every StatefulSet name ` + "`<group>-<role>`" + ` fits in 52 characters, for
   a set with its highest group index;
 - the group's discovery files fit in a ConfigMap (every pod's cluster.yaml
@@ -72,6 +76,14 @@ which build nothing from an object that fails them):
 - pod template labels do not set ` + "`patio.io/rbgs-group`" + `,
   ` + "`patio.io/rbgs-role`" + `, ` + "`patio.io/rbgs-name`" + ` or
   ` + "`patio.io/rbgs-group-index`" + ` to another value than the operator's.
+
+The webhook alone (objects admitted before these checks existed keep
+working, and an update keeps what the object already had, with a warning)
+refuses what would collide with the operator's discovery: env names and
+envFrom prefixes starting with ` + "`RBGS_`" + `, a volume named
+` + "`rbgs-cluster`" + ` or a mount of it, a mount at or under ` + "`/etc/rbgs`" + `,
+and a Deployment role named ` + "`cluster`" + ` (its discovery key would be the
+live topology file's).
 `
 
 func writeKind(w io.Writer, crd *apiextensionsv1.CustomResourceDefinition, v *apiextensionsv1.CustomResourceDefinitionVersion) {
@@ -156,7 +168,10 @@ func writeRules(w io.Writer, title string, rules apiextensionsv1.ValidationRules
 	for _, r := range rules {
 		msg := r.Message
 		if msg == "" {
-			msg = "(message computed: `" + r.MessageExpression + "`)"
+			msg = "(a message naming the values at fault)"
+		}
+		if r.FieldPath != "" {
+			msg = "`" + r.FieldPath + "`: " + msg
 		}
 		fmt.Fprintf(w, "- `%s`: %s\n", r.Rule, msg)
 	}

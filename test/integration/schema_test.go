@@ -119,16 +119,16 @@ func TestSchemaRejections(t *testing.T) {
 		// The last group, index 100, makes "<38 s>-100-rrrrrrrrrr" 53
 		// characters long; with 100 groups the names fit (next case).
 		{"set name too long for its last group", wrappers.MakeSet(strings.Repeat("s", 38), ns).Replicas(101).Role("a", 1).Role(strings.Repeat("r", 10), 1).Obj(),
-			`RoleBasedGroupSet.openpatio.io "` + strings.Repeat("s", 38) + `" is invalid: spec.groupTemplate.roles: Invalid value: role "rrrrrrrrrr" at index 1 makes its StatefulSet in the last group of the set 53 characters long, over the 52 allowed (its pods carry the name in their controller-revision-hash label, limited to 63 characters): shorten the role name or the set name, or lower replicas`},
-		{"a role at index 11", func() *rbgsv1.RoleBasedGroupSet {
+			`RoleBasedGroupSet.openpatio.io "` + strings.Repeat("s", 38) + `" is invalid: spec.groupTemplate.roles: Invalid value: role "rrrrrrrrrr": its StatefulSet, "` + strings.Repeat("s", 38) + `-<index>-rrrrrrrrrr", is over 52 characters in the last groups of the set (its pods carry the name in their controller-revision-hash label, limited to 63 characters): shorten the role name or the set name, or lower replicas`},
+		{"a role after eleven others", func() *rbgsv1.RoleBasedGroupSet {
 			w := wrappers.MakeSet(strings.Repeat("s", 38), ns).Replicas(101)
 			for i := range 11 {
 				w.Role(string(rune('a'+i)), 1)
 			}
 			return w.Role(strings.Repeat("r", 10), 1).Obj()
-		}(), `RoleBasedGroupSet.openpatio.io "` + strings.Repeat("s", 38) + `" is invalid: spec.groupTemplate.roles: Invalid value: role "rrrrrrrrrr" at index 11 makes its StatefulSet in the last group of the set 53 characters long, over the 52 allowed (its pods carry the name in their controller-revision-hash label, limited to 63 characters): shorten the role name or the set name, or lower replicas`},
+		}(), `RoleBasedGroupSet.openpatio.io "` + strings.Repeat("s", 38) + `" is invalid: spec.groupTemplate.roles: Invalid value: role "rrrrrrrrrr": its StatefulSet, "` + strings.Repeat("s", 38) + `-<index>-rrrrrrrrrr", is over 52 characters in the last groups of the set (its pods carry the name in their controller-revision-hash label, limited to 63 characters): shorten the role name or the set name, or lower replicas`},
 		{"a set name far too long", wrappers.MakeSet(strings.Repeat("s", 90), ns).Replicas(12).Role("a", 1).Role("router", 1).Obj(),
-			`RoleBasedGroupSet.openpatio.io "` + strings.Repeat("s", 90) + `" is invalid: spec.groupTemplate.roles: Invalid value: role "a" at index 0 makes its StatefulSet in the last group of the set 95 characters long, over the 52 allowed (its pods carry the name in their controller-revision-hash label, limited to 63 characters): shorten the role name or the set name, or lower replicas`},
+			`RoleBasedGroupSet.openpatio.io "` + strings.Repeat("s", 90) + `" is invalid: spec.groupTemplate.roles: Invalid value: role "a": its StatefulSet, "` + strings.Repeat("s", 90) + `-<index>-a", is over 52 characters in the last groups of the set (its pods carry the name in their controller-revision-hash label, limited to 63 characters): shorten the role name or the set name, or lower replicas`},
 		{"maxUnavailable zero", wrappers.MakeSet("s", ns).Role("a", 1).MaxUnavailable(intstr.FromInt32(0)).Obj(),
 			`RoleBasedGroupSet.openpatio.io "s" is invalid: spec.rolloutStrategy.maxUnavailable: Invalid value: 0: must be a number of groups of at least 1, or a percentage from 1% to 100%: e.g. 1 to update one group at a time, or 25%`},
 		{"maxUnavailable 0%", wrappers.MakeSet("s", ns).Role("a", 1).MaxUnavailable(intstr.FromString("0%")).Obj(),
@@ -158,7 +158,7 @@ func TestSchemaRejections(t *testing.T) {
 		create(t, s)
 		scale := &autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: 101}}
 		err := k8s.SubResource("scale").Update(context.Background(), s, client.WithSubResourceBody(scale))
-		want := `RoleBasedGroupSet.openpatio.io "` + s.Name + `" is invalid: spec.groupTemplate.roles: Invalid value: role "rrrrrrrrrr" at index 0 makes its StatefulSet in the last group of the set 53 characters long, over the 52 allowed (its pods carry the name in their controller-revision-hash label, limited to 63 characters): shorten the role name or the set name, or lower replicas`
+		want := `RoleBasedGroupSet.openpatio.io "` + s.Name + `" is invalid: spec.groupTemplate.roles: Invalid value: role "rrrrrrrrrr": its StatefulSet, "` + s.Name + `-<index>-rrrrrrrrrr", is over 52 characters in the last groups of the set (its pods carry the name in their controller-revision-hash label, limited to 63 characters): shorten the role name or the set name, or lower replicas`
 		if err == nil || err.Error() != want {
 			t.Errorf("got  %v\nwant %s", err, want)
 		}

@@ -5,14 +5,11 @@ import (
 	"testing"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/test/wrappers"
@@ -32,16 +29,7 @@ func setup(t *testing.T, conflicts int) (*Writer, *rbgsv1.RoleBasedGroup, *clock
 	g := wrappers.MakeGroup("g", "ns").Generation(1).Role("prefill", 1).Obj()
 	writes := 0
 	c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(g).WithStatusSubresource(g).
-		WithInterceptorFuncs(interceptor.Funcs{
-			SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-				if conflicts > 0 {
-					conflicts--
-					return apierrors.NewConflict(schema.GroupResource{Group: "openpatio.io", Resource: "rolebasedgroups"}, obj.GetName(), nil)
-				}
-				writes++
-				return c.SubResource(sub).Update(ctx, obj, opts...)
-			},
-		}).Build()
+		WithInterceptorFuncs(wrappers.StatusConflicts(conflicts, &writes)).Build()
 	clk := clocktesting.NewFakeClock(t0)
 	if err := c.Get(context.Background(), client.ObjectKeyFromObject(g), g); err != nil {
 		t.Fatal(err)

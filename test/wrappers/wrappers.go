@@ -3,13 +3,21 @@
 package wrappers
 
 import (
+	"context"
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 )
@@ -155,4 +163,23 @@ func Scheme() *runtime.Scheme {
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(rbgsv1.AddToScheme(s))
 	return s
+}
+
+// StatusConflicts makes a fake client fail its first n status updates with
+// a conflict, as the API server does when the object changed since it was
+// read; writes counts the status updates that went through.
+func StatusConflicts(n int, writes *int) interceptor.Funcs {
+	return interceptor.Funcs{
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+			if n > 0 {
+				n--
+				gvk, _ := apiutil.GVKForObject(obj, c.Scheme())
+				return apierrors.NewConflict(schema.GroupResource{Group: gvk.Group, Resource: strings.ToLower(gvk.Kind) + "s"}, obj.GetName(), nil)
+			}
+			if writes != nil {
+				*writes++
+			}
+			return c.SubResource(sub).Update(ctx, obj, opts...)
+		},
+	}
 }

@@ -9,8 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -135,17 +133,8 @@ rbgs_groups{phase="Running"} 1
 // the next event, which may never come.
 func TestWriteStatusRetriesConflicts(t *testing.T) {
 	g := wrappers.MakeGroup("g", "ns").Generation(1).Role("prefill", 1).Obj()
-	conflicts := 1
 	c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(g).WithStatusSubresource(g).
-		WithInterceptorFuncs(interceptor.Funcs{
-			SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-				if conflicts > 0 {
-					conflicts--
-					return apierrors.NewConflict(schema.GroupResource{Group: "openpatio.io", Resource: "rolebasedgroups"}, obj.GetName(), nil)
-				}
-				return c.SubResource(sub).Update(ctx, obj, opts...)
-			},
-		}).Build()
+		WithInterceptorFuncs(wrappers.StatusConflicts(1, nil)).Build()
 	clk := clocktesting.NewFakeClock(t0.Time)
 	rec := events.NewFakeRecorder(10)
 	r := &Reconciler{Client: c, Scheme: wrappers.Scheme(), Recorder: rec, Clock: clk, Statuses: &status.Writer{Client: c, Clock: clk},

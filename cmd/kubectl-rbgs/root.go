@@ -11,7 +11,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/openpatio/rbgs/internal/manager"
+	rbgsscheme "github.com/openpatio/rbgs/internal/scheme"
 )
 
 // connectFunc returns a client of the cluster the flags name, and the
@@ -28,7 +28,7 @@ func connect(flags *genericclioptions.ConfigFlags) (client.WithWatch, string, er
 	if err != nil {
 		return nil, "", err
 	}
-	scheme, err := manager.NewScheme()
+	scheme, err := rbgsscheme.New()
 	if err != nil {
 		return nil, "", err
 	}

@@ -12,9 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,6 +28,7 @@ import (
 	"github.com/openpatio/rbgs/internal/controller/group"
 	"github.com/openpatio/rbgs/internal/controller/set"
 	"github.com/openpatio/rbgs/internal/metrics"
+	rbgsscheme "github.com/openpatio/rbgs/internal/scheme"
 	"github.com/openpatio/rbgs/internal/status"
 	rbgswebhook "github.com/openpatio/rbgs/internal/webhook"
 )
@@ -67,18 +66,6 @@ type WebhookOptions struct {
 	CertDir string
 }
 
-// NewScheme holds every kind the operator reads or writes.
-func NewScheme() (*runtime.Scheme, error) {
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	if err := rbgsv1.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=rbgs-system,resources=leases,verbs=get;create;update
 // +kubebuilder:rbac:groups="",namespace=rbgs-system,resources=events,verbs=create;patch
 
@@ -91,7 +78,7 @@ func leaseConfig(cfg *rest.Config) *rest.Config {
 
 // New builds the operator's manager with its controllers registered.
 func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error) {
-	scheme, err := NewScheme()
+	scheme, err := rbgsscheme.New()
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/openpatio/rbgs/internal/manager"
+	rbgsscheme "github.com/openpatio/rbgs/internal/scheme"
 	"github.com/openpatio/rbgs/test/audit"
 )
 
@@ -83,7 +83,7 @@ func run(c config) error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = 2000, 4000
-	scheme, err := manager.NewScheme()
+	scheme, err := rbgsscheme.New()
 	if err != nil {
 		return err
 	}

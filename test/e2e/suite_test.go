@@ -28,7 +28,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/openpatio/rbgs/internal/manager"
+	rbgsscheme "github.com/openpatio/rbgs/internal/scheme"
 	"github.com/openpatio/rbgs/test/process"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
@@ -59,7 +59,7 @@ func run(m *testing.M) int {
 	}
 	cfg.QPS, cfg.Burst = 100, 200
 	restConfig = cfg
-	scheme, err := manager.NewScheme()
+	scheme, err := rbgsscheme.New()
 	if err == nil {
 		k8s, err = client.New(cfg, client.Options{Scheme: scheme})
 	}

@@ -14,7 +14,7 @@ import (
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/discovery"
-	"github.com/openpatio/rbgs/internal/manager"
+	rbgsscheme "github.com/openpatio/rbgs/internal/scheme"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
@@ -186,7 +186,7 @@ func TestWebhookCollisionsRatchet(t *testing.T) {
 	rec := &warnings{}
 	wcfg := rest.CopyConfig(cfg)
 	wcfg.WarningHandler = rec
-	scheme, err := manager.NewScheme()
+	scheme, err := rbgsscheme.New()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ import (
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/manager"
+	rbgsscheme "github.com/openpatio/rbgs/internal/scheme"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
@@ -72,7 +73,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "starting envtest (run `hack/tools.sh etcd kube-apiserver kubectl` first):", err)
 		return 1
 	}
-	scheme, err := manager.NewScheme()
+	scheme, err := rbgsscheme.New()
 	if err == nil {
 		k8s, err = client.New(cfg, client.Options{Scheme: scheme})
 	}

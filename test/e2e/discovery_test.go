@@ -11,6 +11,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
@@ -40,8 +41,12 @@ func TestDiscoveryKeysFollowPods(t *testing.T) {
 	roleReady(t, ns, "disc", "decode", 3)
 	groupPhase(t, ns, "disc", rbgsv1.PhaseRunning)
 
-	// The ConfigMap is read first, then the pods: a pod listed existed when
-	// the ConfigMap was read, or was created after, and must find its key.
+	// Each sample reads the ConfigMap, lists the pods, and reads the
+	// ConfigMap again. A pod seen by an earlier sample existed when the
+	// first read was made: its key must be there (no pod loses its key). A
+	// pod seen for the first time exists, so its key was written before it
+	// was created and must be in the second read (no pod starts before its
+	// key).
 	var (
 		mu         sync.Mutex
 		violations []string
@@ -50,26 +55,41 @@ func TestDiscoveryKeysFollowPods(t *testing.T) {
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
+		seen := map[types.UID]bool{}
+		read := func() (map[string]string, bool) {
+			var cm corev1.ConfigMap
+			if err := get(ns, naming.ClusterConfigMap("disc"), &cm); err != nil {
+				return nil, false
+			}
+			return cm.Data, true
+		}
 		for {
 			select {
 			case <-stop:
 				return
 			case <-time.After(10 * time.Millisecond):
 			}
-			var cm corev1.ConfigMap
-			if err := get(ns, naming.ClusterConfigMap("disc"), &cm); err != nil {
+			before, ok := read()
+			var pl corev1.PodList
+			if !ok || k8s.List(context.Background(), &pl, client.InNamespace(ns), client.MatchingLabels{rbgsv1.LabelGroupName: "disc"}) != nil {
 				continue
 			}
-			var pl corev1.PodList
-			if err := k8s.List(context.Background(), &pl, client.InNamespace(ns), client.MatchingLabels{rbgsv1.LabelGroupName: "disc"}); err != nil {
+			after, ok := read()
+			if !ok {
 				continue
 			}
 			mu.Lock()
 			samples++
 			for i := range pl.Items {
-				if k := fileKey(&pl.Items[i]); cm.Data[k] == "" {
-					violations = append(violations, fmt.Sprintf("pod %s without key %s (keys %v)", pl.Items[i].Name, k, slices.Sorted(maps.Keys(cm.Data))))
+				p := &pl.Items[i]
+				k, data := fileKey(p), after
+				if seen[p.UID] {
+					data = before
 				}
+				if data[k] == "" {
+					violations = append(violations, fmt.Sprintf("pod %s (seen before: %v) without key %s (keys %v)", p.Name, seen[p.UID], k, slices.Sorted(maps.Keys(data))))
+				}
+				seen[p.UID] = true
 			}
 			mu.Unlock()
 		}
@@ -103,7 +123,7 @@ func TestDiscoveryKeysFollowPods(t *testing.T) {
 	close(stop)
 	<-done
 	if len(violations) > 0 || samples < 10 {
-		t.Errorf("%d samples; pods without their key:\n%v", samples, violations)
+		t.Fatalf("%d samples; pods without their key:\n%v", samples, violations)
 	}
 	t.Logf("%d samples of the ConfigMap and pods, every pod with its key", samples)
 }

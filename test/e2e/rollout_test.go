@@ -27,8 +27,8 @@ type rollingSampler struct {
 	// busy counts the samples that saw a group replacing pods: proof the
 	// sampler was quick enough to see the rollouts at all.
 	busy int
-	stop    chan struct{}
-	done    chan struct{}
+	stop chan struct{}
+	done chan struct{}
 }
 
 func sampleRolling(t *testing.T, ns string) *rollingSampler {

@@ -1,5 +1,7 @@
 package v1alpha1
 
+import "k8s.io/apimachinery/pkg/util/intstr"
+
 // Defaults of optional fields, for readers of objects that the API server
 // has not defaulted (built in code, or from before a default existed).
 
@@ -9,4 +11,57 @@ func (r *RolloutStrategy) PartitionOrZero() int32 {
 		return 0
 	}
 	return *r.Partition
+}
+
+// KindOrDefault is the role's workload kind, StatefulSet when unset.
+func (r *RoleSpec) KindOrDefault() WorkloadKind {
+	if r.Workload.Kind == "" {
+		return WorkloadStatefulSet
+	}
+	return r.Workload.Kind
+}
+
+// ReplicasOrDefault is the role's number of instances, 1 when unset.
+func (r *RoleSpec) ReplicasOrDefault() int32 {
+	if r.Replicas == nil {
+		return 1
+	}
+	return *r.Replicas
+}
+
+// SizeOrDefault is the number of pods of an instance of the role, 1 when
+// unset.
+func (r *RoleSpec) SizeOrDefault() int32 {
+	if r.Size == nil || *r.Size < 1 {
+		return 1
+	}
+	return *r.Size
+}
+
+// InstancesMaxUnavailable is how many instances of the role may be
+// replaced at once (rolloutStrategy.maxUnavailable), at least 1.
+func (r *RoleSpec) InstancesMaxUnavailable() int32 {
+	if r.RolloutStrategy == nil {
+		return 1
+	}
+	return atLeastOne(r.RolloutStrategy.MaxUnavailable, r.ReplicasOrDefault())
+}
+
+// MaxUnavailableOf is how many of replicas groups may be unavailable at
+// once during a rollout, at least 1, so a rollout always progresses.
+func (r *RolloutStrategy) MaxUnavailableOf(replicas int32) int32 {
+	return atLeastOne(r.MaxUnavailable, replicas)
+}
+
+// atLeastOne resolves a count or a percentage of total (rounded down) to a
+// count of at least 1; 1 when unset.
+func atLeastOne(v *intstr.IntOrString, total int32) int32 {
+	if v == nil {
+		return 1
+	}
+	n, err := intstr.GetScaledValueFromIntOrPercent(v, int(total), false)
+	if err != nil || n < 1 {
+		return 1
+	}
+	return int32(n)
 }

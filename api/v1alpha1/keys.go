@@ -13,6 +13,15 @@ const (
 	LabelSetName = "patio.io/rbgs-name"
 	// LabelGroupIndex is the index ("0", "1", ...) of a group within its set.
 	LabelGroupIndex = "patio.io/rbgs-group-index"
+	// LabelInstance is the index ("0", "1", ...) of the instance of a role
+	// of size > 1 that a pod belongs to.
+	LabelInstance = "patio.io/rbgs-instance"
+	// LabelWorkerIndex is the index of a pod within its instance, on pods
+	// of roles of size > 1: "0" is the leader, so a selector on it reaches
+	// leaders only. The operator sets it once the pod exists (the
+	// StatefulSet's own apps.kubernetes.io/pod-index label says the same
+	// from the start).
+	LabelWorkerIndex = "patio.io/rbgs-worker-index"
 	// LabelGroupRevision is the revision (a hash of the set's group template,
 	// replica counts excluded) that a set last applied to one of its groups.
 	LabelGroupRevision = "patio.io/rbgs-revision"
@@ -35,6 +44,10 @@ const (
 	// renders templates differently keeps the live template, so an upgrade
 	// restarts no pod.
 	AnnotationTemplateInputs = "patio.io/rbgs-template-inputs"
+	// AnnotationTemplateHash, on the StatefulSet of an instance of a role of
+	// size > 1, is a hash of the pod template the operator rendered for it:
+	// a change of the role that leaves it as it was replaces no instance.
+	AnnotationTemplateHash = "patio.io/rbgs-template-hash"
 )
 
 // Environment variables injected into every container of every pod of a group.
@@ -56,6 +69,15 @@ const (
 	EnvGroupIndex = "RBGS_GROUP_INDEX"
 	// EnvNamespace is the namespace of the group.
 	EnvNamespace = "RBGS_NAMESPACE"
+	// EnvLocalWorkerIndex is the index of the pod within its instance (0:
+	// the leader), for roles of size > 1.
+	EnvLocalWorkerIndex = "RBGS_LOCAL_WORKER_INDEX"
+	// EnvInstanceSize is the number of pods of the pod's instance, for roles
+	// of size > 1.
+	EnvInstanceSize = "RBGS_INSTANCE_SIZE"
+	// EnvLeaderAddress is the address, "<host>:<port>", of the leader of the
+	// pod's instance, for roles of size > 1.
+	EnvLeaderAddress = "RBGS_LEADER_ADDRESS"
 	// EnvRolesPrefix starts the per-role variables. For role R (upper-cased,
 	// "-" turned into "_") and ordinal k they are RBGS_ROLES_<R>_<k>_ADDRESS
 	// and RBGS_ROLES_<R>_REPLICAS.
@@ -64,6 +86,19 @@ const (
 	EnvAddressSuffix = "_ADDRESS"
 	// EnvReplicasSuffix ends the per-role replica count variables.
 	EnvReplicasSuffix = "_REPLICAS"
+)
+
+// Compatibility aliases of the variables above, with the names and values
+// LeaderWorkerSet gives them, so multi-node recipes written for it run
+// unchanged in pods of roles of size > 1.
+const (
+	// EnvLWSLeaderAddress is the leader's host name, without a port (as
+	// LeaderWorkerSet sets it; recipes append their own port).
+	EnvLWSLeaderAddress = "LWS_LEADER_ADDRESS"
+	// EnvLWSGroupSize is EnvInstanceSize.
+	EnvLWSGroupSize = "LWS_GROUP_SIZE"
+	// EnvLWSWorkerIndex is EnvLocalWorkerIndex.
+	EnvLWSWorkerIndex = "LWS_WORKER_INDEX"
 )
 
 // Where pods find the group's topology. Admission refuses a template volume

@@ -4,6 +4,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // StartupPolicy says when a role's workload is created.
@@ -20,7 +21,7 @@ const (
 
 // RestartPolicy says what the failure of one pod does to the rest of its
 // group.
-// +kubebuilder:validation:Enum=None;RecreateGroup
+// +kubebuilder:validation:Enum=None;RecreateGroup;RecreateInstance
 type RestartPolicy string
 
 const (
@@ -31,6 +32,12 @@ const (
 	// fails or restarts a container: a disaggregated group that lost one
 	// member is broken as a whole and must start again together.
 	RestartRecreateGroup RestartPolicy = "RecreateGroup"
+	// RestartRecreateInstance recreates every pod of one instance of a role
+	// when one of them fails or restarts a container: the ranks of a
+	// tensor-parallel engine cannot carry on without one of theirs. It is
+	// the default of roles of size > 1; for a role of size 1 it replaces the
+	// failed pod.
+	RestartRecreateInstance RestartPolicy = "RecreateInstance"
 )
 
 // DefaultMaxRestarts is the default of maxRestarts.
@@ -83,8 +90,22 @@ type WorkloadSpec struct {
 	Kind WorkloadKind `json:"kind,omitempty"`
 }
 
-// RoleSpec is one role of a group: a set of identical pods run by one
-// workload, reachable through one headless Service.
+// RoleRolloutStrategy says how a template change reaches the instances of
+// a role of size > 1.
+type RoleRolloutStrategy struct {
+	// maxUnavailable is the number (or percentage, rounded down, at least 1)
+	// of the role's instances replaced at once; the next go when those are
+	// Ready again. Default 1.
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^[1-9][0-9]?%$|^100%$')",message="must be a number of instances of at least 1, or a percentage from 1% to 100%: e.g. 1 to replace one instance at a time, or 25%"
+	// +optional
+	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
+}
+
+// RoleSpec is one role of a group: a set of identical instances (pods, or
+// groups of size pods) run by StatefulSets or a Deployment, reachable
+// through one headless Service.
+// +kubebuilder:validation:XValidation:rule="!has(self.size) || self.size == 1 || !has(self.workload.kind) || self.workload.kind != 'Deployment'",fieldPath=".size",messageExpression="'role ' + self.role + ': size ' + string(self.size) + ' needs a StatefulSet workload (its pods need stable names): remove workload.kind Deployment, or set size to 1'"
 // +kubebuilder:validation:XValidation:rule="!has(self.dependencies) || !(self.role in self.dependencies)",fieldPath=".dependencies",messageExpression="'\"' + self.role + '\": a role cannot depend on itself: remove it from dependencies'"
 // +kubebuilder:validation:XValidation:rule="has(self.template.spec) && size(self.template.spec.containers) > 0",fieldPath=".template.spec.containers",reason="FieldValueRequired",messageExpression="'role ' + self.role + ' has no container: add at least one'"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.podManagementPolicy) || !has(self.podManagementPolicy) || self.podManagementPolicy == oldSelf.podManagementPolicy",fieldPath=".podManagementPolicy",messageExpression="'\"' + self.podManagementPolicy + '\": immutable, the StatefulSet of role ' + self.role + ' runs with \"' + oldSelf.podManagementPolicy + '\" and cannot change it: set it back, or remove the role and add it again under a new name'"
@@ -97,11 +118,28 @@ type RoleSpec struct {
 	// +required
 	Role string `json:"role"`
 
-	// replicas is the number of pods of the role.
+	// replicas is the number of instances of the role: of pods, when size
+	// is 1.
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	Replicas *int32 `json:"replicas,omitempty"`
+
+	// size is the number of pods of one instance (default 1): an instance of
+	// size > 1 is one engine spread over several pods, such as a tensor- or
+	// expert-parallel model across nodes, whose pod 0 is the leader. Each
+	// instance then runs as its own StatefulSet, "<group>-<role>-<instance>",
+	// whose pods are replaced, recreated and scaled together.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=64
+	// +optional
+	Size *int32 `json:"size,omitempty"`
+
+	// rolloutStrategy of the instances of a role of size > 1: how many may
+	// be replaced at once when its template changes. An instance's pods are
+	// always replaced together, never a mix of versions.
+	// +optional
+	RolloutStrategy *RoleRolloutStrategy `json:"rolloutStrategy,omitempty"`
 
 	// dependencies names other roles of the same group that must be Ready
 	// before this role's workload is created (with startupPolicy Ordered).
@@ -126,7 +164,9 @@ type RoleSpec struct {
 
 	// restartPolicy of the role's pods, in place of the group's: None leaves
 	// them to their workload; RecreateGroup recreates the whole group when
-	// one of them fails.
+	// one of them fails; RecreateInstance recreates the pods of the failed
+	// pod's instance. A role of size > 1 recreates its instances unless it
+	// says otherwise here (or the group says RecreateGroup).
 	// +optional
 	RestartPolicy RestartPolicy `json:"restartPolicy,omitempty"`
 
@@ -195,23 +235,32 @@ const (
 type RoleStatus struct {
 	// role is the name of the role.
 	Role string `json:"role"`
-	// replicas is the desired number of pods.
+	// replicas is the desired number of pods (instances, for size > 1).
 	Replicas int32 `json:"replicas"`
-	// readyReplicas is the number of Ready pods.
+	// readyReplicas is the number of Ready pods (instances whose pods are
+	// all Ready, for size > 1).
 	ReadyReplicas int32 `json:"readyReplicas"`
-	// updatedReplicas is the number of pods running the current template.
+	// updatedReplicas is the number of pods (instances, for size > 1)
+	// running the current template.
 	// +optional
 	UpdatedReplicas int32 `json:"updatedReplicas,omitempty"`
+	// size is the number of pods of an instance, for roles of size > 1;
+	// replicas, readyReplicas and updatedReplicas then count instances.
+	// +optional
+	Size int32 `json:"size,omitempty"`
+	// readyPods is the number of Ready pods, for roles of size > 1.
+	// +optional
+	ReadyPods int32 `json:"readyPods,omitempty"`
 	// waitingFor lists the dependencies that are not Ready yet while the
 	// role's workload waits to be created.
 	// +listType=set
 	// +optional
 	WaitingFor []string `json:"waitingFor,omitempty"`
-	// recreateGroupSince is when restartPolicy RecreateGroup took effect for
-	// the role: failures of its pods that happened before do not recreate
-	// the group.
+	// recreateSince is when a restart policy that recreates pods
+	// (RecreateGroup, RecreateInstance) took effect for the role: failures of
+	// its pods that happened before recreate nothing.
 	// +optional
-	RecreateGroupSince *metav1.Time `json:"recreateGroupSince,omitempty"`
+	RecreateSince *metav1.Time `json:"recreateSince,omitempty"`
 }
 
 // GroupRestart is one recreation of a group's pods.
@@ -220,6 +269,12 @@ type GroupRestart struct {
 	Time metav1.Time `json:"time"`
 	// reason names the pod that failed and how.
 	Reason string `json:"reason"`
+	// role and instance whose pods were recreated (restartPolicy
+	// RecreateInstance); absent when every pod of the group was.
+	// +optional
+	Role string `json:"role,omitempty"`
+	// +optional
+	Instance *int32 `json:"instance,omitempty"`
 }
 
 // RoleBasedGroupStatus is the observed state of a group.

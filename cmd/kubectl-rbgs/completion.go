@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
-	"github.com/openpatio/rbgs/internal/discovery"
 	"github.com/openpatio/rbgs/internal/naming"
 )
 
@@ -59,15 +58,16 @@ func completeNames(e *env, groups bool) cobra.CompletionFunc {
 	}
 }
 
-// completeConfig completes config NAME GROUP ROLE RANK: sets, the indices
-// of set NAME's groups, the roles of the group, the ranks of the role.
+// completeConfig completes config NAME GROUP ROLE RANK [WORKER]: sets, the
+// indices of set NAME's groups, the roles of the group, the ranks of the
+// role, the worker indices of its instances.
 func completeConfig(e *env) cobra.CompletionFunc {
 	sets := completeNames(e, false)
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		if len(args) == 0 {
 			return sets(cmd, args, toComplete)
 		}
-		if len(args) > 3 {
+		if len(args) > 4 {
 			return nil, noFiles
 		}
 		c, namespace, err := e.client()
@@ -109,9 +109,13 @@ func completeConfig(e *env) cobra.CompletionFunc {
 			switch {
 			case len(args) == 2:
 				out = append(out, r.Role)
-			case r.Role == args[2]:
-				for k := range discovery.ReplicasOf(r) {
+			case r.Role == args[2] && len(args) == 3:
+				for k := range r.ReplicasOrDefault() {
 					out = append(out, strconv.Itoa(int(k)))
+				}
+			case r.Role == args[2] && len(args) == 4:
+				for j := range r.SizeOrDefault() {
+					out = append(out, strconv.Itoa(int(j)))
 				}
 			}
 		}

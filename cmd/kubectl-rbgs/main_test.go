@@ -144,7 +144,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"status", "demo", "extra"}, `unexpected argument "extra" (expected NAME)`, "kubectl rbgs status"},
 		{[]string{"status", "demo", "-o", "wide"}, `--output must be text, json or yaml, not "wide"`, "kubectl rbgs status"},
 		{[]string{"status", "demo", "--bogus"}, "unknown flag: --bogus", "kubectl rbgs status"},
-		{[]string{"config", "demo", "0"}, "missing ROLE RANK (expected NAME GROUP ROLE RANK)", "kubectl rbgs config"},
+		{[]string{"config", "demo", "0"}, "missing ROLE RANK (expected NAME GROUP ROLE RANK [WORKER])", "kubectl rbgs config"},
 		{[]string{"config", "demo", "0", "decode", "one"}, `RANK "one" is not a number`, "kubectl rbgs config"},
 		{[]string{"rollout", "pause"}, "missing NAME (expected NAME)", "kubectl rbgs rollout pause"},
 		{[]string{"rollout", "status", "demo", "--timeout", "soon"}, `invalid argument "soon" for "--timeout" flag`, "kubectl rbgs rollout status"},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -127,13 +128,28 @@ func noSubcommand(cmd *cobra.Command, args []string) error {
 // positional checks the arguments against their names, e.g. NAME GROUP
 // ROLE RANK, and says which are missing or too many.
 func positional(names ...string) cobra.PositionalArgs {
+	return positionalOptional(names, nil)
+}
+
+// positionalOptional is positional with optional arguments after the
+// required names.
+func positionalOptional(names, optional []string) cobra.PositionalArgs {
+	all := append(slices.Clone(names), optional...)
 	return func(cmd *cobra.Command, args []string) error {
 		switch {
 		case len(args) < len(names):
-			return usagef(cmd, "missing %s (expected %s)", strings.Join(names[len(args):], " "), strings.Join(names, " "))
-		case len(args) > len(names):
-			return usagef(cmd, "unexpected argument %q (expected %s)", args[len(names)], strings.Join(names, " "))
+			return usagef(cmd, "missing %s (expected %s)", strings.Join(names[len(args):], " "), usage(names, optional))
+		case len(args) > len(all):
+			return usagef(cmd, "unexpected argument %q (expected %s)", args[len(all)], usage(names, optional))
 		}
 		return nil
 	}
+}
+
+func usage(names, optional []string) string {
+	out := strings.Join(names, " ")
+	for _, o := range optional {
+		out += " [" + o + "]"
+	}
+	return out
 }

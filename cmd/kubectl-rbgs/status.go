@@ -57,27 +57,37 @@ NAME may also be a RoleBasedGroup (when no set has that name).
 
 func newConfigCmd(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "config NAME GROUP ROLE RANK",
+		Use:   "config NAME GROUP ROLE RANK [WORKER]",
 		Short: "Print the cluster.yaml and RBGS_* environment one pod receives",
 		Long: `Print /etc/rbgs/cluster.yaml and the RBGS_* environment variables of pod RANK of
 role ROLE, as the kubelet assembles them from the group's ConfigMaps and the
-role's workload.
+role's workload. For a role of size > 1, RANK is the instance and WORKER the
+pod's index in it (default 0, the leader).
 
 GROUP is the index of a group of set NAME, or a group's name.`,
 		Example: `  kubectl rbgs config demo 0 decode 1
-  kubectl rbgs config demo demo-1 prefill 0`,
-		Args:              positional("NAME", "GROUP", "ROLE", "RANK"),
+  kubectl rbgs config demo demo-1 prefill 0
+  kubectl rbgs config demo 0 decode 1 3`,
+		Args:              positionalOptional([]string{"NAME", "GROUP", "ROLE", "RANK"}, []string{"WORKER"}),
 		ValidArgsFunction: completeConfig(e),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rank, err := strconv.ParseInt(args[3], 10, 32)
 			if err != nil {
 				return usagef(cmd, "RANK %q is not a number", args[3])
 			}
+			var worker *int32
+			if len(args) == 5 {
+				w, err := strconv.ParseInt(args[4], 10, 32)
+				if err != nil {
+					return usagef(cmd, "WORKER %q is not a number", args[4])
+				}
+				worker = new(int32(w))
+			}
 			c, namespace, err := e.client()
 			if err != nil {
 				return err
 			}
-			return inspect.PodConfig(cmd.Context(), c, namespace, args[0], args[1], args[2], int32(rank), e.streams.Out)
+			return inspect.PodConfig(cmd.Context(), c, namespace, args[0], args[1], args[2], int32(rank), worker, e.streams.Out)
 		},
 	}
 }

@@ -14,15 +14,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
-	"github.com/openpatio/rbgs/internal/discovery"
 	"github.com/openpatio/rbgs/internal/naming"
+	"github.com/openpatio/rbgs/internal/topology"
 )
 
 // PodConfig prints the /etc/rbgs/cluster.yaml and the RBGS_* environment
 // that pod rank of role receives in group (a group name, or the index of a
 // group of set name), read from the live ConfigMaps and workload, as the
-// kubelet would assemble them.
-func PodConfig(ctx context.Context, c client.Reader, namespace, set, group, role string, rank int32, w io.Writer) error {
+// kubelet would assemble them. For a role of size > 1, rank is the
+// instance and worker the pod's index in it (0, the leader, when nil).
+func PodConfig(ctx context.Context, c client.Reader, namespace, set, group, role string, rank int32, worker *int32, w io.Writer) error {
 	if i, err := strconv.Atoi(group); err == nil {
 		group = naming.Group(set, int32(i))
 	}
@@ -30,37 +31,52 @@ func PodConfig(ctx context.Context, c client.Reader, namespace, set, group, role
 	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: group}, &g); err != nil {
 		return fmt.Errorf("group %s: %w", group, err)
 	}
-	i := slices.IndexFunc(g.Spec.Roles, func(r rbgsv1.RoleSpec) bool { return r.Role == role })
-	if i < 0 {
+	t := topology.Resolve(&g)
+	r := t.Role(role)
+	if r == nil {
 		var names []string
-		for _, r := range g.Spec.Roles {
-			names = append(names, r.Role)
+		for _, r := range t.Roles {
+			names = append(names, r.Name)
 		}
 		return fmt.Errorf("group %s has no role %q (roles: %s)", group, role, strings.Join(names, ", "))
 	}
-	spec := &g.Spec.Roles[i]
-	stateful := discovery.KindOf(spec) == rbgsv1.WorkloadStatefulSet
-	if want := discovery.ReplicasOf(spec); stateful && (rank < 0 || rank >= want) {
-		return fmt.Errorf("role %s has %d pods: rank must be 0..%d", role, want, want-1)
-	}
-	var key string
+	// Where the pod's file is, its workload, what the pod is called, and
+	// what the downward API tells it.
+	configMap, key, workload, pod := naming.ClusterConfigMap(group), naming.ClusterFileKey(role, nil), r.Service, "every pod of Deployment "+r.Service
+	ordinal := rank
+	stateful := r.Kind == rbgsv1.WorkloadStatefulSet
 	if stateful {
-		key = naming.ClusterFileKey(role, &rank)
-	} else {
-		key = naming.ClusterFileKey(role, nil)
+		if rank < 0 || rank >= r.Replicas {
+			return fmt.Errorf("role %s has %d instances: rank must be 0..%d", role, r.Replicas, r.Replicas-1)
+		}
+		in := &r.Instances[rank]
+		j := int32(0)
+		if worker != nil {
+			j = *worker
+		}
+		if j < 0 || j >= r.Size {
+			return fmt.Errorf("instances of role %s have %d pods: the worker index must be 0..%d", role, r.Size, r.Size-1)
+		}
+		p := &in.Pods[j]
+		configMap, key, workload, pod = in.ConfigMap, p.FileKey, in.Workload, "pod "+p.Name
+		if r.MultiPod() {
+			ordinal = j
+		}
+	} else if worker != nil {
+		return fmt.Errorf("role %s is a Deployment: its pods have no worker index", role)
 	}
 	var files, env corev1.ConfigMap
-	for name, cm := range map[string]*corev1.ConfigMap{naming.ClusterConfigMap(group): &files, naming.EnvConfigMap(group): &env} {
+	for name, cm := range map[string]*corev1.ConfigMap{configMap: &files, naming.EnvConfigMap(group): &env} {
 		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cm); err != nil {
 			return fmt.Errorf("ConfigMap %s: %w", name, err)
 		}
 	}
-	template, err := podTemplate(ctx, c, namespace, naming.Workload(group, role), stateful)
+	template, err := podTemplate(ctx, c, namespace, workload, stateful)
 	if err != nil {
 		return err
 	}
 
-	fmt.Fprintf(w, "# %s: /etc/rbgs/cluster.yaml (ConfigMap %s, key %s)\n", podName(group, role, rank, stateful), files.Name, key)
+	fmt.Fprintf(w, "# %s: /etc/rbgs/cluster.yaml (ConfigMap %s, key %s)\n", pod, files.Name, key)
 	content, ok := files.Data[key]
 	if !ok {
 		content = "# not rendered yet\n"
@@ -75,7 +91,7 @@ func PodConfig(ctx context.Context, c client.Reader, namespace, set, group, role
 		case e.ValueFrom == nil:
 			vars[e.Name] = e.Value
 		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.labels['"+appsv1.PodIndexLabel+"']":
-			vars[e.Name] = strconv.Itoa(int(rank))
+			vars[e.Name] = strconv.Itoa(int(ordinal))
 		case e.ValueFrom.FieldRef != nil:
 			vars[e.Name] = "(from the pod's " + e.ValueFrom.FieldRef.FieldPath + ")"
 		default:
@@ -102,11 +118,4 @@ func podTemplate(ctx context.Context, c client.Reader, namespace, name string, s
 		return nil, fmt.Errorf("Deployment %s: %w", name, err)
 	}
 	return &d.Spec.Template, nil
-}
-
-func podName(group, role string, rank int32, stateful bool) string {
-	if stateful {
-		return "pod " + naming.Pod(group, role, rank)
-	}
-	return "every pod of Deployment " + naming.Workload(group, role)
 }

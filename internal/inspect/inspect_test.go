@@ -290,7 +290,7 @@ func TestPodConfig(t *testing.T) {
 	}
 	c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(all...).Build()
 	var out bytes.Buffer
-	if err := PodConfig(context.Background(), c, "ns", "demo", "0", "decode", 1, &out); err != nil {
+	if err := PodConfig(context.Background(), c, "ns", "demo", "0", "decode", 1, nil, &out); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -309,10 +309,10 @@ func TestPodConfig(t *testing.T) {
 		err         string
 	}{
 		{"0", "router", 0, `group demo-0 has no role "router" (roles: prefill, decode)`},
-		{"0", "decode", 2, "role decode has 2 pods: rank must be 0..1"},
+		{"0", "decode", 2, "role decode has 2 instances: rank must be 0..1"},
 		{"7", "decode", 0, "group demo-7"},
 	} {
-		if err := PodConfig(context.Background(), c, "ns", "demo", bad.group, bad.role, bad.rank, &out); err == nil || !strings.Contains(err.Error(), bad.err) {
+		if err := PodConfig(context.Background(), c, "ns", "demo", bad.group, bad.role, bad.rank, nil, &out); err == nil || !strings.Contains(err.Error(), bad.err) {
 			t.Errorf("%s/%s/%d: got %v, want %q", bad.group, bad.role, bad.rank, err, bad.err)
 		}
 	}

@@ -87,10 +87,14 @@ type GroupReport struct {
 type RoleReport struct {
 	// role is the role's name.
 	Role string `json:"role"`
-	// replicas is the number of pods the spec asks for; readyReplicas the
-	// number that are Ready.
+	// replicas is the number of pods the spec asks for (of instances, for a
+	// role of size > 1); readyReplicas the number that are Ready.
 	Replicas      int32 `json:"replicas"`
 	ReadyReplicas int32 `json:"readyReplicas"`
+	// size is the number of pods of an instance and readyPods the Ready
+	// pods, for a role of size > 1.
+	Size      int32 `json:"size,omitempty"`
+	ReadyPods int32 `json:"readyPods,omitempty"`
 	// waitingFor names the dependencies the role waits for before its
 	// workload is created.
 	WaitingFor []string `json:"waitingFor,omitempty"`

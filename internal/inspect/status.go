@@ -23,7 +23,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
-	"github.com/openpatio/rbgs/internal/discovery"
 )
 
 // Printer writes trees, in colour or not.
@@ -171,10 +170,14 @@ func groupReport(g *rbgsv1.RoleBasedGroup, events map[eventKey]eventsv1.Event) G
 	for i := range g.Spec.Roles {
 		spec := &g.Spec.Roles[i]
 		st := status[spec.Role]
-		r.Roles = append(r.Roles, RoleReport{
-			Role: spec.Role, Replicas: discovery.ReplicasOf(spec), ReadyReplicas: st.ReadyReplicas,
+		rr := RoleReport{
+			Role: spec.Role, Replicas: spec.ReplicasOrDefault(), ReadyReplicas: st.ReadyReplicas,
 			WaitingFor: slices.Clone(st.WaitingFor),
-		})
+		}
+		if size := spec.SizeOrDefault(); size > 1 {
+			rr.Size, rr.ReadyPods = size, st.ReadyPods
+		}
+		r.Roles = append(r.Roles, rr)
 	}
 	return r
 }
@@ -264,6 +267,10 @@ func (p Printer) group(g *GroupReport, indent string) {
 			branch = "└── "
 		}
 		line := fmt.Sprintf("%s%s%-*s  %s pods ready", indent, branch, width, r.Role, p.ratio(r.ReadyReplicas, r.Replicas))
+		if r.Size > 1 {
+			line = fmt.Sprintf("%s%s%-*s  %s instances ready (%d pods each, %s pods)", indent, branch, width, r.Role,
+				p.ratio(r.ReadyReplicas, r.Replicas), r.Size, p.ratio(r.ReadyPods, r.Replicas*r.Size))
+		}
 		if len(r.WaitingFor) > 0 {
 			line += "  " + p.paint(yellow, "waiting for "+strings.Join(r.WaitingFor, ", "))
 		}

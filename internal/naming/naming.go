@@ -20,6 +20,18 @@ func Pod(group, role string, k int32) string {
 	return Workload(group, role) + "-" + strconv.Itoa(int(k))
 }
 
+// Instance is the name of the StatefulSet of instance i of a role of size
+// > 1, "<group>-<role>-<i>"; its pods are Instance-0 (the leader) to
+// Instance-(size-1).
+func Instance(group, role string, i int32) string {
+	return Workload(group, role) + "-" + strconv.Itoa(int(i))
+}
+
+// InstancePod is the name of pod j of instance i of a role of size > 1.
+func InstancePod(group, role string, i, j int32) string {
+	return Instance(group, role, i) + "-" + strconv.Itoa(int(j))
+}
+
 // Group is the name of group index i of set.
 func Group(set string, i int32) string {
 	return set + "-" + strconv.Itoa(int(i))
@@ -38,8 +50,17 @@ func EnvConfigMap(group string) string {
 // Address is how other pods reach pod ordinal k of role R, "G-R-k.G-R:PORT",
 // or ":PORT" left out when port is 0.
 func Address(group, role string, k int32, port int32) string {
-	return withPort(Pod(group, role, k)+"."+Workload(group, role), port)
+	return withPort(Host(Pod(group, role, k), group, role), port)
 }
+
+// Host is the DNS name of pod in the headless Service of role R of group:
+// "<pod>.G-R".
+func Host(pod, group, role string) string {
+	return pod + "." + Workload(group, role)
+}
+
+// WithPort is host, with ":PORT" unless port is 0.
+func WithPort(host string, port int32) string { return withPort(host, port) }
 
 // ServiceAddress is how other pods reach a Deployment role, "G-R:PORT".
 func ServiceAddress(group, role string, port int32) string {
@@ -85,6 +106,25 @@ func ClusterFileKey(role string, rank *int32) string {
 // pod's own file out of the cluster ConfigMap.
 func ClusterFileSubPathExpr(role string) string {
 	return role + ".$(" + rbgsv1.EnvLocalRank + ").yaml"
+}
+
+// InstanceFileKey is the key of the cluster.yaml of pod j of instance i of
+// a role of size > 1, "<role>.<i>.<j>.yaml", in the instance's ConfigMap.
+func InstanceFileKey(role string, i, j int32) string {
+	return role + "." + strconv.Itoa(int(i)) + "." + strconv.Itoa(int(j)) + ".yaml"
+}
+
+// InstanceFileSubPathExpr picks the file of a pod of instance i of a role
+// of size > 1 out of the instance's ConfigMap.
+func InstanceFileSubPathExpr(role string, i int32) string {
+	return role + "." + strconv.Itoa(int(i)) + ".$(" + rbgsv1.EnvLocalWorkerIndex + ").yaml"
+}
+
+// InstanceConfigMap holds the cluster.yaml files of the pods of instance i
+// of a role of size > 1 (every pod's file lists every pod of the group,
+// so one ConfigMap per instance keeps each far below the size limit).
+func InstanceConfigMap(group, role string, i int32) string {
+	return ClusterConfigMap(group) + "-" + role + "-" + strconv.Itoa(int(i))
 }
 
 // LiveClusterFileKey holds the topology without a local section; it is

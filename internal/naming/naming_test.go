@@ -22,6 +22,12 @@ func TestNames(t *testing.T) {
 		naming.ClusterFileSubPathExpr("decode"):            "decode.$(RBGS_LOCAL_RANK).yaml",
 		naming.ClusterConfigMap("g"):                       "g-rbgs-cluster",
 		naming.EnvConfigMap("g"):                           "g-rbgs-env",
+		naming.Instance("g", "decode", 3):                  "g-decode-3",
+		naming.InstancePod("g", "decode", 3, 0):            "g-decode-3-0",
+		naming.InstanceFileKey("decode", 3, 1):             "decode.3.1.yaml",
+		naming.InstanceFileSubPathExpr("decode", 3):        "decode.3.$(RBGS_LOCAL_WORKER_INDEX).yaml",
+		naming.InstanceConfigMap("g", "decode", 3):         "g-rbgs-cluster-decode-3",
+		naming.Host("g-decode-3-0", "g", "decode"):         "g-decode-3-0.g-decode",
 	} {
 		if got != want {
 			t.Errorf("got %q, want %q", got, want)

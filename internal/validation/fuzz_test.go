@@ -17,6 +17,7 @@ import (
 	"github.com/openpatio/rbgs/internal/controller/group"
 	"github.com/openpatio/rbgs/internal/discovery"
 	"github.com/openpatio/rbgs/internal/naming"
+	"github.com/openpatio/rbgs/internal/topology"
 	"github.com/openpatio/rbgs/internal/validation"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
@@ -140,7 +141,7 @@ func FuzzTemplateCollisions(f *testing.F) {
 // checkRendered checks the children the operator renders for g.
 func checkRendered(t *testing.T, g *rbgsv1.RoleBasedGroup) {
 	t.Helper()
-	topo := discovery.ForGroup(g)
+	topo := topology.Resolve(g)
 	keys := map[string]bool{naming.LiveClusterFileKey: true}
 	want := 1
 	for _, r := range topo.Roles {
@@ -149,9 +150,13 @@ func checkRendered(t *testing.T, g *rbgsv1.RoleBasedGroup) {
 			want++
 			continue
 		}
-		for k := range r.Replicas {
-			keys[naming.ClusterFileKey(r.Name, &k)] = true
-			want++
+		for _, in := range r.Instances {
+			for _, p := range in.Pods {
+				if in.ConfigMap == naming.ClusterConfigMap(g.Name) {
+					keys[p.FileKey] = true
+					want++
+				}
+			}
 		}
 	}
 	if len(keys) != want {
@@ -161,7 +166,7 @@ func checkRendered(t *testing.T, g *rbgsv1.RoleBasedGroup) {
 	if data := objs.ConfigMaps[0].(*corev1.ConfigMap).Data; len(data) != want {
 		t.Fatalf("cluster ConfigMap holds %d files, want %d", len(data), want)
 	}
-	operatorEnv := topo.EnvData()
+	operatorEnv := discovery.EnvData(topo)
 	for i := range g.Spec.Roles {
 		r := &g.Spec.Roles[i]
 		var tmpl corev1.PodTemplateSpec

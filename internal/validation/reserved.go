@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
-	"github.com/openpatio/rbgs/internal/discovery"
 	"github.com/openpatio/rbgs/internal/naming"
 )
 
@@ -90,7 +89,7 @@ func roleCollisions(r *rbgsv1.RoleSpec, at *field.Path) []collision {
 		}
 		out = append(out, c)
 	}
-	if k := naming.ClusterFileKey(r.Role, nil); discovery.KindOf(r) == rbgsv1.WorkloadDeployment && k == naming.LiveClusterFileKey {
+	if k := naming.ClusterFileKey(r.Role, nil); r.KindOrDefault() == rbgsv1.WorkloadDeployment && k == naming.LiveClusterFileKey {
 		add("role", func() *field.Error {
 			return field.Invalid(at.Child("role"), r.Role, fmt.Sprintf(
 				"a Deployment role's discovery file is the ConfigMap key %q, which holds the group's live topology (%s): rename the role, or run it as a StatefulSet",

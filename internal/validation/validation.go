@@ -14,20 +14,24 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/discovery"
 	"github.com/openpatio/rbgs/internal/graph"
 	"github.com/openpatio/rbgs/internal/naming"
+	"github.com/openpatio/rbgs/internal/topology"
 )
 
-// MaxClusterConfigBytes bounds the data of a group's cluster ConfigMap,
+// MaxClusterConfigBytes bounds the data of each discovery ConfigMap,
 // below the 1 MiB limit of a ConfigMap. Every pod's cluster.yaml lists
-// every pod of the group, so the data grows with the square of the group's
-// pod count (about 100 pods per group fit).
-const MaxClusterConfigBytes = 1000 * 1000
+// every pod of the group, so the data grows with the square of the pods
+// that share a ConfigMap (about 100 pods of size 1 per group fit; an
+// instance of size > 1 has a ConfigMap of its own).
+const MaxClusterConfigBytes = discovery.MaxConfigMapBytes
 
 // Group checks the roles of group groupName at path.
 func Group(groupName string, roles []rbgsv1.RoleSpec, path *field.Path) field.ErrorList {
@@ -45,36 +49,88 @@ func group(groupName string, roles []rbgsv1.RoleSpec, path *field.Path, shorten 
 		errs = append(errs, field.TooMany(path, len(roles), rbgsv1.MaxRoles))
 	}
 	errs = append(errs, graph.Validate(roles, path)...)
-	for i, r := range roles {
-		if n := naming.Workload(groupName, r.Role); len(n) > rbgsv1.MaxWorkloadNameLength {
-			errs = append(errs, field.Invalid(path.Index(i).Child("role"), r.Role, fmt.Sprintf(
-				"the role's StatefulSet would be named %q, %d characters, over the %d allowed (its pods carry the name in their controller-revision-hash label, limited to 63 characters): %s",
-				n, len(n), rbgsv1.MaxWorkloadNameLength, shorten)))
-		}
-		if len(r.Template.Spec.Containers) == 0 {
-			errs = append(errs, field.Required(path.Index(i).Child("template", "spec", "containers"),
-				fmt.Sprintf("role %s has no container: add at least one", r.Role)))
-		}
+	for i := range roles {
+		errs = append(errs, role(groupName, roles, i, path, shorten)...)
 	}
 	if len(errs) > 0 {
 		return errs
 	}
-	t := discovery.Topology{Group: groupName, Roles: make([]discovery.Role, 0, len(roles))}
-	pods, largest := int32(0), 0
+	return append(errs, discoverySize(groupName, roles, path)...)
+}
+
+// role checks role i of roles, which are at rolesPath.
+func role(groupName string, roles []rbgsv1.RoleSpec, i int, rolesPath *field.Path, shorten string) field.ErrorList {
+	var errs field.ErrorList
+	r, path := &roles[i], rolesPath.Index(i)
+	size := r.SizeOrDefault()
+	switch {
+	case size > 1 && r.KindOrDefault() == rbgsv1.WorkloadDeployment:
+		errs = append(errs, field.Invalid(path.Child("size"), size, fmt.Sprintf(
+			"role %s: size %d needs a StatefulSet workload (its pods need stable names): remove workload.kind Deployment, or set size to 1", r.Role, size)))
+	case size > 1:
+		if n := naming.Instance(groupName, r.Role, max(r.ReplicasOrDefault()-1, 0)); len(n) > rbgsv1.MaxWorkloadNameLength {
+			errs = append(errs, field.Invalid(path.Child("role"), r.Role, fmt.Sprintf(
+				"the StatefulSet of the role's last instance would be named %q, %d characters, over the %d allowed (its pods carry the name in their controller-revision-hash label, limited to 63 characters): %s, or lower replicas",
+				n, len(n), rbgsv1.MaxWorkloadNameLength, shorten)))
+		}
+		for j := range roles {
+			if suffix, ok := strings.CutPrefix(roles[j].Role, r.Role+"-"); ok && instanceSuffix.MatchString(suffix) {
+				other := roles[j].Role
+				errs = append(errs, field.Invalid(rolesPath.Index(j).Child("role"), other, fmt.Sprintf(
+					"role %s has size %d, so its instances' StatefulSets are named %q, %q, ...: a role named %q would take one of those names; rename it",
+					r.Role, size, naming.Instance(groupName, r.Role, 0), naming.Instance(groupName, r.Role, 1), other)))
+			}
+		}
+	default:
+		if n := naming.Workload(groupName, r.Role); len(n) > rbgsv1.MaxWorkloadNameLength {
+			errs = append(errs, field.Invalid(path.Child("role"), r.Role, fmt.Sprintf(
+				"the role's StatefulSet would be named %q, %d characters, over the %d allowed (its pods carry the name in their controller-revision-hash label, limited to 63 characters): %s",
+				n, len(n), rbgsv1.MaxWorkloadNameLength, shorten)))
+		}
+	}
+	if len(r.Template.Spec.Containers) == 0 {
+		errs = append(errs, field.Required(path.Child("template", "spec", "containers"),
+			fmt.Sprintf("role %s has no container: add at least one", r.Role)))
+	}
+	return errs
+}
+
+// instanceSuffix is what follows "<role>-" in the name of an instance.
+var instanceSuffix = regexp.MustCompile(`^[0-9]+$`)
+
+// discoverySize refuses a group whose discovery files would not fit in
+// their ConfigMaps.
+func discoverySize(groupName string, roles []rbgsv1.RoleSpec, path *field.Path) field.ErrorList {
+	pods, largest := 0, 0
 	for i := range roles {
-		t.Roles = append(t.Roles, discovery.Role{Name: roles[i].Role, Kind: discovery.KindOf(&roles[i]),
-			Replicas: discovery.ReplicasOf(&roles[i]), Port: discovery.FirstPort(&roles[i].Template.Spec)})
-		pods += t.Roles[i].Replicas
-		if t.Roles[i].Replicas > t.Roles[largest].Replicas {
+		r := &roles[i]
+		pods += int(r.ReplicasOrDefault() * r.SizeOrDefault())
+		if r.ReplicasOrDefault() > roles[largest].ReplicasOrDefault() {
 			largest = i
 		}
 	}
-	if size := t.ClusterFilesSize(); size > MaxClusterConfigBytes {
-		errs = append(errs, field.Invalid(path.Index(largest).Child("replicas"), t.Roles[largest].Replicas, fmt.Sprintf(
-			"the group's %d pods need %d bytes of discovery files, over the %d a ConfigMap holds (every pod's cluster.yaml lists every pod of the group: about 100 pods fit): lower replicas, or spread the pods over more groups",
-			pods, size, MaxClusterConfigBytes)))
+	const fix = "lower replicas or size, or spread the pods over more groups"
+	if bytes := discovery.EstimateFileBytes(pods); bytes > MaxClusterConfigBytes/2 {
+		// Far over the limit: not worth resolving.
+		return field.ErrorList{field.Invalid(path.Index(largest).Child("replicas"), roles[largest].ReplicasOrDefault(), fmt.Sprintf(
+			"the group's %d pods need more than %d bytes for each pod's cluster.yaml, which lists every pod of the group; a ConfigMap holds %d: %s",
+			pods, bytes, MaxClusterConfigBytes, fix))}
 	}
-	return errs
+	g := &rbgsv1.RoleBasedGroup{ObjectMeta: metav1.ObjectMeta{Name: groupName}, Spec: rbgsv1.RoleBasedGroupSpec{GroupTemplate: rbgsv1.GroupTemplate{Roles: roles}}}
+	name, bytes, files := discovery.Largest(topology.Resolve(g))
+	if bytes <= MaxClusterConfigBytes {
+		return nil
+	}
+	at := path.Index(largest).Child("replicas")
+	var value any = roles[largest].ReplicasOrDefault()
+	for i := range roles {
+		if naming.InstanceConfigMap(groupName, roles[i].Role, 0) == name {
+			at, value = path.Index(i).Child("size"), roles[i].SizeOrDefault()
+		}
+	}
+	return field.ErrorList{field.Invalid(at, value, fmt.Sprintf(
+		"the group's %d pods need %d bytes of discovery files in ConfigMap %s (%d files, each listing every pod of the group), over the %d a ConfigMap holds: %s",
+		pods, bytes, name, files, MaxClusterConfigBytes, fix))}
 }
 
 // serviceNamePrefix is the form of a group or set name: it starts the

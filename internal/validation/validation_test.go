@@ -10,6 +10,7 @@ import (
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/discovery"
+	"github.com/openpatio/rbgs/internal/topology"
 	"github.com/openpatio/rbgs/internal/validation"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
@@ -26,7 +27,11 @@ func lines(errs field.ErrorList) []string {
 func TestGroup(t *testing.T) {
 	path := field.NewPath("spec", "roles")
 	long := strings.Repeat("g", 45)
-	bigGroup := discovery.ForGroup(wrappers.MakeGroup("g", "").Role("router", 2).Role("decode", 200).Obj())
+	_, bigBytes, _ := discovery.Largest(topology.Resolve(wrappers.MakeGroup("g", "").Role("router", 2).Role("decode", 200).Obj()))
+	multi := func(replicas, size int32) []rbgsv1.RoleSpec {
+		return wrappers.MakeGroup("g", "ns").Role("router", 1).Role("decode", replicas, "router").Size(size).Obj().Spec.Roles
+	}
+	_, hugeInstances, _ := discovery.Largest(topology.Resolve(wrappers.MakeGroup("g", "").Role("decode", 2).Size(64).Role("moe", 8).Size(64).Obj()))
 	cases := []struct {
 		name  string
 		group string
@@ -55,7 +60,33 @@ func TestGroup(t *testing.T) {
 			"spec.roles[0].template.spec.containers: Required value: role a has no container: add at least one",
 		}},
 		{"discovery too large", "g", wrappers.MakeGroup("g", "ns").Role("router", 2).Role("decode", 200).Obj().Spec.Roles, []string{
-			`spec.roles[1].replicas: Invalid value: 200: the group's 202 pods need ` + strconv.Itoa(bigGroup.ClusterFilesSize()) + ` bytes of discovery files, over the 1000000 a ConfigMap holds (every pod's cluster.yaml lists every pod of the group: about 100 pods fit): lower replicas, or spread the pods over more groups`,
+			`spec.roles[1].replicas: Invalid value: 200: the group's 202 pods need ` + strconv.Itoa(bigBytes) + ` bytes of discovery files in ConfigMap g-rbgs-cluster (203 files, each listing every pod of the group), over the 1000000 a ConfigMap holds: lower replicas or size, or spread the pods over more groups`,
+		}},
+		{"4 roles x 8 instances x 8 pods fit", "deepseek-v3-serving-0", func() []rbgsv1.RoleSpec {
+			w := wrappers.MakeGroup("g", "ns")
+			for _, r := range []string{"prefill", "decode", "kv-router", "encoder"} {
+				w.Role(r, 8).Size(8)
+			}
+			return w.Obj().Spec.Roles
+		}(), nil},
+		{"instances too large for their ConfigMaps", "g", wrappers.MakeGroup("g", "ns").Role("decode", 2).Size(64).Role("moe", 8).Size(64).Obj().Spec.Roles, []string{
+			`spec.roles[0].size: Invalid value: 64: the group's 640 pods need ` + strconv.Itoa(hugeInstances) + ` bytes of discovery files in ConfigMap g-rbgs-cluster-decode-0 (65 files, each listing every pod of the group), over the 1000000 a ConfigMap holds: lower replicas or size, or spread the pods over more groups`,
+		}},
+		{"a million pods refused without resolving them", "g", multi(1_000_000, 1), []string{
+			`spec.roles[1].replicas: Invalid value: 1000000: the group's 1000001 pods need more than 30000030 bytes for each pod's cluster.yaml, which lists every pod of the group; a ConfigMap holds 1000000: lower replicas or size, or spread the pods over more groups`,
+		}},
+		{"size with a Deployment", "g", func() []rbgsv1.RoleSpec {
+			roles := multi(1, 4)
+			roles[1].Workload.Kind = rbgsv1.WorkloadDeployment
+			return roles
+		}(), []string{
+			`spec.roles[1].size: Invalid value: 4: role decode: size 4 needs a StatefulSet workload (its pods need stable names): remove workload.kind Deployment, or set size to 1`,
+		}},
+		{"a role named like another role's instance", "g", append(multi(2, 4), wrappers.RoleSpec("decode-7", 1)), []string{
+			`spec.roles[2].role: Invalid value: "decode-7": role decode has size 4, so its instances' StatefulSets are named "g-decode-0", "g-decode-1", ...: a role named "decode-7" would take one of those names; rename it`,
+		}},
+		{"instance StatefulSet name too long", strings.Repeat("g", 43), multi(100, 2), []string{
+			`spec.roles[1].role: Invalid value: "decode": the StatefulSet of the role's last instance would be named "` + strings.Repeat("g", 43) + `-decode-99", 53 characters, over the 52 allowed (its pods carry the name in their controller-revision-hash label, limited to 63 characters): shorten the role name or the group's, or lower replicas`,
 		}},
 	}
 	for _, tc := range cases {

@@ -152,7 +152,7 @@ func TestRecreateGroupFromTheSwitchOn(t *testing.T) {
 	// The status at the new generation records when the policy took effect:
 	// the reconcile that wrote it looked at the restarted pod and let it be.
 	got := groupPhase(t, ns, "sw", rbgsv1.PhaseRunning)
-	if got.Status.Roles[1].RecreateGroupSince == nil || got.Status.Restarts != 0 {
+	if got.Status.Roles[1].RecreateSince == nil || got.Status.Restarts != 0 {
 		t.Fatalf("after the switch: roles %+v, restarts %d", got.Status.Roles, got.Status.Restarts)
 	}
 	if now := uids(t, ns, "sw"); !maps.Equal(now, before) {

@@ -15,6 +15,7 @@ import (
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/discovery"
 	rbgsscheme "github.com/openpatio/rbgs/internal/scheme"
+	"github.com/openpatio/rbgs/internal/topology"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
@@ -43,7 +44,8 @@ func TestWebhookRejections(t *testing.T) {
 		return seed(func(g *rbgsv1.RoleBasedGroup) { edit(&g.Spec.Roles[1].Template.Spec.Containers[0]) })
 	}
 	big := wrappers.MakeGroup("g", "").Role("decode", 300).Obj()
-	bigSize := strconv.Itoa(discovery.ForGroup(big).ClusterFilesSize())
+	_, bigBytes, _ := discovery.Largest(topology.Resolve(big))
+	bigSize := strconv.Itoa(bigBytes)
 	cases := []struct {
 		name string
 		obj  *rbgsv1.RoleBasedGroup
@@ -62,7 +64,7 @@ func TestWebhookRejections(t *testing.T) {
 			strings.Replace(groupDenied, `"g"`, `"0group"`, 1) +
 				`metadata.name: Invalid value: "0group": a group name must start with a lowercase letter and hold only lowercase letters, digits and hyphens (it starts the names of the group's Services, which are DNS-1035 labels): rename the group`},
 		{"discovery too large", wrappers.MakeGroup("g", ns).Role("decode", 300).Obj(),
-			groupDenied + `spec.roles[0].replicas: Invalid value: 300: the group's 300 pods need ` + bigSize + ` bytes of discovery files, over the 1000000 a ConfigMap holds (every pod's cluster.yaml lists every pod of the group: about 100 pods fit): lower replicas, or spread the pods over more groups`},
+			groupDenied + `spec.roles[0].replicas: Invalid value: 300: the group's 300 pods need ` + bigSize + ` bytes of discovery files in ConfigMap g-rbgs-cluster (301 files, each listing every pod of the group), over the 1000000 a ConfigMap holds: lower replicas or size, or spread the pods over more groups`},
 		{"template relabels the role", labelled(rbgsv1.LabelRole, "decode"),
 			groupDenied + `spec.roles[0].template.metadata.labels[patio.io/rbgs-role]: Invalid value: "decode": the operator sets this label to "prefill" on every pod of this role and selects the pods by it: remove it from the template`},
 		{"template relabels the group", labelled(rbgsv1.LabelGroupName, "other"),

@@ -72,6 +72,12 @@ func (w *GroupWrapper) Workload(kind rbgsv1.WorkloadKind) *GroupWrapper {
 	return w
 }
 
+// Size sets the size (pods per instance) of the last role added.
+func (w *GroupWrapper) Size(n int32) *GroupWrapper {
+	w.Spec.Roles[len(w.Spec.Roles)-1].Size = &n
+	return w
+}
+
 // Env adds an environment variable to the first container of the last role.
 func (w *GroupWrapper) Env(name, value string) *GroupWrapper {
 	c := &w.Spec.Roles[len(w.Spec.Roles)-1].Template.Spec.Containers[0]

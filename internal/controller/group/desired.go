@@ -2,7 +2,9 @@ package group
 
 import (
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -15,6 +17,7 @@ import (
 	"github.com/openpatio/rbgs/internal/discovery"
 	"github.com/openpatio/rbgs/internal/naming"
 	"github.com/openpatio/rbgs/internal/owner"
+	"github.com/openpatio/rbgs/internal/topology"
 )
 
 // groupLabels are the labels every object and pod of g carries: the group,
@@ -48,15 +51,15 @@ func objectMeta(g *rbgsv1.RoleBasedGroup, name, role string) metav1.ObjectMeta {
 	}
 }
 
-// workloadMeta is the metadata of the workload of role r of g: it records
+// workloadMeta is the metadata of workload name of role r of g: it records
 // what its pod template is rendered from (see holdRendering).
-func workloadMeta(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) metav1.ObjectMeta {
-	m := objectMeta(g, naming.Workload(g.Name, r.Role), r.Role)
+func workloadMeta(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, name string) metav1.ObjectMeta {
+	m := objectMeta(g, name, r.Role)
 	m.Annotations = map[string]string{rbgsv1.AnnotationTemplateInputs: templateInputs(g, r)}
 	return m
 }
 
-// desiredStatefulSet is the StatefulSet running role r of g.
+// desiredStatefulSet is the StatefulSet running role r of g, of size 1.
 func desiredStatefulSet(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) *appsv1.StatefulSet {
 	name := naming.Workload(g.Name, r.Role)
 	policy := r.PodManagementPolicy
@@ -64,26 +67,56 @@ func desiredStatefulSet(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) *appsv1.St
 		policy = appsv1.ParallelPodManagement
 	}
 	return &appsv1.StatefulSet{
-		ObjectMeta: workloadMeta(g, r),
+		ObjectMeta: workloadMeta(g, r, name),
 		Spec: appsv1.StatefulSetSpec{
-			Replicas:            new(discovery.ReplicasOf(r)),
+			Replicas:            new(r.ReplicasOrDefault()),
 			Selector:            &metav1.LabelSelector{MatchLabels: selector(g, r.Role)},
 			ServiceName:         name,
 			PodManagementPolicy: policy,
 			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
-			Template:            podTemplate(g, r),
+			Template:            podTemplate(g, r, roleStaffing(g, r)),
 		},
 	}
+}
+
+// desiredInstance is the StatefulSet running instance in of role r of g,
+// of size > 1 (resolved as role), with replicas pods: its size, or 0
+// while the instance is being replaced (see planInstances). Its pods start
+// together, and are only ever replaced by the operator, all at once: an
+// instance never mixes versions.
+func desiredInstance(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, role *topology.Role, in *topology.Instance, replicas int32) *appsv1.StatefulSet {
+	sel := selector(g, r.Role)
+	sel[rbgsv1.LabelInstance] = strconv.Itoa(int(in.Index))
+	s := &appsv1.StatefulSet{
+		ObjectMeta: instanceMeta(g, r, in),
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:            &replicas,
+			Selector:            &metav1.LabelSelector{MatchLabels: sel},
+			ServiceName:         role.Service,
+			PodManagementPolicy: appsv1.ParallelPodManagement,
+			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
+			Template:            podTemplate(g, r, instanceStaffing(g, r, role, in)),
+		},
+	}
+	s.Annotations[rbgsv1.AnnotationTemplateHash] = templateHash(s)
+	return s
+}
+
+// instanceMeta is the metadata of the StatefulSet of instance in of role r.
+func instanceMeta(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, in *topology.Instance) metav1.ObjectMeta {
+	m := workloadMeta(g, r, in.Workload)
+	m.Labels[rbgsv1.LabelInstance] = strconv.Itoa(int(in.Index))
+	return m
 }
 
 // desiredDeployment is the Deployment running stateless role r of g.
 func desiredDeployment(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) *appsv1.Deployment {
 	return &appsv1.Deployment{
-		ObjectMeta: workloadMeta(g, r),
+		ObjectMeta: workloadMeta(g, r, naming.Workload(g.Name, r.Role)),
 		Spec: appsv1.DeploymentSpec{
-			Replicas: new(discovery.ReplicasOf(r)),
+			Replicas: new(r.ReplicasOrDefault()),
 			Selector: &metav1.LabelSelector{MatchLabels: selector(g, r.Role)},
-			Template: podTemplate(g, r),
+			Template: podTemplate(g, r, roleStaffing(g, r)),
 		},
 	}
 }
@@ -100,7 +133,7 @@ func desiredService(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) *corev1.Servic
 		Spec: corev1.ServiceSpec{
 			ClusterIP:                corev1.ClusterIPNone,
 			Selector:                 selector(g, r.Role),
-			PublishNotReadyAddresses: discovery.KindOf(r) == rbgsv1.WorkloadStatefulSet,
+			PublishNotReadyAddresses: r.KindOrDefault() == rbgsv1.WorkloadStatefulSet,
 			Ports:                    servicePorts(&r.Template.Spec),
 		},
 	}
@@ -141,73 +174,124 @@ func servicePorts(spec *corev1.PodSpec) []corev1.ServicePort {
 	return out
 }
 
-// desiredClusterConfigMap holds one cluster.yaml per pod of g, and the live
-// topology file.
-func desiredClusterConfigMap(g *rbgsv1.RoleBasedGroup, t discovery.Topology) *corev1.ConfigMap {
-	return &corev1.ConfigMap{
-		ObjectMeta: objectMeta(g, naming.ClusterConfigMap(g.Name), ""),
-		Data:       t.ClusterFiles(),
-	}
+// desiredClusterConfigMap is discovery ConfigMap name of g with data (see
+// discovery.Files).
+func desiredClusterConfigMap(g *rbgsv1.RoleBasedGroup, name string, data map[string]string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: objectMeta(g, name, ""), Data: data}
 }
 
 // desiredEnvConfigMap holds the RBGS_ROLES_* variables every container loads.
-func desiredEnvConfigMap(g *rbgsv1.RoleBasedGroup, t discovery.Topology) *corev1.ConfigMap {
+func desiredEnvConfigMap(g *rbgsv1.RoleBasedGroup, t *topology.Group) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
 		ObjectMeta: objectMeta(g, naming.EnvConfigMap(g.Name), ""),
-		Data:       t.EnvData(),
+		Data:       discovery.EnvData(t),
 	}
 }
 
-// podTemplate is the user's template of role r with the operator's labels and
-// discovery added. Membership (addresses, replica counts) never appears in
-// it: it lives in ConfigMaps, so scaling one role never changes, and so never
-// restarts, another role's pods.
-func podTemplate(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) corev1.PodTemplateSpec {
+// staffing is what the pods of one workload learn of their place, beside
+// the group's discovery: the same for every pod of the workload but for
+// what the downward API fills in.
+type staffing struct {
+	labels map[string]string
+	env    []corev1.EnvVar
+	// configMap holds the pods' cluster.yaml files; fileMount picks a pod's
+	// own (subPath or subPathExpr set).
+	configMap string
+	fileMount corev1.VolumeMount
+}
+
+// fieldEnv is variable name set from a field of the pod.
+func fieldEnv(name, path string) corev1.EnvVar {
+	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{
+		FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: path},
+	}}
+}
+
+// podIndexField is the StatefulSet controller's ordinal label of a pod.
+const podIndexField = "metadata.labels['" + appsv1.PodIndexLabel + "']"
+
+// roleStaffing is the staffing of the pods of role r of size 1 (or a
+// Deployment role): a StatefulSet pod's rank is its ordinal.
+func roleStaffing(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) staffing {
+	st := staffing{
+		labels:    map[string]string{rbgsv1.LabelRole: r.Role},
+		env:       groupEnv(g, r.Role),
+		configMap: naming.ClusterConfigMap(g.Name),
+		fileMount: corev1.VolumeMount{Name: rbgsv1.ClusterVolumeName, MountPath: rbgsv1.ClusterConfigPath, ReadOnly: true},
+	}
+	if r.KindOrDefault() == rbgsv1.WorkloadStatefulSet {
+		st.env = append(st.env, fieldEnv(rbgsv1.EnvLocalRank, podIndexField))
+		st.fileMount.SubPathExpr = naming.ClusterFileSubPathExpr(r.Role)
+	} else {
+		st.fileMount.SubPath = naming.ClusterFileKey(r.Role, nil)
+	}
+	return st
+}
+
+// instanceStaffing is the staffing of the pods of instance in of role r of
+// size > 1: the instance is their rank, their StatefulSet ordinal their
+// worker index, and they are told the instance's size and leader, also
+// under LeaderWorkerSet's names.
+func instanceStaffing(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, role *topology.Role, in *topology.Instance) staffing {
+	index, size := strconv.Itoa(int(in.Index)), strconv.Itoa(int(role.Size))
+	st := staffing{
+		labels:    map[string]string{rbgsv1.LabelRole: r.Role, rbgsv1.LabelInstance: index},
+		env:       groupEnv(g, r.Role),
+		configMap: in.ConfigMap,
+		fileMount: corev1.VolumeMount{Name: rbgsv1.ClusterVolumeName, MountPath: rbgsv1.ClusterConfigPath, ReadOnly: true,
+			SubPathExpr: naming.InstanceFileSubPathExpr(r.Role, in.Index)},
+	}
+	st.env = append(st.env,
+		corev1.EnvVar{Name: rbgsv1.EnvLocalRank, Value: index},
+		fieldEnv(rbgsv1.EnvLocalWorkerIndex, podIndexField),
+		corev1.EnvVar{Name: rbgsv1.EnvInstanceSize, Value: size},
+		corev1.EnvVar{Name: rbgsv1.EnvLeaderAddress, Value: in.Leader().Address},
+		corev1.EnvVar{Name: rbgsv1.EnvLWSLeaderAddress, Value: in.Leader().Host},
+		corev1.EnvVar{Name: rbgsv1.EnvLWSGroupSize, Value: size},
+		fieldEnv(rbgsv1.EnvLWSWorkerIndex, podIndexField),
+	)
+	return st
+}
+
+// podTemplate is the user's template of role r with the operator's labels
+// and discovery added, as st places its pods. Membership (addresses,
+// replica counts) never appears in it: it lives in ConfigMaps, so scaling
+// one role never changes, and so never restarts, another role's pods.
+func podTemplate(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, st staffing) corev1.PodTemplateSpec {
 	t := *r.Template.DeepCopy()
-	labels := groupLabels(g)
-	labels[rbgsv1.LabelRole] = r.Role
 	if t.Labels == nil {
-		t.Labels = make(map[string]string, len(labels))
+		t.Labels = make(map[string]string)
 	}
-	for k, v := range labels {
-		t.Labels[k] = v
-	}
-	stateful := discovery.KindOf(r) == rbgsv1.WorkloadStatefulSet
+	maps.Copy(t.Labels, groupLabels(g))
+	maps.Copy(t.Labels, st.labels)
 
 	if !slices.ContainsFunc(t.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == rbgsv1.ClusterVolumeName }) {
 		t.Spec.Volumes = append(t.Spec.Volumes, corev1.Volume{
 			Name: rbgsv1.ClusterVolumeName,
 			VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-				LocalObjectReference: corev1.LocalObjectReference{Name: naming.ClusterConfigMap(g.Name)},
+				LocalObjectReference: corev1.LocalObjectReference{Name: st.configMap},
 			}},
 		})
 	}
-	env := discoveryEnv(g, r.Role, stateful)
-	fileMount := corev1.VolumeMount{Name: rbgsv1.ClusterVolumeName, MountPath: rbgsv1.ClusterConfigPath, ReadOnly: true}
-	if stateful {
-		fileMount.SubPathExpr = naming.ClusterFileSubPathExpr(r.Role)
-	} else {
-		fileMount.SubPath = naming.ClusterFileKey(r.Role, nil)
-	}
 	mounts := []corev1.VolumeMount{
-		fileMount,
+		st.fileMount,
 		{Name: rbgsv1.ClusterVolumeName, MountPath: rbgsv1.LiveClusterConfigDir, ReadOnly: true},
 	}
 	envFrom := corev1.EnvFromSource{ConfigMapRef: &corev1.ConfigMapEnvSource{
 		LocalObjectReference: corev1.LocalObjectReference{Name: naming.EnvConfigMap(g.Name)},
 	}}
 	for i := range t.Spec.InitContainers {
-		injectContainer(&t.Spec.InitContainers[i], env, envFrom, mounts)
+		injectContainer(&t.Spec.InitContainers[i], st.env, envFrom, mounts)
 	}
 	for i := range t.Spec.Containers {
-		injectContainer(&t.Spec.Containers[i], env, envFrom, mounts)
+		injectContainer(&t.Spec.Containers[i], st.env, envFrom, mounts)
 	}
 	return t
 }
 
-// discoveryEnv is the fixed part of the discovery variables, the same for
-// the whole life of a pod.
-func discoveryEnv(g *rbgsv1.RoleBasedGroup, role string, stateful bool) []corev1.EnvVar {
+// groupEnv is the part of the discovery variables every pod of role gets,
+// the same for the whole life of a pod.
+func groupEnv(g *rbgsv1.RoleBasedGroup, role string) []corev1.EnvVar {
 	env := []corev1.EnvVar{
 		{Name: rbgsv1.EnvLocalRole, Value: role},
 		{Name: rbgsv1.EnvGroupName, Value: g.Name},
@@ -215,11 +299,6 @@ func discoveryEnv(g *rbgsv1.RoleBasedGroup, role string, stateful bool) []corev1
 	}
 	if idx, ok := g.Labels[rbgsv1.LabelGroupIndex]; ok {
 		env = append(env, corev1.EnvVar{Name: rbgsv1.EnvGroupIndex, Value: idx})
-	}
-	if stateful {
-		env = append(env, corev1.EnvVar{Name: rbgsv1.EnvLocalRank, ValueFrom: &corev1.EnvVarSource{
-			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.labels['" + appsv1.PodIndexLabel + "']"},
-		}})
 	}
 	return env
 }
@@ -246,27 +325,46 @@ func injectContainer(c *corev1.Container, env []corev1.EnvVar, envFrom corev1.En
 
 // Objects are the children the operator builds for a group.
 type Objects struct {
-	// ConfigMaps are the two discovery ConfigMaps.
+	// ConfigMaps are the discovery ConfigMaps: the group's cluster files,
+	// its env variables, then one per instance of roles of size > 1.
 	ConfigMaps []client.Object
-	// Roles holds, per role, its Service and workload, in that order.
+	// Roles holds, per role, its Service and workloads (one per instance,
+	// for size > 1), in that order.
 	Roles map[string][]client.Object
 }
 
-// Render builds every child of g, as the reconciler would apply it. Tools
-// use it to show or reproduce what the operator creates.
+// Render builds every child of g, as the reconciler would apply it to a
+// group whose instances are all up to date. Tools use it to show or
+// reproduce what the operator creates.
 func Render(g *rbgsv1.RoleBasedGroup) Objects {
-	topo := discovery.ForGroup(g)
+	t := topology.Resolve(g)
+	files := discovery.Files(t, nil)
 	o := Objects{
-		ConfigMaps: []client.Object{desiredClusterConfigMap(g, topo), desiredEnvConfigMap(g, topo)},
-		Roles:      make(map[string][]client.Object, len(g.Spec.Roles)),
+		ConfigMaps: []client.Object{
+			desiredClusterConfigMap(g, naming.ClusterConfigMap(g.Name), files[naming.ClusterConfigMap(g.Name)]),
+			desiredEnvConfigMap(g, t),
+		},
+		Roles: make(map[string][]client.Object, len(g.Spec.Roles)),
+	}
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		if name != naming.ClusterConfigMap(g.Name) {
+			o.ConfigMaps = append(o.ConfigMaps, desiredClusterConfigMap(g, name, files[name]))
+		}
 	}
 	for i := range g.Spec.Roles {
-		r := &g.Spec.Roles[i]
-		var workload client.Object = desiredStatefulSet(g, r)
-		if discovery.KindOf(r) == rbgsv1.WorkloadDeployment {
-			workload = desiredDeployment(g, r)
+		r, role := &g.Spec.Roles[i], &t.Roles[i]
+		objs := []client.Object{desiredService(g, r)}
+		switch {
+		case role.Kind == rbgsv1.WorkloadDeployment:
+			objs = append(objs, desiredDeployment(g, r))
+		case role.MultiPod():
+			for j := range role.Instances {
+				objs = append(objs, desiredInstance(g, r, role, &role.Instances[j], role.Size))
+			}
+		default:
+			objs = append(objs, desiredStatefulSet(g, r))
 		}
-		o.Roles[r.Role] = []client.Object{desiredService(g, r), workload}
+		o.Roles[r.Role] = objs
 	}
 	return o
 }

@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
-	"github.com/openpatio/rbgs/internal/discovery"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
@@ -99,7 +98,7 @@ func TestPodTemplateKeepsUserEntries(t *testing.T) {
 	spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "tokens"}}}}
 	spec.InitContainers = []corev1.Container{{Name: "wait", Image: "busybox"}}
 
-	tpl := podTemplate(g, role)
+	tpl := podTemplate(g, role, roleStaffing(g, role))
 	c := tpl.Spec.Containers[0]
 	wantEnv := []string{"RBGS_GROUP_NAME", "RBGS_NAMESPACE", "RBGS_LOCAL_RANK", "RBGS_LOCAL_ROLE", "MODEL"}
 	var gotEnv []string
@@ -187,12 +186,12 @@ func TestDesiredService(t *testing.T) {
 
 func TestConfigMapsHoldDiscovery(t *testing.T) {
 	g := seedGroup()
-	topo := discovery.ForGroup(g)
-	cm := desiredClusterConfigMap(g, topo)
-	if cm.Name != "demo-group-0-rbgs-cluster" || len(cm.Data) != 5 || cm.Labels[rbgsv1.LabelManagedBy] != "rbgs" {
-		t.Errorf("cluster ConfigMap %s has %d keys, labels %v", cm.Name, len(cm.Data), cm.Labels)
+	objs := Render(g)
+	cm := objs.ConfigMaps[0].(*corev1.ConfigMap)
+	if cm.Name != "demo-group-0-rbgs-cluster" || len(cm.Data) != 5 || cm.Labels[rbgsv1.LabelManagedBy] != "rbgs" || len(objs.ConfigMaps) != 2 {
+		t.Errorf("cluster ConfigMap %s has %d keys, labels %v; %d ConfigMaps", cm.Name, len(cm.Data), cm.Labels, len(objs.ConfigMaps))
 	}
-	env := desiredEnvConfigMap(g, topo)
+	env := objs.ConfigMaps[1].(*corev1.ConfigMap)
 	if env.Name != "demo-group-0-rbgs-env" || env.Data["RBGS_ROLES_DECODE_1_ADDRESS"] != "demo-group-0-decode-1.demo-group-0-decode:8080" {
 		t.Errorf("env ConfigMap %s data %v", env.Name, env.Data)
 	}

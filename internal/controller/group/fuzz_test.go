@@ -11,8 +11,7 @@ import (
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/controller/group"
-	"github.com/openpatio/rbgs/internal/discovery"
-	"github.com/openpatio/rbgs/internal/naming"
+	"github.com/openpatio/rbgs/internal/topology"
 	rbgsvalidation "github.com/openpatio/rbgs/internal/validation"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
@@ -22,20 +21,23 @@ import (
 // ConfigMap key and environment variable it leads to must be accepted by
 // the API server too, so an admitted group can always be built.
 func FuzzRender(f *testing.F) {
-	f.Add("demo-group-0", "prefill", "decode", uint8(2), uint8(2), "demo-group", false)
-	f.Add("a-very-long-group-name-that-is-close-to-the-limit", "role-a", "b", uint8(39), uint8(0), "s", true)
-	f.Add("g", "r0123456789012345678901234567890123456789012345678901234567", "x", uint8(1), uint8(1), "", false)
-	f.Fuzz(func(t *testing.T, name, roleA, roleB string, replicasA, replicasB uint8, set string, deployment bool) {
+	f.Add("demo-group-0", "prefill", "decode", uint8(2), uint8(2), "demo-group", false, uint8(0))
+	f.Add("a-very-long-group-name-that-is-close-to-the-limit", "role-a", "b", uint8(39), uint8(0), "s", true, uint8(0))
+	f.Add("g", "r0123456789012345678901234567890123456789012345678901234567", "x", uint8(1), uint8(1), "", false, uint8(0))
+	f.Add("demo-group-0", "prefill", "decode", uint8(2), uint8(1), "demo-group", false, uint8(3))
+	f.Add("g", "decode", "decode-1", uint8(2), uint8(1), "", false, uint8(4))
+	f.Fuzz(func(t *testing.T, name, roleA, roleB string, replicasA, replicasB uint8, set string, deployment bool, sizeB uint8) {
 		if len(validation.IsDNS1035Label(name)) > 0 || len(validation.IsDNS1123Label(roleA)) > 0 ||
 			len(validation.IsDNS1123Label(roleB)) > 0 || roleA == roleB {
 			t.Skip("refused by the CRD schema")
 		}
-		w := wrappers.MakeGroup(name, "ns").Role(roleA, int32(replicasA%40)).Role(roleB, int32(replicasB%40), roleA)
-		if len(validation.IsDNS1035Label(set)) == 0 {
-			w.Label(rbgsv1.LabelSetName, set).Label(rbgsv1.LabelGroupIndex, "0")
-		}
+		w := wrappers.MakeGroup(name, "ns").Role(roleA, int32(replicasA%40))
 		if deployment {
 			w.Workload(rbgsv1.WorkloadDeployment)
+		}
+		w.Role(roleB, int32(replicasB%16), roleA).Size(1 + int32(sizeB%8))
+		if len(validation.IsDNS1035Label(set)) == 0 {
+			w.Label(rbgsv1.LabelSetName, set).Label(rbgsv1.LabelGroupIndex, "0")
 		}
 		g := w.Obj()
 		if errs := rbgsvalidation.RoleBasedGroup(g); len(errs) > 0 {
@@ -43,14 +45,25 @@ func FuzzRender(f *testing.F) {
 		}
 		objs := group.Render(g)
 		all := objs.ConfigMaps
-		for _, r := range g.Spec.Roles {
-			all = append(all, objs.Roles[r.Role]...)
-			for k := range discovery.ReplicasOf(&r) {
-				check(t, "pod name (hostname)", naming.Pod(name, r.Role, k), validation.IsDNS1123Label)
+		names := map[string]string{} // object kind and name -> role
+		for _, r := range topology.Resolve(g).Roles {
+			all = append(all, objs.Roles[r.Name]...)
+			for _, in := range r.Instances {
+				for _, p := range in.Pods {
+					check(t, "pod name (hostname)", p.Name, validation.IsDNS1123Label)
+				}
+				// The StatefulSet controller labels pods with the name plus a
+				// 10-character revision hash.
+				check(t, "controller-revision-hash label", in.Workload+"-0123456789", validation.IsValidLabelValue)
 			}
-			// The StatefulSet controller labels pods with the name plus a
-			// 10-character revision hash.
-			check(t, "controller-revision-hash label", naming.Workload(name, r.Role)+"-0123456789", validation.IsValidLabelValue)
+		}
+		for _, o := range all {
+			// Two roles never share an object: one would take over the other's.
+			key := fmt.Sprintf("%T/%s", o, o.GetName())
+			if role, ok := names[key]; ok && role != o.GetLabels()[rbgsv1.LabelRole] {
+				t.Fatalf("%s belongs to roles %s and %s", key, role, o.GetLabels()[rbgsv1.LabelRole])
+			}
+			names[key] = o.GetLabels()[rbgsv1.LabelRole]
 		}
 		for _, o := range all {
 			check(t, fmt.Sprintf("%T name", o), o.GetName(), validation.IsDNS1035Label)

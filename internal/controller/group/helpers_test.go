@@ -29,3 +29,7 @@ func services(names ...string) []corev1.Service {
 	}
 	return out
 }
+
+func cm(name string) corev1.ConfigMap {
+	return corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}}
+}

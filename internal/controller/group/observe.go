@@ -20,6 +20,7 @@ import (
 	"github.com/openpatio/rbgs/internal/discovery"
 	"github.com/openpatio/rbgs/internal/naming"
 	"github.com/openpatio/rbgs/internal/owner"
+	"github.com/openpatio/rbgs/internal/topology"
 )
 
 // children are the objects a group controls, by name, as the cache sees them.
@@ -44,42 +45,79 @@ func (ch *children) podsOf(role string) []corev1.Pod {
 }
 
 // lingeringFiles lists the cluster.yaml files of pods that exist but that
-// the spec of g no longer has: a StatefulSet role scaled down or removed, a
-// role whose workload changed kind. Their pods keep reading them until they
-// are gone. Sorted by key.
-func lingeringFiles(g *rbgsv1.RoleBasedGroup, pods []corev1.Pod) []discovery.PodFile {
-	wanted := map[string]bool{}
-	for i := range g.Spec.Roles {
-		r := &g.Spec.Roles[i]
-		if discovery.KindOf(r) == rbgsv1.WorkloadDeployment {
-			wanted[naming.ClusterFileKey(r.Role, nil)] = true
+// the spec (resolved as t) no longer has: a role scaled down or removed, a
+// role whose workload changed kind or size. Their pods keep reading them
+// until they are gone. Sorted by ConfigMap and key.
+func lingeringFiles(t *topology.Group, pods []corev1.Pod) []discovery.PodRef {
+	type file struct{ configMap, key string }
+	wanted := map[file]bool{}
+	for _, r := range t.Roles {
+		if r.Kind == rbgsv1.WorkloadDeployment {
+			wanted[file{naming.ClusterConfigMap(t.Name), naming.ClusterFileKey(r.Name, nil)}] = true
 			continue
 		}
-		for k := range discovery.ReplicasOf(r) {
-			wanted[naming.ClusterFileKey(r.Role, &k)] = true
-		}
-	}
-	var out []discovery.PodFile
-	seen := map[string]bool{}
-	for i := range pods {
-		f := discovery.PodFile{Role: pods[i].Labels[rbgsv1.LabelRole]}
-		if f.Role == "" {
-			continue
-		}
-		if idx, ok := pods[i].Labels[appsv1.PodIndexLabel]; ok {
-			k, err := strconv.ParseInt(idx, 10, 32)
-			if err != nil {
-				continue
+		for _, in := range r.Instances {
+			for _, p := range in.Pods {
+				wanted[file{in.ConfigMap, p.FileKey}] = true
 			}
-			f.Rank = new(int32(k))
-		}
-		if key := f.Key(); !wanted[key] && !seen[key] {
-			seen[key] = true
-			out = append(out, f)
 		}
 	}
-	slices.SortFunc(out, func(a, b discovery.PodFile) int { return cmp.Compare(a.Key(), b.Key()) })
+	var out []discovery.PodRef
+	seen := map[file]bool{}
+	for i := range pods {
+		ref, ok := podRef(&pods[i])
+		if !ok {
+			continue
+		}
+		cm, key := ref.File(t.Name)
+		if f := (file{cm, key}); !wanted[f] && !seen[f] {
+			seen[f] = true
+			out = append(out, ref)
+		}
+	}
+	slices.SortFunc(out, func(a, b discovery.PodRef) int {
+		acm, akey := a.File(t.Name)
+		bcm, bkey := b.File(t.Name)
+		return cmp.Or(cmp.Compare(acm, bcm), cmp.Compare(akey, bkey))
+	})
 	return out
+}
+
+// podRef reads what a pod's labels say of its place: its role, its
+// instance (its ordinal, for a role of size 1; none for a Deployment pod)
+// and its worker index within an instance of size > 1.
+func podRef(p *corev1.Pod) (discovery.PodRef, bool) {
+	ref := discovery.PodRef{Role: p.Labels[rbgsv1.LabelRole]}
+	if ref.Role == "" {
+		return ref, false
+	}
+	ordinal, ok, err := labelIndex(p, appsv1.PodIndexLabel)
+	if err != nil {
+		return ref, false
+	}
+	if !ok {
+		return ref, true // a Deployment pod
+	}
+	instance, multi, err := labelIndex(p, rbgsv1.LabelInstance)
+	switch {
+	case err != nil:
+		return ref, false
+	case multi:
+		ref.Rank, ref.Worker = &instance, &ordinal
+	default:
+		ref.Rank = &ordinal
+	}
+	return ref, true
+}
+
+// labelIndex reads a non-negative index from label key of p.
+func labelIndex(p *corev1.Pod, key string) (int32, bool, error) {
+	v, ok := p.Labels[key]
+	if !ok {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 31)
+	return int32(n), true, err
 }
 
 // uids are the UIDs of every child.
@@ -107,7 +145,7 @@ func (ch *children) uids() map[types.UID]bool {
 // groups never wait for each other. Strays (children of roles the spec no
 // longer has) are found through the owner index without waiting: deleting
 // them a moment late is harmless.
-func (r *Reconciler) observe(ctx context.Context, g *rbgsv1.RoleBasedGroup) (*children, error) {
+func (r *Reconciler) observe(ctx context.Context, g *rbgsv1.RoleBasedGroup, t *topology.Group) (*children, error) {
 	opts := append(owner.Of(g), client.DisableReadYourWritesConsistency)
 	var (
 		sts  appsv1.StatefulSetList
@@ -146,17 +184,23 @@ func (r *Reconciler) observe(ctx context.Context, g *rbgsv1.RoleBasedGroup) (*ch
 		cm := &corev1.ConfigMap{}
 		add(name, cm, func(found bool) { setChild(ch.configMaps, name, cm, found) })
 	}
-	for i := range g.Spec.Roles {
-		role := &g.Spec.Roles[i]
-		name := naming.Workload(g.Name, role.Role)
+	for i := range t.Roles {
+		role := &t.Roles[i]
 		svc := &corev1.Service{}
-		add(name, svc, func(found bool) { setChild(ch.services, name, svc, found) })
-		if discovery.KindOf(role) == rbgsv1.WorkloadDeployment {
+		add(role.Service, svc, func(found bool) { setChild(ch.services, role.Service, svc, found) })
+		switch {
+		case role.Kind == rbgsv1.WorkloadDeployment:
 			d := &appsv1.Deployment{}
-			add(name, d, func(found bool) { setChild(ch.deployments, name, d, found) })
-		} else {
+			add(role.Service, d, func(found bool) { setChild(ch.deployments, role.Service, d, found) })
+		case role.MultiPod():
+			for _, in := range role.Instances {
+				s, cm := &appsv1.StatefulSet{}, &corev1.ConfigMap{}
+				add(in.Workload, s, func(found bool) { setChild(ch.statefulSets, in.Workload, s, found) })
+				add(in.ConfigMap, cm, func(found bool) { setChild(ch.configMaps, in.ConfigMap, cm, found) })
+			}
+		default:
 			s := &appsv1.StatefulSet{}
-			add(name, s, func(found bool) { setChild(ch.statefulSets, name, s, found) })
+			add(role.Service, s, func(found bool) { setChild(ch.statefulSets, role.Service, s, found) })
 		}
 	}
 	errs := make([]error, len(reads))
@@ -200,27 +244,38 @@ func byName[T any, P interface {
 	return m
 }
 
-// roleState is what the cache shows of one role's workload.
+// roleState is what the cache shows of one role's workloads.
 type roleState struct {
-	exists          bool
-	ready           bool // every replica available and up to date
+	exists bool
+	// ready: every replica (instance) available and up to date.
+	ready           bool
 	readyReplicas   int32
 	updatedReplicas int32
+	// readyPods counts Ready pods, for roles of size > 1.
+	readyPods int32
 }
 
-// observeRoles reads each role's workload of the kind the spec asks for.
-func observeRoles(g *rbgsv1.RoleBasedGroup, ch *children) map[string]roleState {
+// observeRoles reads each role's workloads of the kind the spec (resolved
+// as t) asks for; for roles of size > 1, also the state of each instance.
+func observeRoles(g *rbgsv1.RoleBasedGroup, t *topology.Group, ch *children) (map[string]roleState, map[string][]instanceState) {
 	states := make(map[string]roleState, len(g.Spec.Roles))
+	instances := map[string][]instanceState{}
 	for i := range g.Spec.Roles {
-		role := &g.Spec.Roles[i]
-		name := naming.Workload(g.Name, role.Role)
-		if discovery.KindOf(role) == rbgsv1.WorkloadDeployment {
-			states[role.Role] = deploymentState(ch.deployments[name])
-		} else {
-			states[role.Role] = statefulSetState(ch.statefulSets[name], ch.podsOf(role.Role))
+		r, role := &g.Spec.Roles[i], &t.Roles[i]
+		switch {
+		case role.Kind == rbgsv1.WorkloadDeployment:
+			states[r.Role] = deploymentState(ch.deployments[role.Service])
+		case role.MultiPod():
+			in := make([]instanceState, len(role.Instances))
+			for j := range role.Instances {
+				in[j] = observeInstance(g, r, role, &role.Instances[j], ch.statefulSets[role.Instances[j].Workload], ch.pods)
+			}
+			states[r.Role], instances[r.Role] = instancesState(in), in
+		default:
+			states[r.Role] = statefulSetState(ch.statefulSets[role.Service], ch.podsOf(r.Role))
 		}
 	}
-	return states
+	return states, instances
 }
 
 // statefulSetState reads a role's StatefulSet, and its pods when the

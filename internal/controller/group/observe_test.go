@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/discovery"
+	"github.com/openpatio/rbgs/internal/topology"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
@@ -87,19 +89,35 @@ func TestLingeringFiles(t *testing.T) {
 		p("g-decode-0-dup", "decode", "0"), // one file per key
 		p("stray", "", ""),
 	}
-	var keys []string
-	for _, f := range lingeringFiles(g, pods) {
-		keys = append(keys, f.Key())
+	keys := func(refs []discovery.PodRef) []string {
+		var out []string
+		for _, f := range refs {
+			cm, key := f.File("g")
+			out = append(out, cm+"/"+key)
+		}
+		return out
 	}
-	if want := []string{"decode.0.yaml", "prefill.1.yaml", "prefill.2.yaml", "router.0.yaml"}; !slices.Equal(keys, want) {
-		t.Errorf("lingering %v, want %v", keys, want)
+	want := []string{"g-rbgs-cluster/decode.0.yaml", "g-rbgs-cluster/prefill.1.yaml", "g-rbgs-cluster/prefill.2.yaml", "g-rbgs-cluster/router.0.yaml"}
+	if got := keys(lingeringFiles(topology.Resolve(g), pods)); !slices.Equal(got, want) {
+		t.Errorf("lingering %v, want %v", got, want)
 	}
 	g.Spec.Roles[0].Workload.Kind = rbgsv1.WorkloadDeployment
-	var after []string
-	for _, f := range lingeringFiles(g, pods[:1]) {
-		after = append(after, f.Key())
+	if got := keys(lingeringFiles(topology.Resolve(g), pods[:1])); !slices.Equal(got, []string{"g-rbgs-cluster/prefill.0.yaml"}) {
+		t.Errorf("after prefill became a Deployment: %v", got)
 	}
-	if !slices.Equal(after, []string{"prefill.0.yaml"}) {
-		t.Errorf("after prefill became a Deployment: %v", after)
+	// prefill of size 2 now: the pods of its old size-1 StatefulSet linger,
+	// and pods of an instance scaled away keep their instance's ConfigMap.
+	g.Spec.Roles[0].Workload.Kind = rbgsv1.WorkloadStatefulSet
+	g.Spec.Roles[0].Size = new(int32(2))
+	instancePod := func(name string, instance, worker string) corev1.Pod {
+		pod := p(name, "prefill", worker)
+		pod.Labels[rbgsv1.LabelInstance] = instance
+		return pod
+	}
+	got := keys(lingeringFiles(topology.Resolve(g), []corev1.Pod{
+		p("g-prefill-0", "prefill", "0"), instancePod("g-prefill-0-1", "0", "1"), instancePod("g-prefill-1-1", "1", "1"),
+	}))
+	if want := []string{"g-rbgs-cluster/prefill.0.yaml", "g-rbgs-cluster-prefill-1/prefill.1.1.yaml"}; !slices.Equal(got, want) {
+		t.Errorf("size 2: lingering %v, want %v", got, want)
 	}
 }

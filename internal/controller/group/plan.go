@@ -5,9 +5,9 @@ import (
 	"slices"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
-	"github.com/openpatio/rbgs/internal/discovery"
 	"github.com/openpatio/rbgs/internal/graph"
 	"github.com/openpatio/rbgs/internal/naming"
+	"github.com/openpatio/rbgs/internal/topology"
 )
 
 // rolePlan says what to do with one role in this reconcile.
@@ -43,21 +43,25 @@ func planRoles(g *rbgsv1.RoleBasedGroup, states map[string]roleState) []rolePlan
 	return plans
 }
 
-// staleObjects lists the children the spec no longer asks for: workloads and
-// Services of removed roles, and workloads of the wrong kind after a role
-// changed kind.
-func staleObjects(g *rbgsv1.RoleBasedGroup, ch *children) []objectRef {
+// staleObjects lists the children the spec (resolved as t) no longer asks
+// for: workloads and Services of removed roles, workloads of the wrong kind
+// or shape after a role changed kind or size, instances scaled away, and
+// discovery ConfigMaps that hold no file (files, see discovery.Files).
+func staleObjects(t *topology.Group, ch *children, files map[string]map[string]string) []objectRef {
 	wantSTS := map[string]bool{}
 	wantDeploy := map[string]bool{}
 	wantSvc := map[string]bool{}
-	for i := range g.Spec.Roles {
-		role := &g.Spec.Roles[i]
-		name := naming.Workload(g.Name, role.Role)
-		wantSvc[name] = true
-		if discovery.KindOf(role) == rbgsv1.WorkloadDeployment {
-			wantDeploy[name] = true
-		} else {
-			wantSTS[name] = true
+	for _, r := range t.Roles {
+		wantSvc[r.Service] = true
+		switch {
+		case r.Kind == rbgsv1.WorkloadDeployment:
+			wantDeploy[r.Service] = true
+		case r.MultiPod():
+			for _, in := range r.Instances {
+				wantSTS[in.Workload] = true
+			}
+		default:
+			wantSTS[r.Service] = true
 		}
 	}
 	var out []objectRef
@@ -74,6 +78,13 @@ func staleObjects(g *rbgsv1.RoleBasedGroup, ch *children) []objectRef {
 	for name, o := range ch.services {
 		if !wantSvc[name] {
 			out = append(out, objectRef{kind: "Service", obj: o})
+		}
+	}
+	// Discovery ConfigMaps of instances scaled away, once their pods are
+	// gone (until then their files linger among files).
+	for name, o := range ch.configMaps {
+		if _, ok := files[name]; !ok && name != naming.EnvConfigMap(t.Name) {
+			out = append(out, objectRef{kind: "ConfigMap", obj: o})
 		}
 	}
 	slices.SortFunc(out, func(a, b objectRef) int {

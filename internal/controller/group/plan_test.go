@@ -4,8 +4,11 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/discovery"
+	"github.com/openpatio/rbgs/internal/topology"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
@@ -94,16 +97,25 @@ func TestPlanAddedRoleWaits(t *testing.T) {
 
 func TestStaleObjects(t *testing.T) {
 	g := wrappers.MakeGroup("g", "ns").Role("prefill", 1).Role("router", 1).Workload(rbgsv1.WorkloadDeployment).Obj()
+	g.Spec.Roles = append(g.Spec.Roles, wrappers.RoleSpec("decode", 2))
+	g.Spec.Roles[2].Size = new(int32(4))
 	ch := &children{
-		statefulSets: byName(statefulSets("g-prefill", "g-router", "g-old")),
+		statefulSets: byName(statefulSets("g-prefill", "g-router", "g-old", "g-decode", "g-decode-0", "g-decode-1", "g-decode-2")),
 		deployments:  byName(deployments("g-router", "g-prefill")),
-		services:     byName(services("g-prefill", "g-router", "g-old")),
+		services:     byName(services("g-prefill", "g-router", "g-old", "g-decode")),
+		configMaps: byName([]corev1.ConfigMap{cm("g-rbgs-cluster"), cm("g-rbgs-env"), cm("g-rbgs-cluster-decode-0"),
+			cm("g-rbgs-cluster-decode-2"), cm("g-rbgs-cluster-decode-3")}),
 	}
+	t0 := topology.Resolve(g)
+	// The files of instance 2 linger: one of its pods is still there.
+	two, one := int32(2), int32(1)
+	files := discovery.Files(t0, []discovery.PodRef{{Role: "decode", Rank: &two, Worker: &one}})
 	var got []string
-	for _, o := range staleObjects(g, ch) {
+	for _, o := range staleObjects(t0, ch, files) {
 		got = append(got, o.kind+" "+o.obj.GetName())
 	}
-	want := []string{"Deployment g-prefill", "Service g-old", "StatefulSet g-old", "StatefulSet g-router"}
+	want := []string{"ConfigMap g-rbgs-cluster-decode-3", "Deployment g-prefill", "Service g-old", "StatefulSet g-decode",
+		"StatefulSet g-decode-2", "StatefulSet g-old", "StatefulSet g-router"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stale (-want +got):\n%s", diff)
 	}

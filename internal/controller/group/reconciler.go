@@ -44,6 +44,7 @@ import (
 	"github.com/openpatio/rbgs/internal/naming"
 	"github.com/openpatio/rbgs/internal/owner"
 	"github.com/openpatio/rbgs/internal/status"
+	"github.com/openpatio/rbgs/internal/topology"
 	"github.com/openpatio/rbgs/internal/validation"
 )
 
@@ -82,7 +83,7 @@ type objectRef struct {
 // +kubebuilder:rbac:groups=openpatio.io,resources=rolebasedgroups/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=statefulsets;deployments,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=services;configmaps,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch;delete;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one group to its spec.
@@ -105,19 +106,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return r.writeStatus(ctx, &g, failedStatus(&g, errs.ToAggregate(), now), nil, nil)
 	}
 
-	ch, err := r.observe(ctx, &g)
+	t := topology.Resolve(&g)
+	ch, err := r.observe(ctx, &g, t)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	r.Memo.Retain(req.String(), ch.uids())
-	states := observeRoles(&g, ch)
+	states, instances := observeRoles(&g, t, ch)
 	w := &writer{
-		Writer: apply.NewWriter(ctx, r.Client, r.Reader, r.Scheme, r.Memo, req.String(), intent(&g)),
-		scheme: r.Scheme,
-		g:      &g,
-		ch:     ch,
+		Writer:    apply.NewWriter(ctx, r.Client, r.Reader, r.Scheme, r.Memo, req.String(), intent(&g)),
+		scheme:    r.Scheme,
+		g:         &g,
+		t:         t,
+		ch:        ch,
+		instances: instances,
 	}
-	w.discovery()
+	files := discovery.Files(t, lingeringFiles(t, ch.pods))
+	w.discovery(files)
 	if err := w.Err(); err != nil {
 		// No pod may start without its discovery files.
 		if c, ok := errors.AsType[*apply.ConflictError](err); ok {
@@ -147,7 +152,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	w.roles(starting)
-	removed, pruneErr := r.prune(ctx, staleObjects(&g, ch))
+	removed, pruneErr := r.prune(ctx, staleObjects(t, ch, files))
+	labelErr := r.labelWorkers(ctx, ch.pods)
 	st := computeStatus(&g, states, plans, now)
 	backoff, restartErr := r.restartIfFailed(ctx, &g, ch.pods, &st, now)
 	if c, ok := errors.AsType[*apply.ConflictError](w.Err()); ok {
@@ -157,7 +163,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if backoff > 0 && (result.RequeueAfter == 0 || backoff < result.RequeueAfter) {
 		result.RequeueAfter = backoff
 	}
-	return result, errors.Join(w.Err(), pruneErr, restartErr, statusErr)
+	return result, errors.Join(w.Err(), pruneErr, labelErr, restartErr, statusErr)
 }
 
 // reportConflict tells of a child that could not be created because an
@@ -187,53 +193,99 @@ type writer struct {
 	*apply.Writer
 	scheme *runtime.Scheme
 	g      *rbgsv1.RoleBasedGroup
+	t      *topology.Group
 	ch     *children
+	// instances are the states of the instances of roles of size > 1.
+	instances map[string][]instanceState
 }
 
-// discovery writes the two ConfigMaps. They come before any workload: a new
-// pod mounts its cluster.yaml from them. Files of pods the spec no longer
-// has stay until those pods are gone.
-func (w *writer) discovery() {
-	topo := sync.OnceValue(func() discovery.Topology { return discovery.ForGroup(w.g) })
-	lingering := lingeringFiles(w.g, w.ch.pods)
-	clusterIntent := intent(w.g)
-	for _, f := range lingering {
-		clusterIntent += "/" + f.Key()
-	}
-	apply.Parallel(2, 2, func(i int) {
-		if i == 0 {
-			w.WriteFor(clusterIntent, w.ch.configMaps[naming.ClusterConfigMap(w.g.Name)], func() client.Object {
-				t := topo()
-				t.Lingering = lingering
-				return desiredClusterConfigMap(w.g, t)
-			})
-		} else {
-			w.Write(w.ch.configMaps[naming.EnvConfigMap(w.g.Name)], func() client.Object {
-				return desiredEnvConfigMap(w.g, topo())
-			})
+// discovery writes the discovery ConfigMaps, files by name (see
+// discovery.Files), and the env ConfigMap. They come before any workload:
+// a new pod mounts its cluster.yaml from them. Files of pods the spec no
+// longer has are among files until those pods are gone.
+func (w *writer) discovery(files map[string]map[string]string) {
+	fileIntent := intent(w.g)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		for _, key := range slices.Sorted(maps.Keys(files[name])) {
+			fileIntent += "/" + name + "/" + key
 		}
+	}
+	names := slices.Collect(maps.Keys(files))
+	apply.Parallel(8, len(names)+1, func(i int) {
+		if i == len(names) {
+			w.Write(w.ch.configMaps[naming.EnvConfigMap(w.g.Name)], func() client.Object {
+				return desiredEnvConfigMap(w.g, w.t)
+			})
+			return
+		}
+		name := names[i]
+		w.WriteFor(fileIntent, w.ch.configMaps[name], func() client.Object {
+			return desiredClusterConfigMap(w.g, name, files[name])
+		})
 	})
 }
 
-// roles writes the Service and the workload of each role, all at once; it
-// reports, per role, whether the workload was written.
+// roles writes the Service and the workloads of each role, all at once; it
+// reports, per role, whether a workload was written.
 func (w *writer) roles(roles []rbgsv1.RoleSpec) []bool {
-	changed := make([]bool, len(roles))
-	apply.Parallel(8, 2*len(roles), func(i int) {
-		role := &roles[i/2]
-		name := naming.Workload(w.g.Name, role.Role)
+	type job struct {
+		role  int // index in roles of the workload's role; -1 for a Service
+		write func() bool
+	}
+	var jobs []job
+	for i := range roles {
+		r := &roles[i]
+		role := w.t.Role(r.Role)
+		jobs = append(jobs, job{-1, func() bool {
+			return w.Write(w.ch.services[role.Service], func() client.Object { return desiredService(w.g, r) })
+		}})
 		switch {
-		case i%2 == 0:
-			w.Write(w.ch.services[name], func() client.Object { return desiredService(w.g, role) })
-		case discovery.KindOf(role) == rbgsv1.WorkloadDeployment:
-			live := w.ch.deployments[name]
-			changed[i/2] = w.Write(live, func() client.Object { return w.held(desiredDeployment(w.g, role), live) })
+		case role.Kind == rbgsv1.WorkloadDeployment:
+			live := w.ch.deployments[role.Service]
+			jobs = append(jobs, job{i, func() bool {
+				return w.Write(live, func() client.Object { return w.held(desiredDeployment(w.g, r), live) })
+			}})
+		case role.MultiPod():
+			steps := planInstances(w.instances[r.Role], r.InstancesMaxUnavailable())
+			for j := range role.Instances {
+				in, step, live := &role.Instances[j], steps[j], w.ch.statefulSets[role.Instances[j].Workload]
+				jobs = append(jobs, job{i, func() bool {
+					// The step depends on the instance's pods, which the
+					// memo does not see: it is part of the intent.
+					return w.WriteFor(fmt.Sprintf("%s/%d", intent(w.g), step), live, func() client.Object {
+						return w.instance(r, role, in, step, live)
+					})
+				}})
+			}
 		default:
-			live := w.ch.statefulSets[name]
-			changed[i/2] = w.Write(live, func() client.Object { return w.held(desiredStatefulSet(w.g, role), live) })
+			live := w.ch.statefulSets[role.Service]
+			jobs = append(jobs, job{i, func() bool {
+				return w.Write(live, func() client.Object { return w.held(desiredStatefulSet(w.g, r), live) })
+			}})
+		}
+	}
+	changed := make([]bool, len(roles))
+	var mu sync.Mutex
+	apply.Parallel(8, len(jobs), func(k int) {
+		if wrote := jobs[k].write(); wrote && jobs[k].role >= 0 {
+			mu.Lock()
+			changed[jobs[k].role] = true
+			mu.Unlock()
 		}
 	})
 	return changed
+}
+
+// instance is the StatefulSet of instance in of role r for step (see
+// planInstances); live is the instance's StatefulSet from the cache.
+func (w *writer) instance(r *rbgsv1.RoleSpec, role *topology.Role, in *topology.Instance, step instanceStep, live *appsv1.StatefulSet) client.Object {
+	switch step {
+	case holdInstance:
+		return heldInstance(desiredInstance(w.g, r, role, in, role.Size), live)
+	case emptyInstance:
+		return w.held(desiredInstance(w.g, r, role, in, 0), live)
+	}
+	return w.held(desiredInstance(w.g, r, role, in, role.Size), live)
 }
 
 // held is desired with the pod template of live kept when only the
@@ -359,18 +411,18 @@ func (r *Reconciler) recordEvents(g *rbgsv1.RoleBasedGroup, prev *rbgsv1.RoleBas
 // runs (the set's rollout waits for it).
 func significantChange(prev, next rbgsv1.RoleBasedGroupStatus) bool {
 	return status.Significant(prev.ObservedGeneration, next.ObservedGeneration, prev.Phase, next.Phase, prev.Conditions, next.Conditions) ||
-		prev.Restarts != next.Restarts || prev.RunningRevision != next.RunningRevision || !sameRecreateGroupSince(prev.Roles, next.Roles)
+		prev.Restarts != next.Restarts || prev.RunningRevision != next.RunningRevision || !sameRecreateSince(prev.Roles, next.Roles)
 }
 
-// sameRecreateGroupSince reports whether the roles' RecreateGroupSince
+// sameRecreateSince reports whether the roles' RecreateSince
 // agree: the time a role starts watching for failures must be kept from
 // the moment it is taken, or failures in between would be missed.
-func sameRecreateGroupSince(prev, next []rbgsv1.RoleStatus) bool {
+func sameRecreateSince(prev, next []rbgsv1.RoleStatus) bool {
 	since := func(roles []rbgsv1.RoleStatus) map[string]metav1.Time {
 		m := map[string]metav1.Time{}
 		for _, r := range roles {
-			if r.RecreateGroupSince != nil {
-				m[r.Role] = *r.RecreateGroupSince
+			if r.RecreateSince != nil {
+				m[r.Role] = *r.RecreateSince
 			}
 		}
 		return m

@@ -30,7 +30,10 @@ import (
 // rendered from.
 func templateInputs(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) string {
 	role := r.DeepCopy()
-	role.Replicas = nil
+	role.Replicas, role.RolloutStrategy = nil, nil
+	if role.SizeOrDefault() == 1 {
+		role.Size = nil
+	}
 	identity := map[string]string{"group": g.Name, "namespace": g.Namespace}
 	for _, k := range []string{rbgsv1.LabelSetName, rbgsv1.LabelGroupIndex, rbgsv1.LabelGroupRevision} {
 		identity[k] = g.Labels[k]

@@ -34,17 +34,20 @@ const (
 	restartResetAfter = 10 * time.Minute
 )
 
-// Reasons of the events (and condition) of restartPolicy RecreateGroup.
+// Reasons of the events (and condition) of the restart policies.
 const (
 	ReasonGroupRecreated      = "GroupRecreated"
+	ReasonInstanceRecreated   = "InstanceRecreated"
 	ReasonRecreationDelayed   = "RecreationDelayed"
 	ReasonRestartLimitReached = rbgsv1.ConditionRestartLimitReached
 )
 
-// restartDecision is what restartPolicy RecreateGroup asks of a group.
+// restartDecision is what the restart policies ask of a group.
 type restartDecision struct {
 	// failure describes the failed pod to react to; "" when none.
 	failure string
+	// scope is what to recreate: the group, or the failed pod's instance.
+	scope restartScope
 	// reason classifies the failure (metrics.Restart*).
 	reason string
 	// wait is the backoff left before the group may be recreated.
@@ -58,31 +61,88 @@ type restartDecision struct {
 // recreate reports whether the group's pods are to be deleted now.
 func (d restartDecision) recreate() bool { return d.failure != "" && !d.limited && d.wait <= 0 }
 
-// usesRecreateGroup reports whether any role of g has restartPolicy
-// RecreateGroup.
-func usesRecreateGroup(g *rbgsv1.RoleBasedGroup) bool {
+// recreates reports whether any role of g has a restart policy that
+// recreates pods.
+func recreates(g *rbgsv1.RoleBasedGroup) bool {
 	return slices.ContainsFunc(g.Spec.Roles, func(r rbgsv1.RoleSpec) bool {
-		return restartPolicyOf(g, &r) == rbgsv1.RestartRecreateGroup
+		return restartPolicyOf(g, &r) != rbgsv1.RestartNone
 	})
 }
 
+// restartPolicyOf is the restart policy of role r of g: its own, else
+// RecreateGroup when the group says so, else RecreateInstance for a role
+// of size > 1 (its ranks cannot carry on without one of theirs), else the
+// group's.
 func restartPolicyOf(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) rbgsv1.RestartPolicy {
-	return cmp.Or(r.RestartPolicy, g.Spec.RestartPolicy, rbgsv1.RestartNone)
+	switch {
+	case r.RestartPolicy != "":
+		return r.RestartPolicy
+	case g.Spec.RestartPolicy == rbgsv1.RestartRecreateGroup:
+		return rbgsv1.RestartRecreateGroup
+	case r.SizeOrDefault() > 1:
+		return rbgsv1.RestartRecreateInstance
+	}
+	return cmp.Or(g.Spec.RestartPolicy, rbgsv1.RestartNone)
 }
 
-// recreateGroupSince is when RecreateGroup took effect for role r of g,
+// recreateSince is when the restart policy of role r of g took effect,
 // whose previous status is prev: kept from prev, now when it just did, nil
-// when the role does not use it.
-func recreateGroupSince(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, prev *rbgsv1.RoleBasedGroupStatus, now metav1.Time) *metav1.Time {
-	if restartPolicyOf(g, r) != rbgsv1.RestartRecreateGroup {
+// when the role recreates nothing.
+func recreateSince(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, prev *rbgsv1.RoleBasedGroupStatus, now metav1.Time) *metav1.Time {
+	if restartPolicyOf(g, r) == rbgsv1.RestartNone {
 		return nil
 	}
 	for _, rs := range prev.Roles {
-		if rs.Role == r.Role && rs.RecreateGroupSince != nil {
-			return rs.RecreateGroupSince
+		if rs.Role == r.Role && rs.RecreateSince != nil {
+			return rs.RecreateSince
 		}
 	}
 	return &now
+}
+
+// restartScope is what one recreation deletes: every pod of the group, or
+// the pods of one instance of a role.
+type restartScope struct {
+	role     string // "": the whole group
+	instance int32
+}
+
+// scopeOf is the scope of the recreation a failure of pod p, of a role
+// with policy, asks for.
+func scopeOf(p *corev1.Pod, policy rbgsv1.RestartPolicy) restartScope {
+	if policy != rbgsv1.RestartRecreateInstance {
+		return restartScope{}
+	}
+	instance, _ := instanceOf(p)
+	return restartScope{role: p.Labels[rbgsv1.LabelRole], instance: instance}
+}
+
+// scopeOfRestart is the scope of the recreation r recorded.
+func scopeOfRestart(r *rbgsv1.GroupRestart) restartScope {
+	if r.Role == "" || r.Instance == nil {
+		return restartScope{}
+	}
+	return restartScope{role: r.Role, instance: *r.Instance}
+}
+
+// contains reports whether p is in the scope.
+func (s restartScope) contains(p *corev1.Pod) bool {
+	if s.role == "" {
+		return true
+	}
+	i, ok := instanceOf(p)
+	return ok && p.Labels[rbgsv1.LabelRole] == s.role && i == s.instance
+}
+
+// instanceOf is the instance of a StatefulSet pod: its instance label (size
+// > 1), else its ordinal (size 1).
+func instanceOf(p *corev1.Pod) (int32, bool) {
+	for _, key := range []string{rbgsv1.LabelInstance, appsv1.PodIndexLabel} {
+		if i, ok, err := labelIndex(p, key); ok && err == nil {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // limitReached is the RestartLimitReached condition of st when it holds
@@ -97,15 +157,23 @@ func limitReached(st *rbgsv1.RoleBasedGroupStatus, generation int64) bool {
 // uses it that failed or restarted a container. Pods being deleted, pods
 // older than the last recreation (a cache that has not seen their deletion
 // yet), and failures from before the policy took effect for the pod's role
-// (st.roles[].recreateGroupSince) do not count.
+// (st.roles[].recreateSince) do not count.
 func decideRestart(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, pods []corev1.Pod, now time.Time) restartDecision {
 	since := map[string]time.Time{}
 	for _, rs := range st.Roles {
-		if rs.RecreateGroupSince != nil {
-			since[rs.Role] = rs.RecreateGroupSince.Time
+		if rs.RecreateSince != nil {
+			since[rs.Role] = rs.RecreateSince.Time
 		}
 	}
+	policies := map[string]rbgsv1.RestartPolicy{}
+	for i := range g.Spec.Roles {
+		policies[g.Spec.Roles[i].Role] = restartPolicyOf(g, &g.Spec.Roles[i])
+	}
 	last := st.LastRestart
+	var lastScope restartScope
+	if last != nil {
+		lastScope = scopeOfRestart(last)
+	}
 	sticky := limitReached(st, g.Generation)
 	d := restartDecision{recent: st.RecentRestarts}
 	if last != nil && now.Sub(last.Time.Time) >= restartResetAfter && !sticky {
@@ -118,8 +186,8 @@ func decideRestart(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, po
 	for i := range pods {
 		p := &pods[i]
 		from, recreating := since[p.Labels[rbgsv1.LabelRole]]
-		if !recreating || p.DeletionTimestamp != nil ||
-			(last != nil && p.CreationTimestamp.Before(&last.Time)) || (failed != nil && p.Name > failed.Name) {
+		if !recreating || p.DeletionTimestamp != nil || (failed != nil && p.Name > failed.Name) ||
+			(last != nil && lastScope.contains(p) && p.CreationTimestamp.Before(&last.Time)) {
 			continue
 		}
 		w := podFailure(p)
@@ -136,6 +204,7 @@ func decideRestart(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, po
 		failed, why = p, w
 	}
 	if failed != nil {
+		d.scope = scopeOf(failed, policies[failed.Labels[rbgsv1.LabelRole]])
 		d.failure = fmt.Sprintf("pod %s of role %s %s", failed.Name, failed.Labels[rbgsv1.LabelRole], why)
 		d.reason = metrics.RestartContainerRestarted
 		if failed.Status.Phase == corev1.PodFailed {
@@ -211,7 +280,7 @@ func (r *Reconciler) restartIfFailed(ctx context.Context, g *rbgsv1.RoleBasedGro
 		apimeta.RemoveStatusCondition(&st.Conditions, rbgsv1.ConditionRestartLimitReached)
 		st.RecentRestarts = 0
 	}
-	if !usesRecreateGroup(g) {
+	if !recreates(g) {
 		return 0, nil
 	}
 	d := decideRestart(g, st, pods, now.Time)
@@ -238,7 +307,8 @@ func (r *Reconciler) restartIfFailed(ctx context.Context, g *rbgsv1.RoleBasedGro
 		}
 		return d.wait, nil
 	}
-	if err := r.deletePods(ctx, pods); err != nil {
+	scoped := slices.DeleteFunc(slices.Clone(pods), func(p corev1.Pod) bool { return !d.scope.contains(&p) })
+	if err := r.deletePods(ctx, scoped); err != nil {
 		return 0, fmt.Errorf("recreating the pods of %s: %w", g.Name, err)
 	}
 	r.delayTold.Delete(key)
@@ -246,8 +316,12 @@ func (r *Reconciler) restartIfFailed(ctx context.Context, g *rbgsv1.RoleBasedGro
 	st.Restarts++
 	st.RecentRestarts = d.recent + 1
 	st.LastRestart = &rbgsv1.GroupRestart{Time: now, Reason: d.failure}
-	r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonGroupRecreated, "Recreate",
-		"%s: recreating every pod of the group (%d in a row)", d.failure, st.RecentRestarts)
+	what, reason := "every pod of the group", ReasonGroupRecreated
+	if d.scope.role != "" {
+		st.LastRestart.Role, st.LastRestart.Instance = d.scope.role, new(d.scope.instance)
+		what, reason = fmt.Sprintf("the pods of instance %d of role %s", d.scope.instance, d.scope.role), ReasonInstanceRecreated
+	}
+	r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, reason, "Recreate", "%s: recreating %s (%d in a row)", d.failure, what, st.RecentRestarts)
 	return 0, nil
 }
 
@@ -272,7 +346,10 @@ func (r *Reconciler) deletePods(ctx context.Context, pods []corev1.Pod) error {
 // (discovery).
 func podChanged() predicate.Predicate {
 	return predicate.Funcs{
-		CreateFunc: func(e event.CreateEvent) bool { return podFailure(e.Object.(*corev1.Pod)) != "" },
+		CreateFunc: func(e event.CreateEvent) bool {
+			p := e.Object.(*corev1.Pod)
+			return podFailure(p) != "" || len(unlabelledWorkers([]corev1.Pod{*p})) > 0
+		},
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, n := e.ObjectOld.(*corev1.Pod), e.ObjectNew.(*corev1.Pod)
 			return podReady(o) != podReady(n) || (podFailure(n) != "" && podFailure(o) != podFailure(n))
@@ -332,10 +409,12 @@ func TrimPod(obj any) (any, error) {
 }
 
 // keptPodLabels are the labels of a pod the group reconciler reads: its
-// group (index and watch), its role, its StatefulSet revision and ordinal.
+// group (index and watch), its role, its instance and worker index, its
+// StatefulSet revision and ordinal.
 func keptPodLabels(l map[string]string) map[string]string {
-	out := make(map[string]string, 4)
-	for _, k := range []string{rbgsv1.LabelGroupName, rbgsv1.LabelRole, appsv1.ControllerRevisionHashLabelKey, appsv1.PodIndexLabel} {
+	out := make(map[string]string, 6)
+	for _, k := range []string{rbgsv1.LabelGroupName, rbgsv1.LabelRole, rbgsv1.LabelInstance, rbgsv1.LabelWorkerIndex,
+		appsv1.ControllerRevisionHashLabelKey, appsv1.PodIndexLabel} {
 		if v, ok := l[k]; ok {
 			out[k] = v
 		}

@@ -48,7 +48,7 @@ func TestDecideRestart(t *testing.T) {
 	switched := func(ago time.Duration) rbgsv1.RoleBasedGroupStatus {
 		since := metav1.NewTime(now.Add(-ago))
 		return rbgsv1.RoleBasedGroupStatus{Roles: []rbgsv1.RoleStatus{
-			{Role: "prefill", RecreateGroupSince: &since}, {Role: "decode", RecreateGroupSince: &since}}}
+			{Role: "prefill", RecreateSince: &since}, {Role: "decode", RecreateSince: &since}}}
 	}
 	// terminated: the pod's container last terminated at.
 	terminated := func(p corev1.Pod, at time.Time) corev1.Pod {
@@ -125,7 +125,7 @@ func TestDecideRestart(t *testing.T) {
 			for i := range g.Spec.Roles {
 				// Unless the case says otherwise, the policy took effect long before the pods.
 				st.Roles = append(st.Roles, rbgsv1.RoleStatus{Role: g.Spec.Roles[i].Role,
-					RecreateGroupSince: recreateGroupSince(g, &g.Spec.Roles[i], &tc.status, metav1.NewTime(t0.Add(-time.Hour)))})
+					RecreateSince: recreateSince(g, &g.Spec.Roles[i], &tc.status, metav1.NewTime(t0.Add(-time.Hour)))})
 			}
 			d := decideRestart(g, &st, tc.pods, now)
 			if d.failure != tc.failure || d.wait != tc.wait || d.limited != tc.limited || d.recreate() != tc.recreate {
@@ -184,7 +184,7 @@ func TestRestartLimitIsStickyUntilTheSpecChanges(t *testing.T) {
 	g := wrappers.MakeGroup("g", "ns").Generation(1).RestartPolicy(rbgsv1.RestartRecreateGroup, 1).Role("prefill", 1).Obj()
 	g.Status = rbgsv1.RoleBasedGroupStatus{ObservedGeneration: 1, Phase: rbgsv1.PhaseRunning, Restarts: 1, RecentRestarts: 1,
 		LastRestart: &rbgsv1.GroupRestart{Time: metav1.NewTime(now.Add(-time.Minute)), Reason: "earlier"},
-		Roles:       []rbgsv1.RoleStatus{{Role: "prefill", RecreateGroupSince: &t0}}}
+		Roles:       []rbgsv1.RoleStatus{{Role: "prefill", RecreateSince: &t0}}}
 	failed := pod("g-prefill-0", "prefill", now.Add(-30*time.Second), 1)
 	failed.Namespace, failed.UID = "ns", "pod-uid"
 	c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(g, &failed).WithStatusSubresource(g).Build()

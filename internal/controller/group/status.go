@@ -9,7 +9,6 @@ import (
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/apply"
-	"github.com/openpatio/rbgs/internal/discovery"
 	"github.com/openpatio/rbgs/internal/status"
 )
 
@@ -48,15 +47,21 @@ func computeStatus(g *rbgsv1.RoleBasedGroup, states map[string]roleState, plans 
 	var notReady []string
 	for _, p := range plans {
 		s := states[p.role.Role]
-		want := discovery.ReplicasOf(p.role)
-		st.Roles = append(st.Roles, rbgsv1.RoleStatus{
-			Role:               p.role.Role,
-			Replicas:           want,
-			ReadyReplicas:      s.readyReplicas,
-			UpdatedReplicas:    s.updatedReplicas,
-			WaitingFor:         p.waitingFor,
-			RecreateGroupSince: recreateGroupSince(g, p.role, &prev, now),
-		})
+		want := p.role.ReplicasOrDefault()
+		rs := rbgsv1.RoleStatus{
+			Role:            p.role.Role,
+			Replicas:        want,
+			ReadyReplicas:   s.readyReplicas,
+			UpdatedReplicas: s.updatedReplicas,
+			WaitingFor:      p.waitingFor,
+			RecreateSince:   recreateSince(g, p.role, &prev, now),
+		}
+		counted := ""
+		if size := p.role.SizeOrDefault(); size > 1 {
+			rs.Size, rs.ReadyPods = size, s.readyPods
+			counted = fmt.Sprintf(" instances, %d/%d pods", s.readyPods, want*size)
+		}
+		st.Roles = append(st.Roles, rs)
 		switch {
 		case s.ready:
 			st.ReadyRoles++
@@ -65,7 +70,7 @@ func computeStatus(g *rbgsv1.RoleBasedGroup, states map[string]roleState, plans 
 		case s.readyReplicas >= want:
 			notReady = append(notReady, p.role.Role+" (updating)")
 		default:
-			notReady = append(notReady, fmt.Sprintf("%s (%d/%d ready)", p.role.Role, s.readyReplicas, want))
+			notReady = append(notReady, fmt.Sprintf("%s (%d/%d ready%s)", p.role.Role, s.readyReplicas, want, counted))
 		}
 	}
 	hasRun := prev.Phase == rbgsv1.PhaseRunning || prev.Phase == rbgsv1.PhaseDegraded || prev.Phase == rbgsv1.PhaseProgressing

@@ -15,13 +15,20 @@ import (
 
 // revision identifies what a group runs, apart from replica counts: a hash
 // of the startup policy and the group template with every role's replicas
-// left out. Changing only replica counts (or the group restart settings)
+// and instance rollout settings left out (and a size of 1, the default,
+// written or not). Changing only replica counts (or the group restart settings)
 // keeps the revision, so scaling never goes through a rollout; any other change makes a new revision that
 // reaches the groups a few at a time.
 func revision(s *rbgsv1.RoleBasedGroupSet) string {
 	t := s.Spec.GroupTemplate.DeepCopy()
 	for i := range t.Roles {
-		t.Roles[i].Replicas = nil
+		r := &t.Roles[i]
+		// Replicas and how instances are replaced change no pod; a size of
+		// 1 is the default.
+		r.Replicas, r.RolloutStrategy = nil, nil
+		if r.SizeOrDefault() == 1 {
+			r.Size = nil
+		}
 	}
 	raw, err := json.Marshal(struct {
 		StartupPolicy rbgsv1.StartupPolicy  `json:"startupPolicy"`
@@ -54,6 +61,7 @@ func scaledSpec(s *rbgsv1.RoleBasedGroupSet, current *rbgsv1.RoleBasedGroup) rbg
 		for _, t := range s.Spec.GroupTemplate.Roles {
 			if t.Role == spec.Roles[i].Role {
 				spec.Roles[i].Replicas = t.Replicas
+				spec.Roles[i].RolloutStrategy = t.RolloutStrategy.DeepCopy()
 			}
 		}
 	}

@@ -3,8 +3,6 @@ package set
 import (
 	"cmp"
 	"slices"
-
-	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // groupState is what the set reads of one of its groups.
@@ -125,18 +123,4 @@ func planSet(r rollout, groups []groupState) setPlan {
 	p.update = append(costless, running[:min(budget, int32(len(running)))]...)
 	slices.SortFunc(p.update, highestFirst)
 	return p
-}
-
-// resolveMaxUnavailable turns maxUnavailable (a count or a percentage of
-// replicas, rounded down) into a count of at least 1, so a rollout always
-// progresses.
-func resolveMaxUnavailable(v *intstr.IntOrString, replicas int32) int32 {
-	if v == nil {
-		return 1
-	}
-	n, err := intstr.GetScaledValueFromIntOrPercent(v, int(replicas), false)
-	if err != nil || n < 1 {
-		return 1
-	}
-	return int32(n)
 }

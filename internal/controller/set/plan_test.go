@@ -5,7 +5,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 func TestPlanScaling(t *testing.T) {
@@ -300,24 +299,5 @@ func TestPlanRolloutPaused(t *testing.T) {
 	r.paused = false
 	if got := planSet(r, gs).update; !cmp.Equal(got, []int32{2, 1, 0}) {
 		t.Errorf("resumed: moves %v", got)
-	}
-}
-
-func TestResolveMaxUnavailable(t *testing.T) {
-	for _, tc := range []struct {
-		v        *intstr.IntOrString
-		replicas int32
-		want     int32
-	}{
-		{nil, 10, 1},
-		{new(intstr.FromInt32(3)), 10, 3},
-		{new(intstr.FromString("25%")), 10, 2},
-		{new(intstr.FromString("5%")), 10, 1},
-		{new(intstr.FromString("100%")), 7, 7},
-		{new(intstr.FromInt32(5)), 0, 5},
-	} {
-		if got := resolveMaxUnavailable(tc.v, tc.replicas); got != tc.want {
-			t.Errorf("resolveMaxUnavailable(%v, %d) = %d, want %d", tc.v, tc.replicas, got, tc.want)
-		}
 	}
 }

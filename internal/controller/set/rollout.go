@@ -16,7 +16,7 @@ func rolloutOf(s *rbgsv1.RoleBasedGroupSet, rev string) rollout {
 	return rollout{
 		replicas:       replicas,
 		updateRevision: rev,
-		maxUnavailable: resolveMaxUnavailable(s.Spec.RolloutStrategy.MaxUnavailable, replicas),
+		maxUnavailable: s.Spec.RolloutStrategy.MaxUnavailableOf(replicas),
 		partition:      s.Spec.RolloutStrategy.PartitionOrZero(),
 		paused:         s.Spec.RolloutStrategy.Paused,
 	}

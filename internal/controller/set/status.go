@@ -142,7 +142,7 @@ func computeStatus(s *rbgsv1.RoleBasedGroupSet, groups map[int32]*rbgsv1.RoleBas
 func roleStatuses(roles []rbgsv1.RoleStatus) []rbgsv1.RoleStatus {
 	out := slices.Clone(roles)
 	for i := range out {
-		out[i].RecreateGroupSince = nil
+		out[i].RecreateSince = nil
 	}
 	return out
 }

@@ -1,0 +1,220 @@
+package group
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/apply"
+	"github.com/openpatio/rbgs/internal/topology"
+)
+
+// An instance of a role of size > 1 is one engine spread over several
+// pods: it runs as a StatefulSet of its own, with Parallel pod management
+// and the OnDelete update strategy, so the StatefulSet controller never
+// replaces its pods one by one. When the role's template changes, the
+// operator replaces the instance's pods itself, all together: it writes
+// the new template with no replicas (the StatefulSet deletes every pod),
+// and once no pod of the instance is left, asks for size pods again, which
+// all start from the new template. An instance is thus never a mix of
+// versions, and the state of a replacement is read from the StatefulSet
+// alone, so a restarted operator carries on where it stopped.
+
+// instanceState is what the cache shows of one instance.
+type instanceState struct {
+	index  int32
+	exists bool
+	// current: the StatefulSet runs the pod template the role asks for now:
+	// it was rendered from the role as it is (its template inputs match: a
+	// new rendering of the operator's alone replaces no instance), or the
+	// role's change left the rendered template as it was.
+	current bool
+	// emptied: the StatefulSet asks for no pods: the instance is being
+	// replaced.
+	emptied bool
+	// pods of the instance that exist, and those Ready.
+	pods      int32
+	readyPods int32
+	// ready: as many pods as the size, all Ready at the StatefulSet's
+	// revision.
+	ready bool
+}
+
+// serving reports whether the instance is Ready, whatever its version.
+func (s instanceState) serving() bool { return s.exists && s.ready && !s.emptied }
+
+// instanceStep is what a reconcile does to one instance.
+type instanceStep int
+
+const (
+	// holdInstance keeps the instance as it runs: an outdated instance
+	// waiting for its turn keeps its template.
+	holdInstance instanceStep = iota
+	// applyInstance applies the instance as the role is now, with its pods:
+	// create it, or keep a current one as specified.
+	applyInstance
+	// emptyInstance writes the new template with no pods: the old pods go.
+	emptyInstance
+)
+
+// planInstances decides, for the instances of one role (by index), which
+// to apply and which to replace, with at most maxUnavailable instances
+// unavailable at once. Instances that are not Ready cost nothing to
+// replace; Ready outdated ones are replaced from the highest index down
+// while the budget lasts. An emptied instance is filled again (applied)
+// once none of its pods is left.
+func planInstances(states []instanceState, maxUnavailable int32) []instanceStep {
+	steps := make([]instanceStep, len(states))
+	unavailable := int32(0)
+	for _, s := range states {
+		if s.exists && !s.serving() {
+			unavailable++
+		}
+	}
+	var waiting []int
+	for i, s := range states {
+		switch {
+		case !s.exists:
+			steps[i] = applyInstance
+		case s.current && s.emptied && s.pods > 0:
+			steps[i] = emptyInstance
+		case s.current:
+			steps[i] = applyInstance
+		case !s.serving():
+			steps[i] = emptyInstance
+		default:
+			waiting = append(waiting, i)
+		}
+	}
+	slices.SortFunc(waiting, func(a, b int) int { return cmp.Compare(states[b].index, states[a].index) })
+	budget := max(maxUnavailable-unavailable, 0)
+	for _, i := range waiting[:min(int(budget), len(waiting))] {
+		steps[i] = emptyInstance
+	}
+	return steps
+}
+
+// observeInstance reads instance in of role r of g from the cache: its
+// StatefulSet (nil when absent) and the pods of the group.
+func observeInstance(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, role *topology.Role, in *topology.Instance,
+	sts *appsv1.StatefulSet, pods []corev1.Pod) instanceState {
+	s := instanceState{index: in.Index}
+	for i := range pods {
+		p := &pods[i]
+		if p.Labels[rbgsv1.LabelRole] != r.Role || p.Labels[rbgsv1.LabelInstance] != strconv.Itoa(int(in.Index)) {
+			continue
+		}
+		s.pods++
+		if podReady(p) && p.DeletionTimestamp == nil {
+			s.readyPods++
+		}
+	}
+	if sts == nil {
+		return s
+	}
+	s.exists = true
+	s.current = sts.Annotations[rbgsv1.AnnotationTemplateInputs] == templateInputs(g, r) ||
+		sts.Annotations[rbgsv1.AnnotationTemplateHash] == templateHash(desiredInstance(g, r, role, in, role.Size))
+	s.emptied = sts.Spec.Replicas != nil && *sts.Spec.Replicas == 0
+	st := statefulSetState(sts, instancePods(pods, r.Role, in.Index))
+	s.ready = st.ready && !s.emptied && sts.Spec.Replicas != nil && *sts.Spec.Replicas == role.Size
+	return s
+}
+
+// instancePods are the pods of instance index of role.
+func instancePods(pods []corev1.Pod, role string, index int32) []corev1.Pod {
+	var out []corev1.Pod
+	for _, p := range pods {
+		if p.Labels[rbgsv1.LabelRole] == role && p.Labels[rbgsv1.LabelInstance] == strconv.Itoa(int(index)) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// instancesState sums the instances of a role into the role's state: it
+// exists once one instance does, and is ready when every instance is
+// current and Ready.
+func instancesState(states []instanceState) roleState {
+	rs := roleState{ready: true}
+	for _, s := range states {
+		rs.exists = rs.exists || s.exists
+		rs.readyPods += s.readyPods
+		if s.serving() {
+			rs.readyReplicas++
+			if s.current {
+				rs.updatedReplicas++
+			}
+		}
+		rs.ready = rs.ready && s.serving() && s.current
+	}
+	return rs
+}
+
+// heldInstance is desired, an instance's StatefulSet, with the template,
+// its annotations and the replicas of live: the instance keeps running its
+// version, at its size, until its turn comes.
+func heldInstance(desired, live *appsv1.StatefulSet) *appsv1.StatefulSet {
+	desired.Spec.Template = *live.Spec.Template.DeepCopy()
+	desired.Spec.Replicas = live.Spec.Replicas
+	for _, k := range []string{rbgsv1.AnnotationTemplateInputs, rbgsv1.AnnotationTemplateHash} {
+		desired.Annotations[k] = live.Annotations[k]
+	}
+	return desired
+}
+
+// templateHash is a hash of the pod template of s as the operator renders
+// it.
+func templateHash(s *appsv1.StatefulSet) string {
+	raw, err := json.Marshal(&s.Spec.Template)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:10])
+}
+
+// unlabelledWorkers are the pods of instances that do not carry their
+// worker index (LabelWorkerIndex) yet, with the index they get: the
+// StatefulSet's ordinal of the pod.
+func unlabelledWorkers(pods []corev1.Pod) map[*corev1.Pod]string {
+	out := map[*corev1.Pod]string{}
+	for i := range pods {
+		p := &pods[i]
+		if _, ok := p.Labels[rbgsv1.LabelInstance]; !ok || p.DeletionTimestamp != nil {
+			continue
+		}
+		if ordinal, ok := p.Labels[appsv1.PodIndexLabel]; ok && p.Labels[rbgsv1.LabelWorkerIndex] != ordinal {
+			out[p] = ordinal
+		}
+	}
+	return out
+}
+
+// labelWorkers labels each pod of an instance with its worker index (a
+// StatefulSet cannot give its pods labels that differ from pod to pod), so
+// a selector on LabelWorkerIndex "0" reaches the leaders.
+func (r *Reconciler) labelWorkers(ctx context.Context, pods []corev1.Pod) error {
+	todo := unlabelledWorkers(pods)
+	list := slices.Collect(maps.Keys(todo))
+	errs := make([]error, len(list))
+	apply.Parallel(16, len(list), func(i int) {
+		p := list[i]
+		patch := fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, rbgsv1.LabelWorkerIndex, todo[p])
+		errs[i] = client.IgnoreNotFound(r.Client.Patch(ctx, p, client.RawPatch(types.MergePatchType, patch)))
+	})
+	return errors.Join(errs...)
+}

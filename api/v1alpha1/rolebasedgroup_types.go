@@ -97,7 +97,6 @@ type RoleRolloutStrategy struct {
 	// of the role's instances replaced at once; the next go when those are
 	// Ready again. Default 1.
 	// +kubebuilder:validation:XIntOrString
-	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^[1-9][0-9]?%$|^100%$')",message="must be a number of instances of at least 1, or a percentage from 1% to 100%: e.g. 1 to replace one instance at a time, or 25%"
 	// +optional
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
 }
@@ -105,7 +104,7 @@ type RoleRolloutStrategy struct {
 // RoleSpec is one role of a group: a set of identical instances (pods, or
 // groups of size pods) run by StatefulSets or a Deployment, reachable
 // through one headless Service.
-// +kubebuilder:validation:XValidation:rule="!has(self.size) || self.size == 1 || !has(self.workload.kind) || self.workload.kind != 'Deployment'",fieldPath=".size",messageExpression="'role ' + self.role + ': size ' + string(self.size) + ' needs a StatefulSet workload (its pods need stable names): remove workload.kind Deployment, or set size to 1'"
+// +kubebuilder:validation:XValidation:rule="!has(self.size) || self.size == 1 || !has(self.workload.kind) || self.workload.kind != 'Deployment'",fieldPath=".size",messageExpression="'role ' + self.role + ': a size over 1 needs a StatefulSet workload (its pods need stable names): remove workload.kind Deployment, or set size to 1'"
 // +kubebuilder:validation:XValidation:rule="!has(self.dependencies) || !(self.role in self.dependencies)",fieldPath=".dependencies",messageExpression="'\"' + self.role + '\": a role cannot depend on itself: remove it from dependencies'"
 // +kubebuilder:validation:XValidation:rule="has(self.template.spec) && size(self.template.spec.containers) > 0",fieldPath=".template.spec.containers",reason="FieldValueRequired",messageExpression="'role ' + self.role + ' has no container: add at least one'"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.podManagementPolicy) || !has(self.podManagementPolicy) || self.podManagementPolicy == oldSelf.podManagementPolicy",fieldPath=".podManagementPolicy",messageExpression="'\"' + self.podManagementPolicy + '\": immutable, the StatefulSet of role ' + self.role + ' runs with \"' + oldSelf.podManagementPolicy + '\" and cannot change it: set it back, or remove the role and add it again under a new name'"
@@ -130,8 +129,7 @@ type RoleSpec struct {
 	// expert-parallel model across nodes, whose pod 0 is the leader. Each
 	// instance then runs as its own StatefulSet, "<group>-<role>-<instance>",
 	// whose pods are replaced, recreated and scaled together.
-	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:validation:Maximum=64
+	// +kubebuilder:validation:XValidation:rule="self >= 1 && self <= 64",message="must be from 1 to 64 pods per instance: e.g. 8 for an engine spread over 8 nodes, or 1 for an instance of one pod"
 	// +optional
 	Size *int32 `json:"size,omitempty"`
 

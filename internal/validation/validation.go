@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
@@ -92,7 +93,25 @@ func role(groupName string, roles []rbgsv1.RoleSpec, i int, rolesPath *field.Pat
 		errs = append(errs, field.Required(path.Child("template", "spec", "containers"),
 			fmt.Sprintf("role %s has no container: add at least one", r.Role)))
 	}
+	if r.RolloutStrategy != nil && r.RolloutStrategy.MaxUnavailable != nil {
+		if v := r.RolloutStrategy.MaxUnavailable; !validMaxUnavailable(v) {
+			errs = append(errs, field.Invalid(path.Child("rolloutStrategy", "maxUnavailable"), v.String(),
+				"must be a number of instances of at least 1, or a percentage from 1% to 100%: e.g. 1 to replace one instance at a time, or 25%"))
+		}
+	}
 	return errs
+}
+
+// maxUnavailablePercent is the form of a maxUnavailable percentage.
+var maxUnavailablePercent = regexp.MustCompile(`^([1-9][0-9]?|100)%$`)
+
+// validMaxUnavailable reports whether v is a count of at least 1 or a
+// percentage from 1% to 100%.
+func validMaxUnavailable(v *intstr.IntOrString) bool {
+	if v.Type == intstr.Int {
+		return v.IntVal >= 1
+	}
+	return maxUnavailablePercent.MatchString(v.StrVal)
 }
 
 // instanceSuffix is what follows "<role>-" in the name of an instance.

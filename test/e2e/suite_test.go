@@ -266,3 +266,20 @@ func settled(t *testing.T, addr string, min map[string]float64) {
 		return nil
 	})
 }
+
+// plugin runs the kubectl-rbgs binary (RBGS_E2E_PLUGIN) against the cluster
+// and returns its output; the test fails if it exits non-zero.
+func plugin(t *testing.T, args ...string) string {
+	t.Helper()
+	bin := os.Getenv("RBGS_E2E_PLUGIN")
+	if bin == "" {
+		bin = filepath.Join(root, "bin", "kubectl-rbgs")
+	}
+	cmd := exec.Command(bin, append(args, "--kubeconfig", kubeconfig)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kubectl-rbgs %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String()
+}

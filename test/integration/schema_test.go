@@ -62,6 +62,12 @@ func TestSchemaRejections(t *testing.T) {
 		obj  *rbgsv1.RoleBasedGroup
 		want string
 	}{
+		{"size 0", seed().Size(0).Obj(),
+			invalid + `spec.roles[1].size: Invalid value: 0: must be from 1 to 64 pods per instance: e.g. 8 for an engine spread over 8 nodes, or 1 for an instance of one pod`},
+		{"size over 64", seed().Size(65).Obj(),
+			invalid + `spec.roles[1].size: Invalid value: 65: must be from 1 to 64 pods per instance: e.g. 8 for an engine spread over 8 nodes, or 1 for an instance of one pod`},
+		{"size with a Deployment", seed().Workload(rbgsv1.WorkloadDeployment).Size(4).Obj(),
+			invalid + `spec.roles[1].size: Invalid value: role decode: a size over 1 needs a StatefulSet workload (its pods need stable names): remove workload.kind Deployment, or set size to 1`},
 		{"self dependency", wrappers.MakeGroup("g", ns).Role("prefill", 1).Role("decode", 1, "prefill", "decode").Obj(),
 			invalid + `spec.roles[1].dependencies: Invalid value: "decode": a role cannot depend on itself: remove it from dependencies`},
 		{"duplicate role", wrappers.MakeGroup("g", ns).Role("a", 1).Role("b", 1).Role("a", 1).Obj(),
@@ -82,14 +88,14 @@ func TestSchemaRejections(t *testing.T) {
 			return g
 		}(), invalid + `spec.roles[0].template.spec.containers: Required value: role prefill has no container: add at least one`},
 		{"unknown restart policy", seed().RestartPolicy("Always", 3).Obj(),
-			invalid + `[` + `spec.restartPolicy: Unsupported value: "Always": supported values: "None", "RecreateGroup", ` + notChecked + `]`},
+			invalid + `[` + `spec.restartPolicy: Unsupported value: "Always": supported values: "None", "RecreateGroup", "RecreateInstance", ` + notChecked + `]`},
 		{"negative maxRestarts", seed().RestartPolicy(rbgsv1.RestartRecreateGroup, -1).Obj(),
 			invalid + `spec.maxRestarts: Invalid value: -1: spec.maxRestarts in body should be greater than or equal to 0`},
 		{"unknown role restart policy", func() *rbgsv1.RoleBasedGroup {
 			g := seed().Obj()
 			g.Spec.Roles[1].RestartPolicy = "OnFailure"
 			return g
-		}(), invalid + `[` + `spec.roles[1].restartPolicy: Unsupported value: "OnFailure": supported values: "None", "RecreateGroup", ` + notChecked + `]`},
+		}(), invalid + `[` + `spec.roles[1].restartPolicy: Unsupported value: "OnFailure": supported values: "None", "RecreateGroup", "RecreateInstance", ` + notChecked + `]`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -317,3 +317,51 @@ func TestPodConfig(t *testing.T) {
 		}
 	}
 }
+
+// A role of size > 1 shows its instances and pods; config takes a worker
+// index and resolves the pod's own file, instance and leader.
+func TestMultiPodRole(t *testing.T) {
+	g := wrappers.MakeGroup("mn", "ns").Role("router", 1).Role("decode", 2, "router").Size(4).Obj()
+	g.Status = rbgsv1.RoleBasedGroupStatus{Phase: rbgsv1.PhaseProgressing, Roles: []rbgsv1.RoleStatus{
+		{Role: "router", Replicas: 1, ReadyReplicas: 1},
+		{Role: "decode", Replicas: 2, ReadyReplicas: 1, Size: 4, ReadyPods: 6},
+	}}
+	objs := group.Render(g)
+	all := append([]client.Object{g}, objs.ConfigMaps...)
+	for _, r := range g.Spec.Roles {
+		all = append(all, objs.Roles[r.Role]...)
+	}
+	c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(all...).Build()
+	var out bytes.Buffer
+	if err := Status(context.Background(), c, "ns", "mn", Printer{W: &out, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "decode  1/2 instances ready (4 pods each, 6/8 pods)") {
+		t.Errorf("status tree:\n%s", out.String())
+	}
+	out.Reset()
+	if err := PodConfig(context.Background(), c, "ns", "", "mn", "decode", 1, new(int32(3)), &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"# pod mn-decode-1-3: /etc/rbgs/cluster.yaml (ConfigMap mn-rbgs-cluster-decode-1, key decode.1.3.yaml)\n",
+		"    rank: 1\n    workerIndex: 3\n    size: 4\n    leaderAddress: \"mn-decode-1-0.mn-decode:8080\"\n",
+		"RBGS_LOCAL_RANK=1\n", "RBGS_LOCAL_WORKER_INDEX=3\n", "LWS_WORKER_INDEX=3\n", "LWS_LEADER_ADDRESS=mn-decode-1-0.mn-decode\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, out.String())
+		}
+	}
+	for _, bad := range []struct {
+		role   string
+		worker int32
+		err    string
+	}{
+		{"decode", 4, "instances of role decode have 4 pods: the worker index must be 0..3"},
+		{"router", 1, "instances of role router have 1 pods: the worker index must be 0..0"},
+	} {
+		if err := PodConfig(context.Background(), c, "ns", "", "mn", bad.role, 0, &bad.worker, &out); err == nil || !strings.Contains(err.Error(), bad.err) {
+			t.Errorf("%s worker %d: %v, want %q", bad.role, bad.worker, err, bad.err)
+		}
+	}
+}

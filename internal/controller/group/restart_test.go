@@ -2,7 +2,9 @@ package group
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -249,5 +252,76 @@ func TestRestartLimitIsStickyUntilTheSpecChanges(t *testing.T) {
 	}
 	if err := c.Get(ctx, client.ObjectKeyFromObject(&failed), &corev1.Pod{}); err == nil {
 		t.Error("the failed pod was not deleted")
+	}
+}
+
+// A failure in an instance of a role of size > 1 recreates that instance
+// alone (RecreateInstance, the default for such roles); the recreation of
+// one instance does not hide the failures of the others.
+func TestRecreateInstance(t *testing.T) {
+	now := t0.Time.Add(time.Hour)
+	g := wrappers.MakeGroup("g", "ns").Generation(1).Role("router", 1).Role("decode", 2).Size(2).Obj()
+	instancePod := func(i, j int32, created time.Time, restarts int32) corev1.Pod {
+		p := pod(fmt.Sprintf("g-decode-%d-%d", i, j), "decode", created, restarts)
+		p.Namespace, p.UID = "ns", types.UID(p.Name)
+		p.Labels[rbgsv1.LabelGroupName] = "g"
+		p.Labels[rbgsv1.LabelInstance] = strconv.Itoa(int(i))
+		p.Labels[appsv1.PodIndexLabel] = strconv.Itoa(int(j))
+		return p
+	}
+	if p := restartPolicyOf(g, &g.Spec.Roles[1]); p != rbgsv1.RestartRecreateInstance {
+		t.Errorf("policy of a role of size 2: %s", p)
+	}
+	if p := restartPolicyOf(g, &g.Spec.Roles[0]); p != rbgsv1.RestartNone {
+		t.Errorf("policy of a role of size 1: %s", p)
+	}
+	since := metav1.NewTime(t0.Time)
+	g.Status = rbgsv1.RoleBasedGroupStatus{ObservedGeneration: 1, Phase: rbgsv1.PhaseRunning,
+		Roles: []rbgsv1.RoleStatus{{Role: "router"}, {Role: "decode", RecreateSince: &since}}}
+	pods := []corev1.Pod{
+		instancePod(0, 0, now.Add(-time.Hour), 0), instancePod(0, 1, now.Add(-time.Hour), 0),
+		instancePod(1, 0, now.Add(-time.Hour), 0), instancePod(1, 1, now.Add(-time.Hour), 2),
+	}
+	objs := []client.Object{g}
+	for i := range pods {
+		objs = append(objs, &pods[i])
+	}
+	c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(objs...).WithStatusSubresource(g).Build()
+	rec := events.NewFakeRecorder(10)
+	r := &Reconciler{Client: c, Scheme: wrappers.Scheme(), Recorder: rec, Clock: clocktesting.NewFakeClock(now), Memo: apply.NewMemo()}
+	st := g.Status
+	if _, err := r.restartIfFailed(context.Background(), g, pods, &st, metav1.NewTime(now)); err != nil {
+		t.Fatal(err)
+	}
+	var left corev1.PodList
+	if err := c.List(context.Background(), &left); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range left.Items {
+		names = append(names, p.Name)
+	}
+	if want := []string{"g-decode-0-0", "g-decode-0-1"}; !slices.Equal(names, want) {
+		t.Errorf("pods left %v, want instance 0's", names)
+	}
+	if l := st.LastRestart; st.Restarts != 1 || l == nil || l.Role != "decode" || l.Instance == nil || *l.Instance != 1 ||
+		l.Reason != "pod g-decode-1-1 of role decode restarted container main (2 restarts)" {
+		t.Errorf("status %+v, last %+v", st, l)
+	}
+	if e := <-rec.Events; !strings.Contains(e, "InstanceRecreated") || !strings.Contains(e, "recreating the pods of instance 1 of role decode") {
+		t.Errorf("event %q", e)
+	}
+
+	// After the recreation, instance 0's old pod fails: it counts (not an
+	// old pod of the recreated instance), and waits for the backoff; a
+	// failure of a pod of instance 1 from before the recreation does not.
+	g.Status = st
+	later := now.Add(2 * time.Second)
+	if d := decideRestart(g, &st, []corev1.Pod{instancePod(1, 0, now.Add(-time.Minute), 1)}, later); d.failure != "" {
+		t.Errorf("an old pod of the recreated instance counted: %+v", d)
+	}
+	d := decideRestart(g, &st, []corev1.Pod{instancePod(0, 1, now.Add(-time.Hour), 1)}, later)
+	if d.failure == "" || d.scope != (restartScope{role: "decode", instance: 0}) || d.wait != 8*time.Second {
+		t.Errorf("instance 0's failure after instance 1's recreation: %+v", d)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -60,6 +61,13 @@ func TestWebhookRejections(t *testing.T) {
 		{"StatefulSet name too long", wrappers.MakeGroup(strings.Repeat("g", 40), ns).Role("prefill", 1).Role(strings.Repeat("r", 12), 1).Obj(),
 			strings.Replace(groupDenied, `"g"`, `"`+strings.Repeat("g", 40)+`"`, 1) +
 				`spec.roles[1].role: Invalid value: "rrrrrrrrrrrr": the role's StatefulSet would be named "` + strings.Repeat("g", 40) + `-rrrrrrrrrrrr", 53 characters, over the 52 allowed (its pods carry the name in their controller-revision-hash label, limited to 63 characters): shorten the role name or the group's`},
+		{"a role named like another role's instance", wrappers.MakeGroup("g", ns).Role("decode", 2).Size(4).Role("decode-1", 1).Obj(),
+			groupDenied + `spec.roles[1].role: Invalid value: "decode-1": role decode has size 4, so its instances' StatefulSets are named "g-decode-0", "g-decode-1", ...: a role named "decode-1" would take one of those names; rename it`},
+		{"instance maxUnavailable zero", func() *rbgsv1.RoleBasedGroup {
+			g := wrappers.MakeGroup("g", ns).Role("decode", 2).Size(4).Obj()
+			g.Spec.Roles[0].RolloutStrategy = &rbgsv1.RoleRolloutStrategy{MaxUnavailable: new(intstr.FromString("0%"))}
+			return g
+		}(), groupDenied + `spec.roles[0].rolloutStrategy.maxUnavailable: Invalid value: "0%": must be a number of instances of at least 1, or a percentage from 1% to 100%: e.g. 1 to replace one instance at a time, or 25%`},
 		{"group name not a DNS-1035 label", wrappers.MakeGroup("0group", ns).Role("a", 1).Obj(),
 			strings.Replace(groupDenied, `"g"`, `"0group"`, 1) +
 				`metadata.name: Invalid value: "0group": a group name must start with a lowercase letter and hold only lowercase letters, digits and hyphens (it starts the names of the group's Services, which are DNS-1035 labels): rename the group`},

@@ -76,6 +76,11 @@ func holdRendering(desired, live client.Object, scheme *runtime.Scheme) (client.
 		return desired, nil
 	}
 	*podTemplateOf(desired) = *podTemplateOf(live).DeepCopy()
+	// The hash of the template an instance runs goes with it (see
+	// observeInstance).
+	if h, ok := live.GetAnnotations()[rbgsv1.AnnotationTemplateHash]; ok {
+		desired.GetAnnotations()[rbgsv1.AnnotationTemplateHash] = h
+	}
 	return desired, nil
 }
 

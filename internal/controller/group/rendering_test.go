@@ -10,6 +10,7 @@ import (
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/apply"
+	"github.com/openpatio/rbgs/internal/topology"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
@@ -92,5 +93,24 @@ func TestHoldRendering(t *testing.T) {
 	got, _ := holdRendering(fresh(), older, scheme)
 	if s := got.(*appsv1.StatefulSet); *s.Spec.Replicas != 5 {
 		t.Errorf("replicas %d", *s.Spec.Replicas)
+	}
+}
+
+// An instance whose template is held keeps the hash of the template it
+// runs, so a later change of the role that leaves the new rendering's
+// template alone still replaces it rather than leaving old pods beside new.
+func TestHoldRenderingKeepsAnInstancesTemplateHash(t *testing.T) {
+	g := multiPodGroup()
+	r := &g.Spec.Roles[1]
+	role := topology.Resolve(g).Role("decode")
+	older := desiredInstance(g, r, role, &role.Instances[0], 4)
+	older.Annotations[rbgsv1.AnnotationSpecHash] = "older"
+	older.Annotations[rbgsv1.AnnotationTemplateHash] = "older-template"
+	got, err := holdRendering(desiredInstance(g, r, role, &role.Instances[0], 4), older, wrappers.Scheme())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := got.GetAnnotations()[rbgsv1.AnnotationTemplateHash]; h != "older-template" {
+		t.Errorf("template hash %q", h)
 	}
 }

@@ -135,6 +135,11 @@ func TestSchemaRejections(t *testing.T) {
 		}(), `RoleBasedGroupSet.openpatio.io "` + strings.Repeat("s", 38) + `" is invalid: spec.groupTemplate.roles: Invalid value: role "rrrrrrrrrr": its StatefulSet, "` + strings.Repeat("s", 38) + `-<index>-rrrrrrrrrr", is over 52 characters in the last groups of the set (its pods carry the name in their controller-revision-hash label, limited to 63 characters): shorten the role name or the set name, or lower replicas`},
 		{"a set name far too long", wrappers.MakeSet(strings.Repeat("s", 90), ns).Replicas(12).Role("a", 1).Role("router", 1).Obj(),
 			`RoleBasedGroupSet.openpatio.io "` + strings.Repeat("s", 90) + `" is invalid: spec.groupTemplate.roles: Invalid value: role "a": its StatefulSet, "` + strings.Repeat("s", 90) + `-<index>-a", is over 52 characters in the last groups of the set (its pods carry the name in their controller-revision-hash label, limited to 63 characters): shorten the role name or the set name, or lower replicas`},
+		{"instance names too long for the set's last group", func() *rbgsv1.RoleBasedGroupSet {
+			s := wrappers.MakeSet(strings.Repeat("s", 41), ns).Replicas(100).Role("decode", 10).Obj()
+			s.Spec.GroupTemplate.Roles[0].Size = new(int32(2))
+			return s
+		}(), `RoleBasedGroupSet.openpatio.io "` + strings.Repeat("s", 41) + `" is invalid: spec.groupTemplate.roles: Invalid value: the StatefulSet of the last instance of a role of size over 1, "<set>-<index>-<role>-<instance>", would be over 52 characters in the last groups of the set (its pods carry the name in their controller-revision-hash label, limited to 63 characters): shorten the role name or the set name, or lower replicas`},
 		{"maxUnavailable zero", wrappers.MakeSet("s", ns).Role("a", 1).MaxUnavailable(intstr.FromInt32(0)).Obj(),
 			`RoleBasedGroupSet.openpatio.io "s" is invalid: spec.rolloutStrategy.maxUnavailable: Invalid value: 0: must be a number of groups of at least 1, or a percentage from 1% to 100%: e.g. 1 to update one group at a time, or 25%`},
 		{"maxUnavailable 0%", wrappers.MakeSet("s", ns).Role("a", 1).MaxUnavailable(intstr.FromString("0%")).Obj(),

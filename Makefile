@@ -123,8 +123,8 @@ test-unit: ## Unit tests (no API server).
 # time: Go before 1.27 can fail a time-bounded run with "context deadline
 # exceeded" when a loaded machine delays its workers' shutdown
 # (go.dev/issue/75804). FUZZTIME (e.g. 60s or 100000x) overrides every bound.
-FUZZ_TARGETS := ./internal/graph:FuzzValidate:60000x ./internal/discovery:FuzzClusterFiles:4000x ./internal/controller/group:FuzzRender:15000x \
-	./internal/validation:FuzzTemplateCollisions:15000x
+FUZZ_TARGETS := ./internal/graph:FuzzValidate:60000x ./internal/discovery:FuzzClusterFiles:4000x ./internal/controller/group:FuzzRender:6000x \
+	./internal/validation:FuzzTemplateCollisions:8000x
 FUZZTIME ?=
 
 .PHONY: test-fuzz

@@ -41,6 +41,9 @@ KCM_PORT="${RBGS_CONTROLLER_MANAGER_PORT:-20257}"
 SCHEDULER_PORT="${RBGS_SCHEDULER_PORT:-20259}"
 KWOK_PORT="${RBGS_KWOK_PORT:-20247}"
 KWOK_VERSION="v0.8.0"
+# Workload-aware scheduling (PodGroups, gangs, topology) is off by default
+# in Kubernetes 1.37: every component of the local clusters turns it on.
+FEATURE_GATES="GenericWorkload=true,TopologyAwareWorkloadScheduling=true"
 
 # Start order.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
@@ -384,7 +387,9 @@ start_apiserver() {
     --max-mutating-requests-inflight=1000 \
     --audit-policy-file="${STATE}/audit-policy.yaml" \
     --audit-log-path="${LOGS}/audit.log" \
-    --audit-log-maxsize=500
+    --audit-log-maxsize=500 \
+    --feature-gates="${FEATURE_GATES}" \
+    --runtime-config=scheduling.k8s.io/v1beta1=true
 }
 
 start_controller_manager() {
@@ -400,7 +405,8 @@ start_controller_manager() {
     --kube-api-qps=5000 \
     --kube-api-burst=10000 \
     --secure-port="${KCM_PORT}" \
-    --bind-address=127.0.0.1
+    --bind-address=127.0.0.1 \
+    --feature-gates="${FEATURE_GATES}"
 }
 
 start_scheduler() {
@@ -413,7 +419,8 @@ start_scheduler() {
     --kube-api-qps=5000 \
     --kube-api-burst=10000 \
     --secure-port="${SCHEDULER_PORT}" \
-    --bind-address=127.0.0.1
+    --bind-address=127.0.0.1 \
+    --feature-gates="${FEATURE_GATES}"
 }
 
 start_kwok() {

@@ -65,3 +65,19 @@ func atLeastOne(v *intstr.IntOrString, total int32) int32 {
 	}
 	return int32(n)
 }
+
+// GangOrDefault is the role's gang policy, None when unset.
+func (r *RoleSpec) GangOrDefault() GangPolicy {
+	if r.Scheduling == nil || r.Scheduling.Gang == "" {
+		return GangNone
+	}
+	return r.Scheduling.Gang
+}
+
+// TopologyKeyOf is the role's topology key, "" when unset.
+func (r *RoleSpec) TopologyKeyOf() string {
+	if r.Scheduling == nil {
+		return ""
+	}
+	return r.Scheduling.TopologyKey
+}

@@ -90,6 +90,39 @@ type WorkloadSpec struct {
 	Kind WorkloadKind `json:"kind,omitempty"`
 }
 
+// GangPolicy says which pods of a role the scheduler places all together or
+// not at all.
+// +kubebuilder:validation:Enum=None;Instance;Role
+type GangPolicy string
+
+const (
+	// GangNone schedules the role's pods one by one.
+	GangNone GangPolicy = "None"
+	// GangInstance places the pods of each instance of a role of size > 1
+	// all together or not at all.
+	GangInstance GangPolicy = "Instance"
+	// GangRole places every pod of the role all together or not at all.
+	GangRole GangPolicy = "Role"
+)
+
+// RoleScheduling says how the scheduler places a role's pods, through the
+// Kubernetes Workload API (scheduling.k8s.io/v1beta1 PodGroups).
+type RoleScheduling struct {
+	// gang: None (default) schedules the pods one by one; Instance places the
+	// pods of each instance together or not at all (needs size > 1); Role
+	// places every pod of the role together (the instances of a role, and
+	// their number, in one gang). Needs the GenericWorkload feature gate.
+	// +optional
+	Gang GangPolicy `json:"gang,omitempty"`
+
+	// topologyKey is a node label, e.g. topology.kubernetes.io/rack: all
+	// pods of each gang are placed in one domain of it. Needs a gang, and
+	// the TopologyAwareWorkloadScheduling feature gate.
+	// +kubebuilder:validation:MaxLength=316
+	// +optional
+	TopologyKey string `json:"topologyKey,omitempty"`
+}
+
 // RoleRolloutStrategy says how a template change reaches the instances of
 // a role of size > 1.
 type RoleRolloutStrategy struct {
@@ -104,6 +137,8 @@ type RoleRolloutStrategy struct {
 // RoleSpec is one role of a group: a set of identical instances (pods, or
 // groups of size pods) run by StatefulSets or a Deployment, reachable
 // through one headless Service.
+// +kubebuilder:validation:XValidation:rule="!has(self.scheduling) || !has(self.scheduling.gang) || self.scheduling.gang != 'Instance' || (has(self.size) && self.size > 1)",fieldPath=".scheduling.gang",messageExpression="'role ' + self.role + ': gang Instance places the pods of each instance together, and an instance of one pod has nothing to place together: set size over 1, or use gang Role to place the whole role together'"
+// +kubebuilder:validation:XValidation:rule="!has(self.scheduling) || !has(self.scheduling.topologyKey) || (has(self.scheduling.gang) && self.scheduling.gang != 'None')",fieldPath=".scheduling.topologyKey",messageExpression="'role ' + self.role + ': topologyKey places each gang in one domain, and the role has no gang: set scheduling.gang to Instance or Role, or remove topologyKey'"
 // +kubebuilder:validation:XValidation:rule="!has(self.size) || self.size == 1 || !has(self.workload.kind) || self.workload.kind != 'Deployment'",fieldPath=".size",messageExpression="'role ' + self.role + ': a size over 1 needs a StatefulSet workload (its pods need stable names): remove workload.kind Deployment, or set size to 1'"
 // +kubebuilder:validation:XValidation:rule="!has(self.dependencies) || !(self.role in self.dependencies)",fieldPath=".dependencies",messageExpression="'\"' + self.role + '\": a role cannot depend on itself: remove it from dependencies'"
 // +kubebuilder:validation:XValidation:rule="has(self.template.spec) && size(self.template.spec.containers) > 0",fieldPath=".template.spec.containers",reason="FieldValueRequired",messageExpression="'role ' + self.role + ' has no container: add at least one'"
@@ -132,6 +167,11 @@ type RoleSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self >= 1 && self <= 64",message="must be from 1 to 64 pods per instance: e.g. 8 for an engine spread over 8 nodes, or 1 for an instance of one pod"
 	// +optional
 	Size *int32 `json:"size,omitempty"`
+
+	// scheduling places the role's pods in gangs, all together or not at
+	// all, optionally in one topology domain each (see the README).
+	// +optional
+	Scheduling *RoleScheduling `json:"scheduling,omitempty"`
 
 	// rolloutStrategy of the instances of a role of size > 1: how many may
 	// be replaced at once when its template changes. An instance's pods are
@@ -223,6 +263,12 @@ const (
 	// ConditionProgressing is True while the operator is creating, scaling or
 	// updating something.
 	ConditionProgressing = "Progressing"
+	// ConditionGangsScheduled, on a group whose roles ask for gangs, is True
+	// once the scheduler placed every gang, and False with the reason and
+	// the scheduler's message when a gang cannot be placed (Unschedulable,
+	// SchedulerError) or the cluster cannot place gangs at all
+	// (GangSchedulingUnavailable, TopologyUnavailable).
+	ConditionGangsScheduled = "GangsScheduled"
 	// ConditionRestartLimitReached is True once restartPolicy RecreateGroup
 	// has recreated a group maxRestarts times in a row: the operator stops
 	// recreating it until the spec changes or someone removes the condition.

@@ -79,6 +79,9 @@ type GroupReport struct {
 	Restarts int32 `json:"restarts,omitempty"`
 	// roles are the roles of the spec, in its order.
 	Roles []RoleReport `json:"roles"`
+	// gangs is what the GangsScheduled condition says while a gang is not
+	// placed (absent once every gang is, or without gangs).
+	Gangs string `json:"gangs,omitempty"`
 	// lastEvent is the latest event about the group, if any.
 	LastEvent *EventReport `json:"lastEvent,omitempty"`
 }

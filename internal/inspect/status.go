@@ -16,6 +16,7 @@ import (
 
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -163,6 +164,9 @@ func groupReport(g *rbgsv1.RoleBasedGroup, events map[eventKey]eventsv1.Event) G
 		Roles:     make([]RoleReport, 0, len(g.Spec.Roles)),
 		LastEvent: eventReport(events, "RoleBasedGroup", g.Name),
 	}
+	if c := apimeta.FindStatusCondition(g.Status.Conditions, rbgsv1.ConditionGangsScheduled); c != nil && c.Status == metav1.ConditionFalse {
+		r.Gangs = c.Message
+	}
 	status := map[string]rbgsv1.RoleStatus{}
 	for _, rs := range g.Status.Roles {
 		status[rs.Role] = rs
@@ -263,7 +267,7 @@ func (p Printer) group(g *GroupReport, indent string) {
 	}
 	for i, r := range g.Roles {
 		branch := "├── "
-		if i == len(g.Roles)-1 && g.LastEvent == nil {
+		if i == len(g.Roles)-1 && g.LastEvent == nil && g.Gangs == "" {
 			branch = "└── "
 		}
 		line := fmt.Sprintf("%s%s%-*s  %s pods ready", indent, branch, width, r.Role, p.ratio(r.ReadyReplicas, r.Replicas))
@@ -275,6 +279,13 @@ func (p Printer) group(g *GroupReport, indent string) {
 			line += "  " + p.paint(yellow, "waiting for "+strings.Join(r.WaitingFor, ", "))
 		}
 		fmt.Fprintln(p.W, line)
+	}
+	if g.Gangs != "" {
+		branch := "├── "
+		if g.LastEvent == nil {
+			branch = "└── "
+		}
+		fmt.Fprintf(p.W, "%s%s%s\n", indent, branch, p.paint(red, "gangs: "+g.Gangs))
 	}
 	if g.LastEvent != nil {
 		fmt.Fprintf(p.W, "%s└── %s\n", indent, p.event(g.LastEvent))

@@ -7,12 +7,17 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -82,6 +87,10 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err != nil {
 		return nil, err
 	}
+	gangs, err := servesPodGroups(cfg)
+	if err != nil {
+		return nil, err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
@@ -95,7 +104,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		// replica that stops releases it, so the next takes over at once.
 		LeaderElectionConfig:          leaseConfig(cfg),
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         cacheOptions(o.Namespace),
+		Cache:                         cacheOptions(o.Namespace, gangs),
 		Client: client.Options{Cache: &client.CacheOptions{
 			// A read after our own write waits for the cache to see it, so a
 			// stale cache never repeats a write.
@@ -119,6 +128,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 
 		StatusInterval: o.GroupStatusInterval,
 		Metrics:        m,
+		Gangs:          gangs,
 	}
 	if err := groups.SetupWithManager(ctx, mgr, o.GroupWorkers); err != nil {
 		return nil, err
@@ -183,11 +193,30 @@ var podsOfGroups = func() labels.Selector {
 	return labels.NewSelector().Add(*req)
 }()
 
+// servesPodGroups reports whether the cluster serves the Workload API's
+// PodGroups (scheduling.k8s.io/v1beta1), which gang scheduling needs: the
+// operator then caches and watches those it creates.
+func servesPodGroups(cfg *rest.Config) (bool, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return false, fmt.Errorf("discovery client: %w", err)
+	}
+	list, err := dc.ServerResourcesForGroupVersion(schedulingv1beta1.SchemeGroupVersion.String())
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("discovering %s: %w", schedulingv1beta1.SchemeGroupVersion, err)
+	}
+	return slices.ContainsFunc(list.APIResources, func(r metav1.APIResource) bool { return r.Kind == "PodGroup" }), nil
+}
+
 // cacheOptions caches only what the operator manages: its own kinds, and
-// workloads, Services and ConfigMaps carrying its managed-by label. Managed
-// fields are dropped from cached objects to save memory, all but a marker
-// of the operator's own creates (see apply.StripManagedFields).
-func cacheOptions(namespace string) cache.Options {
+// workloads, Services, ConfigMaps and (when gangs, see servesPodGroups)
+// PodGroups carrying its managed-by label. Managed fields are dropped from
+// cached objects to save memory, all but a marker of the operator's own
+// creates (see apply.StripManagedFields).
+func cacheOptions(namespace string, gangs bool) cache.Options {
 	managed := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{rbgsv1.LabelManagedBy: rbgsv1.ManagedByValue})}
 	o := cache.Options{
 		DefaultTransform: apply.StripManagedFields,
@@ -199,6 +228,9 @@ func cacheOptions(namespace string) cache.Options {
 			// Pods of every group, trimmed to what restartPolicy reads.
 			&corev1.Pod{}: {Label: podsOfGroups, Transform: group.TrimPod},
 		},
+	}
+	if gangs {
+		o.ByObject[&schedulingv1beta1.PodGroup{}] = managed
 	}
 	if namespace != "" {
 		o.DefaultNamespaces = map[string]cache.Config{namespace: {}}

@@ -47,6 +47,20 @@ type Role struct {
 	ServiceAddress string
 	// Instances of a StatefulSet role, by index; none for a Deployment role.
 	Instances []Instance
+	// Gang and TopologyKey say how the scheduler places the role's pods;
+	// PodGroups are the gangs they make (none without a gang).
+	Gang        rbgsv1.GangPolicy
+	TopologyKey string
+	PodGroups   []PodGroup
+}
+
+// PodGroup is one gang: the PodGroup object its pods join, placed all
+// together (at least MinCount of them) or not at all.
+type PodGroup struct {
+	Name     string
+	MinCount int32
+	// Instance is the instance the gang is, for a gang of an instance.
+	Instance *int32
 }
 
 // MultiPod reports whether an instance of r spans several pods.
@@ -59,6 +73,8 @@ type Instance struct {
 	Workload string
 	// ConfigMap holds the cluster.yaml files of the instance's pods.
 	ConfigMap string
+	// PodGroup is the gang the instance's pods join, "" when none.
+	PodGroup string
 	// Pods of the instance, by worker index; Pods[0] is the leader.
 	Pods []Pod
 }
@@ -110,15 +126,34 @@ func ResolveRole(group string, r *rbgsv1.RoleSpec) Role {
 		Service:  naming.Workload(group, r.Role),
 	}
 	role.ServiceAddress = naming.WithPort(role.Service, role.Port)
+	role.Gang, role.TopologyKey = r.GangOrDefault(), r.TopologyKeyOf()
 	if role.Kind == rbgsv1.WorkloadDeployment {
 		role.Size = 1
-		return role
+	} else {
+		role.Instances = make([]Instance, role.Replicas)
+		for i := range role.Replicas {
+			role.Instances[i] = role.InstanceAt(i)
+		}
 	}
-	role.Instances = make([]Instance, role.Replicas)
-	for i := range role.Replicas {
-		role.Instances[i] = role.InstanceAt(i)
+	switch {
+	case role.Gang == rbgsv1.GangRole && role.Replicas > 0:
+		role.PodGroups = []PodGroup{{Name: role.Service, MinCount: role.Replicas * role.Size}}
+	case role.Gang == rbgsv1.GangInstance && role.MultiPod():
+		for _, in := range role.Instances {
+			role.PodGroups = append(role.PodGroups, PodGroup{Name: in.PodGroup, MinCount: role.Size, Instance: new(in.Index)})
+		}
 	}
 	return role
+}
+
+// PodGroup is the gang the pods of role r join: the role's own, the
+// workload's (every pod of a Deployment role, or of a role of size 1), or
+// "" when none.
+func (r *Role) PodGroup() string {
+	if r.Gang == rbgsv1.GangRole {
+		return r.Service
+	}
+	return ""
 }
 
 // InstanceAt resolves instance i of StatefulSet role r, which need not be
@@ -133,6 +168,12 @@ func (r *Role) InstanceAt(i int32) Instance {
 		return in
 	}
 	in.Workload, in.ConfigMap = naming.Instance(group, r.Name, i), naming.InstanceConfigMap(group, r.Name, i)
+	switch r.Gang {
+	case rbgsv1.GangInstance:
+		in.PodGroup = in.Workload
+	case rbgsv1.GangRole:
+		in.PodGroup = r.Service
+	}
 	for j := range r.Size {
 		in.Pods[j] = r.pod(group, naming.InstancePod(group, r.Name, i, j), j, naming.InstanceFileKey(r.Name, i, j))
 	}

@@ -19,15 +19,15 @@ func TestResolve(t *testing.T) {
 	g.Spec.Roles[1].Template.Spec.Containers[0].Ports = nil
 	got := topology.Resolve(g)
 	want := &topology.Group{Name: "g", Namespace: "ns", SetName: "s", Index: "2", Roles: []topology.Role{
-		{Name: "router", Kind: rbgsv1.WorkloadDeployment, Replicas: 2, Size: 1, Port: 8080, Service: "g-router", ServiceAddress: "g-router:8080"},
-		{Name: "prefill", Kind: rbgsv1.WorkloadStatefulSet, Replicas: 2, Size: 1, Service: "g-prefill", ServiceAddress: "g-prefill",
+		{Name: "router", Kind: rbgsv1.WorkloadDeployment, Replicas: 2, Size: 1, Port: 8080, Service: "g-router", ServiceAddress: "g-router:8080", Gang: rbgsv1.GangNone},
+		{Name: "prefill", Kind: rbgsv1.WorkloadStatefulSet, Replicas: 2, Size: 1, Service: "g-prefill", ServiceAddress: "g-prefill", Gang: rbgsv1.GangNone,
 			Instances: []topology.Instance{
 				{Index: 0, Workload: "g-prefill", ConfigMap: "g-rbgs-cluster", Pods: []topology.Pod{
 					{Name: "g-prefill-0", Host: "g-prefill-0.g-prefill", Address: "g-prefill-0.g-prefill", FileKey: "prefill.0.yaml"}}},
 				{Index: 1, Workload: "g-prefill", ConfigMap: "g-rbgs-cluster", Pods: []topology.Pod{
 					{Name: "g-prefill-1", Host: "g-prefill-1.g-prefill", Address: "g-prefill-1.g-prefill", FileKey: "prefill.1.yaml"}}},
 			}},
-		{Name: "decode", Kind: rbgsv1.WorkloadStatefulSet, Replicas: 2, Size: 3, Port: 8080, Service: "g-decode", ServiceAddress: "g-decode:8080",
+		{Name: "decode", Kind: rbgsv1.WorkloadStatefulSet, Replicas: 2, Size: 3, Port: 8080, Service: "g-decode", ServiceAddress: "g-decode:8080", Gang: rbgsv1.GangNone,
 			Instances: []topology.Instance{
 				{Index: 0, Workload: "g-decode-0", ConfigMap: "g-rbgs-cluster-decode-0", Pods: []topology.Pod{
 					{Name: "g-decode-0-0", WorkerIndex: 0, Host: "g-decode-0-0.g-decode", Address: "g-decode-0-0.g-decode:8080", FileKey: "decode.0.0.yaml"},
@@ -57,5 +57,29 @@ func TestResolve(t *testing.T) {
 	}
 	if got.Role("nope") != nil {
 		t.Error("an unknown role resolved")
+	}
+}
+
+// Gangs: one PodGroup per instance, named as its StatefulSet, of minCount
+// size; or one per role, named as the role's Service, of every pod.
+func TestResolveGangs(t *testing.T) {
+	w := wrappers.MakeGroup("g", "ns").Role("prefill", 3).Size(2).Role("decode", 2).Size(4).Role("router", 2)
+	g := w.Obj()
+	g.Spec.Roles[0].Scheduling = &rbgsv1.RoleScheduling{Gang: rbgsv1.GangInstance, TopologyKey: "topology.kubernetes.io/rack"}
+	g.Spec.Roles[1].Scheduling = &rbgsv1.RoleScheduling{Gang: rbgsv1.GangRole}
+	g.Spec.Roles[2].Scheduling = &rbgsv1.RoleScheduling{Gang: rbgsv1.GangRole}
+	tp := topology.Resolve(g)
+	prefill, decode, router := tp.Role("prefill"), tp.Role("decode"), tp.Role("router")
+	want := []topology.PodGroup{{Name: "g-prefill-0", MinCount: 2, Instance: new(int32(0))},
+		{Name: "g-prefill-1", MinCount: 2, Instance: new(int32(1))}, {Name: "g-prefill-2", MinCount: 2, Instance: new(int32(2))}}
+	if diff := cmp.Diff(want, prefill.PodGroups); diff != "" || prefill.TopologyKey != "topology.kubernetes.io/rack" ||
+		prefill.Instances[1].PodGroup != "g-prefill-1" || prefill.PodGroup() != "" {
+		t.Errorf("prefill gangs (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]topology.PodGroup{{Name: "g-decode", MinCount: 8}}, decode.PodGroups); diff != "" || decode.Instances[1].PodGroup != "g-decode" {
+		t.Errorf("decode gangs (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]topology.PodGroup{{Name: "g-router", MinCount: 2}}, router.PodGroups); diff != "" || router.PodGroup() != "g-router" {
+		t.Errorf("router gangs (-want +got):\n%s", diff)
 	}
 }

@@ -198,6 +198,8 @@ type staffing struct {
 	// own (subPath or subPathExpr set).
 	configMap string
 	fileMount corev1.VolumeMount
+	// podGroup is the gang the pods join, "" when none.
+	podGroup string
 }
 
 // fieldEnv is variable name set from a field of the pod.
@@ -218,6 +220,9 @@ func roleStaffing(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) staffing {
 		env:       groupEnv(g, r.Role),
 		configMap: naming.ClusterConfigMap(g.Name),
 		fileMount: corev1.VolumeMount{Name: rbgsv1.ClusterVolumeName, MountPath: rbgsv1.ClusterConfigPath, ReadOnly: true},
+	}
+	if r.GangOrDefault() == rbgsv1.GangRole {
+		st.podGroup = naming.Workload(g.Name, r.Role)
 	}
 	if r.KindOrDefault() == rbgsv1.WorkloadStatefulSet {
 		st.env = append(st.env, fieldEnv(rbgsv1.EnvLocalRank, podIndexField))
@@ -240,6 +245,7 @@ func instanceStaffing(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, role *topolo
 		configMap: in.ConfigMap,
 		fileMount: corev1.VolumeMount{Name: rbgsv1.ClusterVolumeName, MountPath: rbgsv1.ClusterConfigPath, ReadOnly: true,
 			SubPathExpr: naming.InstanceFileSubPathExpr(r.Role, in.Index)},
+		podGroup: in.PodGroup,
 	}
 	st.env = append(st.env,
 		corev1.EnvVar{Name: rbgsv1.EnvLocalRank, Value: index},
@@ -272,6 +278,9 @@ func podTemplate(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, st staffing) core
 				LocalObjectReference: corev1.LocalObjectReference{Name: st.configMap},
 			}},
 		})
+	}
+	if st.podGroup != "" {
+		t.Spec.SchedulingGroup = &corev1.PodSchedulingGroup{PodGroupName: &st.podGroup}
 	}
 	mounts := []corev1.VolumeMount{
 		st.fileMount,

@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -29,6 +30,9 @@ type children struct {
 	deployments  map[string]*appsv1.Deployment
 	services     map[string]*corev1.Service
 	configMaps   map[string]*corev1.ConfigMap
+	// podGroups are the gangs (empty when the operator does not watch
+	// PodGroups).
+	podGroups map[string]*schedulingv1beta1.PodGroup
 	// pods of the group (trimmed, see TrimPod), from the cache.
 	pods []corev1.Pod
 }
@@ -135,6 +139,9 @@ func (ch *children) uids() map[types.UID]bool {
 	for _, o := range ch.configMaps {
 		out[o.UID] = true
 	}
+	for _, o := range ch.podGroups {
+		out[o.UID] = true
+	}
 	return out
 }
 
@@ -168,7 +175,15 @@ func (r *Reconciler) observe(ctx context.Context, g *rbgsv1.RoleBasedGroup, t *t
 		deployments:  byName(deps.Items),
 		services:     byName(svcs.Items),
 		configMaps:   byName(cms.Items),
+		podGroups:    map[string]*schedulingv1beta1.PodGroup{},
 		pods:         pods.Items,
+	}
+	if r.Gangs {
+		var pgs schedulingv1beta1.PodGroupList
+		if err := r.Client.List(ctx, &pgs, opts...); err != nil {
+			return nil, fmt.Errorf("listing PodGroups of %s: %w", g.Name, err)
+		}
+		ch.podGroups = byName(pgs.Items)
 	}
 
 	type read struct {
@@ -201,6 +216,13 @@ func (r *Reconciler) observe(ctx context.Context, g *rbgsv1.RoleBasedGroup, t *t
 		default:
 			s := &appsv1.StatefulSet{}
 			add(role.Service, s, func(found bool) { setChild(ch.statefulSets, role.Service, s, found) })
+		}
+		for _, pg := range role.PodGroups {
+			if !r.Gangs {
+				break
+			}
+			o := &schedulingv1beta1.PodGroup{}
+			add(pg.Name, o, func(found bool) { setChild(ch.podGroups, pg.Name, o, found) })
 		}
 	}
 	errs := make([]error, len(reads))

@@ -13,6 +13,8 @@ import (
 // rolePlan says what to do with one role in this reconcile.
 type rolePlan struct {
 	role *rbgsv1.RoleSpec
+	// blocked: the role's gangs cannot be created; it is not started.
+	blocked bool
 	// start: apply the role's workload (create it, or keep it as specified).
 	start bool
 	// waitingFor lists the dependencies that hold back the creation of the
@@ -20,7 +22,9 @@ type rolePlan struct {
 	waitingFor []string
 }
 
-// planRoles decides which roles' workloads to apply.
+// planRoles decides which roles' workloads to apply. A role whose gangs
+// cannot be created (blocked) is not started: its pods would be placed one
+// by one.
 //
 // A workload that exists is always kept up to date: a dependency that turns
 // unready after startup never tears down or freezes its dependants. A
@@ -28,7 +32,7 @@ type rolePlan struct {
 // policy, and under Ordered only when every dependency is ready. Because
 // each role only waits for its own dependencies, independent roles start
 // together and a chain a <- b <- c starts strictly in order.
-func planRoles(g *rbgsv1.RoleBasedGroup, states map[string]roleState) []rolePlan {
+func planRoles(g *rbgsv1.RoleBasedGroup, states map[string]roleState, blocked map[string]bool) []rolePlan {
 	plans := make([]rolePlan, len(g.Spec.Roles))
 	ready := func(role string) bool { return states[role].ready }
 	for i := range g.Spec.Roles {
@@ -37,6 +41,9 @@ func planRoles(g *rbgsv1.RoleBasedGroup, states map[string]roleState) []rolePlan
 		if !states[role.Role].exists && g.Spec.StartupPolicy != rbgsv1.StartupParallel {
 			p.waitingFor = graph.Blockers(*role, ready)
 			p.start = len(p.waitingFor) == 0
+		}
+		if blocked[role.Role] && !states[role.Role].exists {
+			p.start, p.blocked = false, true
 		}
 		plans[i] = p
 	}
@@ -51,8 +58,12 @@ func staleObjects(t *topology.Group, ch *children, files map[string]map[string]s
 	wantSTS := map[string]bool{}
 	wantDeploy := map[string]bool{}
 	wantSvc := map[string]bool{}
+	wantPG := map[string]bool{}
 	for _, r := range t.Roles {
 		wantSvc[r.Service] = true
+		for _, pg := range r.PodGroups {
+			wantPG[pg.Name] = true
+		}
 		switch {
 		case r.Kind == rbgsv1.WorkloadDeployment:
 			wantDeploy[r.Service] = true
@@ -78,6 +89,11 @@ func staleObjects(t *topology.Group, ch *children, files map[string]map[string]s
 	for name, o := range ch.services {
 		if !wantSvc[name] {
 			out = append(out, objectRef{kind: "Service", obj: o})
+		}
+	}
+	for name, o := range ch.podGroups {
+		if !wantPG[name] {
+			out = append(out, objectRef{kind: "PodGroup", obj: o})
 		}
 	}
 	// Discovery ConfigMaps of instances scaled away, once their pods are

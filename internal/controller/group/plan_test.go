@@ -30,7 +30,7 @@ func runSteps(t *testing.T, g *rbgsv1.RoleBasedGroup, steps []step) {
 	for i, s := range steps {
 		var start []string
 		wait := map[string][]string{}
-		for _, p := range planRoles(g, s.states) {
+		for _, p := range planRoles(g, s.states, nil) {
 			if p.start {
 				start = append(start, p.role.Role)
 			}

@@ -22,7 +22,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -66,6 +68,9 @@ type Reconciler struct {
 	StatusInterval time.Duration
 	// Metrics, if set, records phases, startup times and restarts.
 	Metrics *metrics.Metrics
+	// Gangs: the cluster served PodGroups when the operator started, so it
+	// caches and watches them (see gangs.go).
+	Gangs bool
 
 	// delayTold holds, per group, the delayed recreation last told in an
 	// event, so a backoff is announced once.
@@ -85,6 +90,7 @@ type objectRef struct {
 // +kubebuilder:rbac:groups="",resources=services;configmaps,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch;delete;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=scheduling.k8s.io,resources=podgroups,verbs=get;list;watch;create;patch;delete
 
 // Reconcile brings one group to its spec.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -126,13 +132,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := w.Err(); err != nil {
 		// No pod may start without its discovery files.
 		if c, ok := errors.AsType[*apply.ConflictError](err); ok {
-			st := computeStatus(&g, states, planRoles(&g, states), now)
+			st := computeStatus(&g, states, planRoles(&g, states, nil), now)
 			r.reportConflict(&g, &st, c, now)
 			_, statusErr := r.writeStatus(ctx, &g, st, nil, nil)
 			return ctrl.Result{}, errors.Join(err, statusErr)
 		}
 		return ctrl.Result{}, err
 	}
+	// Gangs come before the workloads whose pods join them.
+	var served bool
+	if len(gangRoles(t)) > 0 {
+		served = servesPodGroups(r.Client)
+	}
+	blocked, gangBlock := w.podGroups(served, r.Gangs)
 	// Existing roles are kept as specified whatever their dependencies do. A
 	// role whose workload this reconcile changed is not ready: its status
 	// describes the old spec.
@@ -144,7 +156,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			states[existing[i].Role] = s
 		}
 	}
-	plans := planRoles(&g, states)
+	plans := planRoles(&g, states, blocked)
 	var starting []rbgsv1.RoleSpec
 	for _, p := range plans {
 		if p.start && !states[p.role.Role].exists {
@@ -155,6 +167,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	removed, pruneErr := r.prune(ctx, staleObjects(t, ch, files))
 	labelErr := r.labelWorkers(ctx, ch.pods)
 	st := computeStatus(&g, states, plans, now)
+	if c := gangsCondition(&g, t, ch.podGroups, gangBlock, now); c != nil {
+		apimeta.SetStatusCondition(&st.Conditions, *c)
+	} else {
+		apimeta.RemoveStatusCondition(&st.Conditions, rbgsv1.ConditionGangsScheduled)
+	}
 	backoff, restartErr := r.restartIfFailed(ctx, &g, ch.pods, &st, now)
 	if c, ok := errors.AsType[*apply.ConflictError](w.Err()); ok {
 		r.reportConflict(&g, &st, c, now)
@@ -388,6 +405,13 @@ func (r *Reconciler) recordEvents(g *rbgsv1.RoleBasedGroup, prev *rbgsv1.RoleBas
 		r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, ReasonRestartLimitReached, "Recreate", "%s",
 			conditionMessage(g.Status, rbgsv1.ConditionRestartLimitReached))
 	}
+	// A gang that cannot be placed, or cannot be created, is told once.
+	if c := apimeta.FindStatusCondition(g.Status.Conditions, rbgsv1.ConditionGangsScheduled); c != nil &&
+		c.Status == metav1.ConditionFalse && c.Reason != ReasonGangsPending {
+		if p := apimeta.FindStatusCondition(prev.Conditions, rbgsv1.ConditionGangsScheduled); p == nil || p.Reason != c.Reason {
+			r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, c.Reason, "Schedule", "%s", c.Message)
+		}
+	}
 	phase := g.Status.Phase
 	if phase == prev.Phase {
 		return
@@ -464,13 +488,26 @@ func childChanged(state func(client.Object) roleState) predicate.Predicate {
 // children, StatefulSet status included: that is what starts a dependant
 // when its dependencies become ready, with no polling.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, workers int) error {
-	if err := owner.AddIndex(ctx, mgr, &appsv1.StatefulSet{}, &appsv1.Deployment{}, &corev1.Service{}, &corev1.ConfigMap{}); err != nil {
+	owned := []client.Object{&appsv1.StatefulSet{}, &appsv1.Deployment{}, &corev1.Service{}, &corev1.ConfigMap{}}
+	if r.Gangs {
+		owned = append(owned, &schedulingv1beta1.PodGroup{})
+	}
+	if err := owner.AddIndex(ctx, mgr, owned...); err != nil {
 		return err
 	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, PodGroupIndex, IndexPodGroup); err != nil {
 		return fmt.Errorf("indexing pods by group: %w", err)
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.Gangs {
+		// What the scheduler says of a gang.
+		b = b.Owns(&schedulingv1beta1.PodGroup{}, builder.WithPredicates(childChanged(func(o client.Object) roleState {
+			pg := o.(*schedulingv1beta1.PodGroup)
+			c := apimeta.FindStatusCondition(pg.Status.Conditions, schedulingv1beta1.PodGroupInitiallyScheduled)
+			return roleState{exists: c != nil, ready: c != nil && c.Status == metav1.ConditionTrue}
+		})))
+	}
+	return b.
 		For(&rbgsv1.RoleBasedGroup{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Owns(&appsv1.StatefulSet{}, builder.WithPredicates(childChanged(func(o client.Object) roleState {

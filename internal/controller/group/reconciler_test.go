@@ -37,7 +37,7 @@ func TestWriteStatusCoalescesCounts(t *testing.T) {
 		Memo: apply.NewMemo(), StatusInterval: 10 * time.Second}
 	ctx := context.Background()
 	statusOf := func(s map[string]roleState) rbgsv1.RoleBasedGroupStatus {
-		return computeStatus(g, s, planRoles(g, s), t0)
+		return computeStatus(g, s, planRoles(g, s, nil), t0)
 	}
 	step := func(name string, s map[string]roleState, wantWrites int, wantRequeue time.Duration) {
 		t.Helper()
@@ -92,7 +92,7 @@ func TestWriteStatusRecordsMetrics(t *testing.T) {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(g), g); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := r.writeStatus(ctx, g, computeStatus(g, s, planRoles(g, s), t0), []string{"decode"}, nil); err != nil {
+		if _, err := r.writeStatus(ctx, g, computeStatus(g, s, planRoles(g, s, nil), t0), []string{"decode"}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -145,7 +145,7 @@ func TestWriteStatusRetriesConflicts(t *testing.T) {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(g), g); err != nil {
 			t.Fatal(err)
 		}
-		res, err := r.writeStatus(ctx, g, computeStatus(g, ready, planRoles(g, ready), t0), nil, nil)
+		res, err := r.writeStatus(ctx, g, computeStatus(g, ready, planRoles(g, ready, nil), t0), nil, nil)
 		if err != nil || res.RequeueAfter != wantRequeue {
 			t.Errorf("attempt %d: requeue %s, err %v; want requeue %s", attempt, res.RequeueAfter, err, wantRequeue)
 		}

@@ -203,7 +203,7 @@ func TestRestartLimitIsStickyUntilTheSpecChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 		at := metav1.NewTime(clk.Now())
-		st := computeStatus(g, ready, planRoles(g, ready), at)
+		st := computeStatus(g, ready, planRoles(g, ready, nil), at)
 		if _, err := r.restartIfFailed(ctx, g, []corev1.Pod{failed}, &st, at); err != nil {
 			t.Fatal(err)
 		}

@@ -65,6 +65,8 @@ func computeStatus(g *rbgsv1.RoleBasedGroup, states map[string]roleState, plans 
 		switch {
 		case s.ready:
 			st.ReadyRoles++
+		case p.blocked:
+			notReady = append(notReady, p.role.Role+" (not started: its gangs cannot be created, see GangsScheduled)")
 		case len(p.waitingFor) > 0:
 			notReady = append(notReady, fmt.Sprintf("%s (waiting for %s)", p.role.Role, strings.Join(p.waitingFor, ", ")))
 		case s.readyReplicas >= want:

@@ -48,6 +48,13 @@ const (
 	// size > 1, is a hash of the pod template the operator rendered for it:
 	// a change of the role that leaves it as it was replaces no instance.
 	AnnotationTemplateHash = "patio.io/rbgs-template-hash"
+	// AnnotationTopologyKey, on a PodGroup, is the topologyKey of the role
+	// when the operator created it ("" for none). A PodGroup keeps the
+	// topology constraint it was created with: one whose annotation no
+	// longer matches the role is replaced once none of its pods is left,
+	// and one that has the annotation but no constraint was created by an
+	// API server without the TopologyAwareWorkloadScheduling gate.
+	AnnotationTopologyKey = "patio.io/rbgs-topology-key"
 )
 
 // Environment variables injected into every container of every pod of a group.

@@ -146,14 +146,23 @@ func ResolveRole(group string, r *rbgsv1.RoleSpec) Role {
 	return role
 }
 
-// PodGroup is the gang the pods of role r join: the role's own, the
-// workload's (every pod of a Deployment role, or of a role of size 1), or
-// "" when none.
+// PodGroup is the gang every pod of role r joins, for a gang of the role;
+// "" when none (no gang, or a gang per instance: see Instance.PodGroup).
 func (r *Role) PodGroup() string {
 	if r.Gang == rbgsv1.GangRole {
 		return r.Service
 	}
 	return ""
+}
+
+// InstanceGang is the gang of instance i of r, for a gang per instance.
+func (r *Role) InstanceGang(i int32) (PodGroup, bool) {
+	for _, pg := range r.PodGroups {
+		if pg.Instance != nil && *pg.Instance == i {
+			return pg, true
+		}
+	}
+	return PodGroup{}, false
 }
 
 // InstanceAt resolves instance i of StatefulSet role r, which need not be

@@ -18,6 +18,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
@@ -92,6 +93,12 @@ func role(groupName string, roles []rbgsv1.RoleSpec, i int, rolesPath *field.Pat
 	if len(r.Template.Spec.Containers) == 0 {
 		errs = append(errs, field.Required(path.Child("template", "spec", "containers"),
 			fmt.Sprintf("role %s has no container: add at least one", r.Role)))
+	}
+	if key := r.TopologyKeyOf(); key != "" {
+		if msgs := utilvalidation.IsQualifiedName(key); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(path.Child("scheduling", "topologyKey"), key, fmt.Sprintf(
+				"role %s: topologyKey must be a node label key, e.g. topology.kubernetes.io/rack: %s", r.Role, strings.Join(msgs, "; "))))
+		}
 	}
 	if r.RolloutStrategy != nil && r.RolloutStrategy.MaxUnavailable != nil {
 		if v := r.RolloutStrategy.MaxUnavailable; !validMaxUnavailable(v) {

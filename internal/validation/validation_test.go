@@ -88,6 +88,10 @@ func TestGroup(t *testing.T) {
 		{"instance StatefulSet name too long", strings.Repeat("g", 43), multi(100, 2), []string{
 			`spec.roles[1].role: Invalid value: "decode": the StatefulSet of the role's last instance would be named "` + strings.Repeat("g", 43) + `-decode-99", 53 characters, over the 52 allowed (its pods carry the name in their controller-revision-hash label, limited to 63 characters): shorten the role name or the group's, or lower replicas`,
 		}},
+		{"gang packed by a rack", "g", wrappers.MakeGroup("g", "ns").Role("decode", 2).Size(4).Gang(rbgsv1.GangInstance, "topology.kubernetes.io/rack").Obj().Spec.Roles, nil},
+		{"topology key not a label key", "g", wrappers.MakeGroup("g", "ns").Role("decode", 2).Size(4).Gang(rbgsv1.GangInstance, "rack zone").Obj().Spec.Roles, []string{
+			`spec.roles[0].scheduling.topologyKey: Invalid value: "rack zone": role decode: topologyKey must be a node label key, e.g. topology.kubernetes.io/rack: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')`,
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

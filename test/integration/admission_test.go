@@ -68,6 +68,8 @@ func TestWebhookRejections(t *testing.T) {
 			g.Spec.Roles[0].RolloutStrategy = &rbgsv1.RoleRolloutStrategy{MaxUnavailable: new(intstr.FromString("0%"))}
 			return g
 		}(), groupDenied + `spec.roles[0].rolloutStrategy.maxUnavailable: Invalid value: "0%": must be a number of instances of at least 1, or a percentage from 1% to 100%: e.g. 1 to replace one instance at a time, or 25%`},
+		{"topology key not a label key", wrappers.MakeGroup("g", ns).Role("decode", 2).Size(4).Gang(rbgsv1.GangInstance, "racks/a/b").Obj(),
+			groupDenied + `spec.roles[0].scheduling.topologyKey: Invalid value: "racks/a/b": role decode: topologyKey must be a node label key, e.g. topology.kubernetes.io/rack: a valid label key must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`},
 		{"group name not a DNS-1035 label", wrappers.MakeGroup("0group", ns).Role("a", 1).Obj(),
 			strings.Replace(groupDenied, `"g"`, `"0group"`, 1) +
 				`metadata.name: Invalid value: "0group": a group name must start with a lowercase letter and hold only lowercase letters, digits and hyphens (it starts the names of the group's Services, which are DNS-1035 labels): rename the group`},

@@ -91,6 +91,15 @@ func TestSchemaRejections(t *testing.T) {
 			invalid + `[` + `spec.restartPolicy: Unsupported value: "Always": supported values: "None", "RecreateGroup", "RecreateInstance", ` + notChecked + `]`},
 		{"negative maxRestarts", seed().RestartPolicy(rbgsv1.RestartRecreateGroup, -1).Obj(),
 			invalid + `spec.maxRestarts: Invalid value: -1: spec.maxRestarts in body should be greater than or equal to 0`},
+		{"instance gang of one pod", seed().Gang(rbgsv1.GangInstance, "").Obj(),
+			invalid + `spec.roles[1].scheduling.gang: Invalid value: role decode: gang Instance places the pods of each instance together, and an instance of one pod has nothing to place together: set size over 1, or use gang Role to place the whole role together`},
+		{"topology key without a gang", seed().Size(2).Gang(rbgsv1.GangNone, rack).Obj(),
+			invalid + `spec.roles[1].scheduling.topologyKey: Invalid value: role decode: topologyKey places each gang in one domain, and the role has no gang: set scheduling.gang to Instance or Role, or remove topologyKey`},
+		// A gang of the whole group would deadlock with ordered startup
+		// (dependants' pods do not exist until their dependencies are
+		// Ready): there is none.
+		{"group gang", seed().Size(2).Gang("Group", "").Obj(),
+			invalid + `[spec.roles[1].scheduling.gang: Unsupported value: "Group": supported values: "None", "Instance", "Role", ` + notChecked + `]`},
 		{"unknown role restart policy", func() *rbgsv1.RoleBasedGroup {
 			g := seed().Obj()
 			g.Spec.Roles[1].RestartPolicy = "OnFailure"

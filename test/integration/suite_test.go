@@ -60,6 +60,9 @@ func run(m *testing.M) int {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		env.BinaryAssetsDirectory = filepath.Join(root, "bin")
 	}
+	// The API server serves the Workload API (PodGroups), as the local
+	// clusters do; gangs_test.go starts one without it.
+	servePodGroups(env.ControlPlane.GetAPIServer())
 	// Stop also after a failed start: envtest may have started etcd and the
 	// API server before failing to install the CRDs.
 	defer func() {
@@ -81,7 +84,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	stop, err := startOperator(&manager.WebhookOptions{
+	stop, err := startOperator(cfg, &manager.WebhookOptions{
 		Host:    env.WebhookInstallOptions.LocalServingHost,
 		Port:    env.WebhookInstallOptions.LocalServingPort,
 		CertDir: env.WebhookInstallOptions.LocalServingCertDir,
@@ -94,9 +97,18 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// startOperator runs the operator in this process until the returned stop
-// is called, and waits until its webhook answers.
-func startOperator(wh *manager.WebhookOptions) (stop func(), err error) {
+// servePodGroups turns on the Workload API of api: PodGroups, gang
+// scheduling and topology constraints.
+func servePodGroups(api *envtest.APIServer) {
+	api.Configure().
+		Append("feature-gates", "GenericWorkload=true,TopologyAwareWorkloadScheduling=true").
+		Append("runtime-config", "scheduling.k8s.io/v1beta1=true")
+}
+
+// startOperator runs the operator in this process against the API server
+// cfg reaches until the returned stop is called, and waits until its
+// webhook, if any, answers.
+func startOperator(cfg *rest.Config, wh *manager.WebhookOptions) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := manager.New(ctx, cfg, manager.Options{
 		MetricsAddr: "0", ProbeAddr: "0", GroupWorkers: 4, SetWorkers: 2, SkipNameValidation: true,
@@ -109,6 +121,15 @@ func startOperator(wh *manager.WebhookOptions) (stop func(), err error) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
+	stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			fmt.Fprintln(os.Stderr, "operator stopped:", err)
+		}
+	}
+	if wh == nil {
+		return stop, nil
+	}
 	addr := net.JoinHostPort(wh.Host, strconv.Itoa(wh.Port))
 	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
 		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // a readiness probe
@@ -117,16 +138,11 @@ func startOperator(wh *manager.WebhookOptions) (stop func(), err error) {
 			break
 		}
 		if time.Since(start) > 30*time.Second {
-			cancel()
+			stop()
 			return nil, fmt.Errorf("webhook at %s not serving: %w", addr, err)
 		}
 	}
-	return func() {
-		cancel()
-		if err := <-done; err != nil {
-			fmt.Fprintln(os.Stderr, "operator stopped:", err)
-		}
-	}, nil
+	return stop, nil
 }
 
 // namespace creates a namespace for one test.

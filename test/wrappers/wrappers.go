@@ -78,6 +78,13 @@ func (w *GroupWrapper) Size(n int32) *GroupWrapper {
 	return w
 }
 
+// Gang sets how the scheduler places the pods of the last role added: its
+// gang policy and topology key ("" for none).
+func (w *GroupWrapper) Gang(gang rbgsv1.GangPolicy, topologyKey string) *GroupWrapper {
+	w.Spec.Roles[len(w.Spec.Roles)-1].Scheduling = &rbgsv1.RoleScheduling{Gang: gang, TopologyKey: topologyKey}
+	return w
+}
+
 // Env adds an environment variable to the first container of the last role.
 func (w *GroupWrapper) Env(name, value string) *GroupWrapper {
 	c := &w.Spec.Roles[len(w.Spec.Roles)-1].Template.Spec.Containers[0]

@@ -5,7 +5,9 @@ import (
 	"strconv"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -72,8 +74,10 @@ func servesPodGroups(c client.Client) bool {
 // whole: its ranks cannot carry on without one of theirs.
 func desiredPodGroup(g *rbgsv1.RoleBasedGroup, role *topology.Role, pg topology.PodGroup) *schedulingv1beta1.PodGroup {
 	m := objectMeta(g, pg.Name, role.Name)
+	m.Annotations = map[string]string{rbgsv1.AnnotationTopologyKey: role.TopologyKey}
 	spec := schedulingv1beta1.PodGroupSpec{
 		SchedulingPolicy: schedulingv1beta1.PodGroupSchedulingPolicy{Gang: &schedulingv1beta1.GangSchedulingPolicy{MinCount: pg.MinCount}},
+		DisruptionMode:   &schedulingv1beta1.DisruptionMode{Single: &schedulingv1beta1.SingleDisruptionMode{}},
 	}
 	if pg.Instance != nil {
 		m.Labels[rbgsv1.LabelInstance] = strconv.Itoa(int(*pg.Instance))
@@ -87,6 +91,44 @@ func desiredPodGroup(g *rbgsv1.RoleBasedGroup, role *topology.Role, pg topology.
 	return &schedulingv1beta1.PodGroup{ObjectMeta: m, Spec: spec}
 }
 
+// gangStale reports whether live, the PodGroup of gang pg of role, no
+// longer fits it: it is being deleted, or it was created with other fixed
+// fields (its topology constraint and disruption mode cannot change). Such
+// a gang is placed again only once its PodGroup is replaced, which happens
+// when none of its pods is left.
+func gangStale(g *rbgsv1.RoleBasedGroup, role *topology.Role, pg topology.PodGroup, live *schedulingv1beta1.PodGroup) bool {
+	if live == nil {
+		return false
+	}
+	want := desiredPodGroup(g, role, pg)
+	return live.DeletionTimestamp != nil ||
+		live.Annotations[rbgsv1.AnnotationTopologyKey] != want.Annotations[rbgsv1.AnnotationTopologyKey] ||
+		!equality.Semantic.DeepEqual(live.Spec.DisruptionMode, want.Spec.DisruptionMode)
+}
+
+// keepFixed is desired with the fixed fields of live, so that applying it
+// changes only what may change (minCount, labels).
+func keepFixed(desired, live *schedulingv1beta1.PodGroup) *schedulingv1beta1.PodGroup {
+	desired.Annotations[rbgsv1.AnnotationTopologyKey] = live.Annotations[rbgsv1.AnnotationTopologyKey]
+	desired.Spec.SchedulingConstraints = live.Spec.SchedulingConstraints
+	desired.Spec.DisruptionMode = live.Spec.DisruptionMode
+	return desired
+}
+
+// gangPods counts the pods of gang pg of role.
+func gangPods(pods []corev1.Pod, role *topology.Role, pg topology.PodGroup) int {
+	if pg.Instance != nil {
+		return len(instancePods(pods, role.Name, *pg.Instance))
+	}
+	n := 0
+	for i := range pods {
+		if pods[i].Labels[rbgsv1.LabelRole] == role.Name {
+			n++
+		}
+	}
+	return n
+}
+
 // gangBlocker is why the gangs of a group cannot be created: the reason
 // of the GangsScheduled condition and its message; empty when they can.
 type gangBlocker struct {
@@ -94,15 +136,17 @@ type gangBlocker struct {
 }
 
 // podGroups writes the PodGroups of the roles of t that ask for a gang,
-// before their workloads. It returns the roles that may not start, and
-// why: every gang role when the cluster does not serve PodGroups (served),
-// or did not when the operator started (watched: the operator watches and
-// caches them from its start), and a role whose topology constraint the
-// API server dropped.
-func (w *writer) podGroups(served, watched bool) (map[string]bool, gangBlocker) {
+// before their workloads. It returns the roles that may not be written,
+// and why: every gang role when the cluster does not serve PodGroups
+// (served), or did not when the operator started (watched: the operator
+// watches and caches them from its start), and a role whose topology
+// constraint the API server dropped. It also returns the stale PodGroups
+// (see gangStale) that no pod uses any more, to delete: the next reconcile
+// creates them again as the role asks.
+func (w *writer) podGroups(served, watched bool) (map[string]bool, gangBlocker, []objectRef) {
 	roles := gangRoles(w.t)
 	if len(roles) == 0 {
-		return nil, gangBlocker{}
+		return nil, gangBlocker{}, nil
 	}
 	blocked := map[string]bool{}
 	if !served || !watched {
@@ -114,32 +158,43 @@ func (w *writer) podGroups(served, watched bool) (map[string]bool, gangBlocker) 
 			why = "the cluster started serving podgroups.scheduling.k8s.io/v1beta1 after the operator: restart the operator, which watches them from its start"
 		}
 		return blocked, gangBlocker{ReasonGangSchedulingUnavailable, fmt.Sprintf("roles %s ask for gang scheduling, but %s",
-			strings.Join(roles, ", "), why)}
+			strings.Join(roles, ", "), why)}, nil
 	}
 	var why gangBlocker
+	var replace []objectRef
 	for i := range w.t.Roles {
 		role := &w.t.Roles[i]
 		for _, pg := range role.PodGroups {
 			live := w.ch.podGroups[pg.Name]
+			stale := gangStale(w.g, role, pg, live)
+			switch {
+			case stale && live.DeletionTimestamp != nil:
+				continue // created again once it is gone
+			case stale && gangPods(w.ch.pods, role, pg) == 0:
+				replace = append(replace, objectRef{kind: "PodGroup", obj: live})
+				continue
+			}
 			var written *schedulingv1beta1.PodGroup
 			w.Write(live, func() client.Object {
 				written = desiredPodGroup(w.g, role, pg)
+				if stale {
+					written = keepFixed(written, live)
+				}
 				return written
 			})
-			// A PodGroup keeps the constraints it was created with; one
-			// created without them (the gate off) would place the gang
-			// anywhere.
 			have := live
 			if written != nil && written.UID != "" {
 				have = written
 			}
-			if role.TopologyKey != "" && have != nil && have.Spec.SchedulingConstraints == nil {
+			// Created with the role's topology key, but without the
+			// constraint: the API server dropped it.
+			if !stale && role.TopologyKey != "" && have != nil && have.Spec.SchedulingConstraints == nil {
 				blocked[role.Name] = true
 				why = gangBlocker{ReasonTopologyUnavailable, fmt.Sprintf(topologyUnavailable, pg.Name)}
 			}
 		}
 	}
-	return blocked, why
+	return blocked, why, replace
 }
 
 // gangsCondition is the GangsScheduled condition of g (resolved as t)

@@ -14,6 +14,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -108,9 +109,12 @@ func planInstances(states []instanceState, maxUnavailable int32) []instanceStep 
 }
 
 // observeInstance reads instance in of role r of g from the cache: its
-// StatefulSet (nil when absent) and the pods of the group.
+// StatefulSet (nil when absent), the PodGroups and the pods of the group.
+// An instance whose gang must be replaced (see gangStale) is outdated: it
+// is replaced, through the role's budget, and filled again once its new
+// PodGroup exists, so it is placed under the constraint the role asks for.
 func observeInstance(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, role *topology.Role, in *topology.Instance,
-	sts *appsv1.StatefulSet, pods []corev1.Pod) instanceState {
+	sts *appsv1.StatefulSet, podGroups map[string]*schedulingv1beta1.PodGroup, pods []corev1.Pod) instanceState {
 	s := instanceState{index: in.Index}
 	for i := range pods {
 		p := &pods[i]
@@ -128,6 +132,9 @@ func observeInstance(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, role *topolog
 	s.exists = true
 	s.current = sts.Annotations[rbgsv1.AnnotationTemplateInputs] == templateInputs(g, r) ||
 		sts.Annotations[rbgsv1.AnnotationTemplateHash] == templateHash(desiredInstance(g, r, role, in, role.Size))
+	if pg, ok := role.InstanceGang(in.Index); ok && gangStale(g, role, pg, podGroups[pg.Name]) {
+		s.current = false
+	}
 	s.emptied = sts.Spec.Replicas != nil && *sts.Spec.Replicas == 0
 	st := statefulSetState(sts, instancePods(pods, r.Role, in.Index))
 	s.ready = st.ready && !s.emptied && sts.Spec.Replicas != nil && *sts.Spec.Replicas == role.Size

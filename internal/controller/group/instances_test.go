@@ -176,22 +176,22 @@ func TestObserveInstances(t *testing.T) {
 		p.Labels[rbgsv1.LabelRole], p.Labels[rbgsv1.LabelInstance] = "decode", "0"
 		pods = append(pods, p)
 	}
-	s := observeInstance(g, r, role, &role.Instances[0], sts, pods)
+	s := observeInstance(g, r, role, &role.Instances[0], sts, nil, pods)
 	if want := (instanceState{index: 0, exists: true, current: true, pods: 4, readyPods: 3, ready: true}); s != want {
 		t.Errorf("state %+v, want %+v", s, want)
 	}
 	// The role changed in a way its template does not show (a dependency):
 	// still current. An image: outdated.
 	r.Dependencies = nil
-	if s := observeInstance(g, r, role, &role.Instances[0], sts, pods); !s.current {
+	if s := observeInstance(g, r, role, &role.Instances[0], sts, nil, pods); !s.current {
 		t.Errorf("a change that leaves the template alone made the instance outdated: %+v", s)
 	}
 	r.Template.Spec.Containers[0].Image = "v2"
-	if s := observeInstance(g, r, role, &role.Instances[0], sts, pods); s.current {
+	if s := observeInstance(g, r, role, &role.Instances[0], sts, nil, pods); s.current {
 		t.Errorf("a new image left the instance current: %+v", s)
 	}
 	sts.Spec.Replicas = new(int32(0))
-	if s := observeInstance(g, r, role, &role.Instances[0], sts, nil); !s.emptied || s.ready || s.serving() {
+	if s := observeInstance(g, r, role, &role.Instances[0], sts, nil, nil); !s.emptied || s.ready || s.serving() {
 		t.Errorf("emptied instance %+v", s)
 	}
 

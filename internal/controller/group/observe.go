@@ -290,7 +290,7 @@ func observeRoles(g *rbgsv1.RoleBasedGroup, t *topology.Group, ch *children) (ma
 		case role.MultiPod():
 			in := make([]instanceState, len(role.Instances))
 			for j := range role.Instances {
-				in[j] = observeInstance(g, r, role, &role.Instances[j], ch.statefulSets[role.Instances[j].Workload], ch.pods)
+				in[j] = observeInstance(g, r, role, &role.Instances[j], ch.statefulSets[role.Instances[j].Workload], ch.podGroups, ch.pods)
 			}
 			states[r.Role], instances[r.Role] = instancesState(in), in
 		default:

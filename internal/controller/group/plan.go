@@ -13,7 +13,8 @@ import (
 // rolePlan says what to do with one role in this reconcile.
 type rolePlan struct {
 	role *rbgsv1.RoleSpec
-	// blocked: the role's gangs cannot be created; it is not started.
+	// blocked: the role's gangs cannot be written; it is not started, and
+	// an existing one is left as it runs.
 	blocked bool
 	// start: apply the role's workload (create it, or keep it as specified).
 	start bool
@@ -23,7 +24,7 @@ type rolePlan struct {
 }
 
 // planRoles decides which roles' workloads to apply. A role whose gangs
-// cannot be created (blocked) is not started: its pods would be placed one
+// cannot be written (blocked) is not started: its pods would be placed one
 // by one.
 //
 // A workload that exists is always kept up to date: a dependency that turns
@@ -42,7 +43,7 @@ func planRoles(g *rbgsv1.RoleBasedGroup, states map[string]roleState, blocked ma
 			p.waitingFor = graph.Blockers(*role, ready)
 			p.start = len(p.waitingFor) == 0
 		}
-		if blocked[role.Role] && !states[role.Role].exists {
+		if blocked[role.Role] {
 			p.start, p.blocked = false, true
 		}
 		plans[i] = p

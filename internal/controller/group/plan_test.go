@@ -120,3 +120,28 @@ func TestStaleObjects(t *testing.T) {
 		t.Errorf("stale (-want +got):\n%s", diff)
 	}
 }
+
+// A role whose gangs cannot be written is not started, whether or not its
+// dependencies are ready, and its dependants wait for it.
+func TestPlanHoldsBlockedRoles(t *testing.T) {
+	g := wrappers.MakeGroup("g", "ns").Role("a", 1).Role("b", 1).Role("c", 1, "b").Obj()
+	blocked := map[string]bool{"b": true}
+	for _, states := range []map[string]roleState{{}, {"a": ready, "b": ready}} {
+		for _, p := range planRoles(g, states, blocked) {
+			if want := p.role.Role == "b"; p.blocked != want {
+				t.Errorf("states %v: role %s blocked %v", states, p.role.Role, p.blocked)
+			}
+			if p.role.Role == "b" && p.start {
+				t.Errorf("states %v: a blocked role starts", states)
+			}
+			if p.role.Role == "a" && !p.start {
+				t.Errorf("states %v: a role without gangs does not start", states)
+			}
+		}
+	}
+	for _, p := range planRoles(g, map[string]roleState{"a": ready}, blocked) {
+		if p.role.Role == "c" && (p.start || len(p.waitingFor) != 1) {
+			t.Errorf("dependant of a blocked role: %+v", p)
+		}
+	}
+}

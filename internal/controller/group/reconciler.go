@@ -144,11 +144,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if len(gangRoles(t)) > 0 {
 		served = servesPodGroups(r.Client)
 	}
-	blocked, gangBlock := w.podGroups(served, r.Gangs)
-	// Existing roles are kept as specified whatever their dependencies do. A
-	// role whose workload this reconcile changed is not ready: its status
+	blocked, gangBlock, replaced := w.podGroups(served, r.Gangs)
+	// Existing roles are kept as specified whatever their dependencies do,
+	// unless their gangs cannot be written (they keep running as they are).
+	// A role whose workload this reconcile changed is not ready: its status
 	// describes the old spec.
-	existing := slices.DeleteFunc(slices.Clone(g.Spec.Roles), func(r rbgsv1.RoleSpec) bool { return !states[r.Role].exists })
+	existing := slices.DeleteFunc(slices.Clone(g.Spec.Roles), func(r rbgsv1.RoleSpec) bool {
+		return !states[r.Role].exists || blocked[r.Role]
+	})
 	for i, changed := range w.roles(existing) {
 		if changed {
 			s := states[existing[i].Role]
@@ -164,7 +167,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	w.roles(starting)
-	removed, pruneErr := r.prune(ctx, staleObjects(t, ch, files))
+	removed, pruneErr := r.prune(ctx, append(staleObjects(t, ch, files), replaced...))
 	labelErr := r.labelWorkers(ctx, ch.pods)
 	st := computeStatus(&g, states, plans, now)
 	if c := gangsCondition(&g, t, ch.podGroups, gangBlock, now); c != nil {

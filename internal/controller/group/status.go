@@ -66,7 +66,7 @@ func computeStatus(g *rbgsv1.RoleBasedGroup, states map[string]roleState, plans 
 		case s.ready:
 			st.ReadyRoles++
 		case p.blocked:
-			notReady = append(notReady, p.role.Role+" (not started: its gangs cannot be created, see GangsScheduled)")
+			notReady = append(notReady, p.role.Role+" (held: its gangs cannot be written, see GangsScheduled)")
 		case len(p.waitingFor) > 0:
 			notReady = append(notReady, fmt.Sprintf("%s (waiting for %s)", p.role.Role, strings.Join(p.waitingFor, ", ")))
 		case s.readyReplicas >= want:

@@ -163,12 +163,53 @@ func TestGangScheduling(t *testing.T) {
 			}
 			return n.Labels["topology.kubernetes.io/rack"]
 		}
-		b := bound(t, ns, "packed")
-		for i := range 2 {
-			a, c := rackOf(b[fmt.Sprintf("packed-decode-%d-0", i)]), rackOf(b[fmt.Sprintf("packed-decode-%d-1", i)])
-			if a != c {
-				t.Errorf("instance %d spread over racks %s and %s (%v)", i, a, c, b)
+		inOneRack := func(instances ...int) {
+			t.Helper()
+			b := bound(t, ns, "packed")
+			for _, i := range instances {
+				a, c := rackOf(b[fmt.Sprintf("packed-decode-%d-0", i)]), rackOf(b[fmt.Sprintf("packed-decode-%d-1", i)])
+				if a == "" || a != c {
+					t.Errorf("instance %d spread over racks %q and %q (%v)", i, a, c, b)
+				}
 			}
+		}
+		inOneRack(0, 1)
+		uids := func(instance int) string {
+			var out []string
+			for _, p := range pods(t, ns, map[string]string{rbgsv1.LabelGroupName: "packed", rbgsv1.LabelInstance: fmt.Sprint(instance)}) {
+				out = append(out, string(p.UID))
+			}
+			return strings.Join(out, ",")
+		}
+		first := uids(0)
+		if strings.Count(first, ",") != 1 {
+			t.Fatalf("instance 0 has pods %q, want 2", first)
+		}
+
+		// A key no instance fits in (a host holds one of these pods): the
+		// PodGroups cannot change, so each instance is replaced, one at a
+		// time, with a new PodGroup. Instance 1 goes first and cannot be
+		// placed again, which the group says; instance 0 keeps serving.
+		update(t, g, func(g *rbgsv1.RoleBasedGroup) { g.Spec.Roles[0].Scheduling.TopologyKey = "kubernetes.io/hostname" })
+		c := gangsCondition(t, ns, "packed", "Unschedulable")
+		if !strings.Contains(c.Message, "instance 1 of role decode (PodGroup packed-decode-1) cannot be placed") {
+			t.Errorf("condition %+v does not name instance 1", c)
+		}
+		if err := get(ns, "packed-decode-1", &pg); err != nil || pg.Spec.SchedulingConstraints.Topology[0].Key != "kubernetes.io/hostname" {
+			t.Fatalf("PodGroup packed-decode-1 %v %+v", err, pg.Spec.SchedulingConstraints)
+		}
+		if got := uids(0); got != first {
+			t.Errorf("instance 0 replaced while instance 1 was down: pods %s, were %s", got, first)
+		}
+
+		// Back to racks: instance 1 is placed again, as a gang within one
+		// rack; instance 0, whose PodGroup never changed, is left alone.
+		update(t, g, func(g *rbgsv1.RoleBasedGroup) { g.Spec.Roles[0].Scheduling.TopologyKey = "topology.kubernetes.io/rack" })
+		roleReady(t, ns, "packed", "decode", 4)
+		gangsCondition(t, ns, "packed", "Scheduled")
+		inOneRack(0, 1)
+		if got := uids(0); got != first {
+			t.Errorf("instance 0 replaced though its PodGroup fits the role: pods %s, were %s", got, first)
 		}
 	})
 

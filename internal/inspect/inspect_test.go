@@ -365,3 +365,29 @@ func TestMultiPodRole(t *testing.T) {
 		}
 	}
 }
+
+// A gang that cannot be placed shows under its group, with the scheduler's
+// word; a placed one shows nothing.
+func TestGangsLine(t *testing.T) {
+	g := wrappers.MakeGroup("g", "ns").Role("decode", 2).Size(2).Obj()
+	g.Status = rbgsv1.RoleBasedGroupStatus{Phase: rbgsv1.PhasePending, Roles: []rbgsv1.RoleStatus{{Role: "decode", Replicas: 2, Size: 2}}}
+	const msg = "instance 1 of role decode (PodGroup g-decode-1) cannot be placed: 0/2 nodes are available: 2 Insufficient nvidia.com/gpu"
+	for _, tc := range []struct {
+		status metav1.ConditionStatus
+		want   string
+	}{
+		{metav1.ConditionFalse, "└── gangs: " + msg + "\n"},
+		{metav1.ConditionTrue, ""},
+	} {
+		g.Status.Conditions = []metav1.Condition{{Type: rbgsv1.ConditionGangsScheduled, Status: tc.status, Reason: "Unschedulable", Message: msg}}
+		c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(g.DeepCopy()).Build()
+		var out bytes.Buffer
+		if err := Status(context.Background(), c, "ns", "g", Printer{W: &out, Now: now}); err != nil {
+			t.Fatal(err)
+		}
+		if got := out.String(); tc.want != "" && !strings.Contains(got, "├── decode") || !strings.Contains(got, tc.want) ||
+			tc.want == "" && strings.Contains(got, "gangs:") {
+			t.Errorf("%s: status tree:\n%s", tc.status, got)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -266,9 +267,12 @@ func TestLeaderTakeover(t *testing.T) {
 	}
 	electing := []string{"--leader-elect", "--leader-election-namespace=rbgs-system"}
 	replicas := map[string]*operatorProcess{}
-	for i, name := range []string{"leader-a", "leader-b"} {
+	for _, name := range []string{"leader-a", "leader-b"} {
 		_ = os.Remove(filepath.Join(logDir, name+".log"))
-		p, err := startOperator(name, append(electing, fmt.Sprintf("--webhook-port=%d", 39501+i))...)
+		// Each replica serves its webhook on a port of its own (the
+		// registration still names the one the test suite started with).
+		_, port, _ := net.SplitHostPort(freeAddress(t))
+		p, err := startOperator(name, append(electing, "--webhook-port="+port)...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -101,6 +101,8 @@ type RoleReport struct {
 	// waitingFor names the dependencies the role waits for before its
 	// workload is created.
 	WaitingFor []string `json:"waitingFor,omitempty"`
+	// scaledBy names the RoleScaler that sets the role's replicas, if any.
+	ScaledBy string `json:"scaledBy,omitempty"`
 }
 
 // EventReport is an event about a set or a group.

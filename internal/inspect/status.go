@@ -99,6 +99,11 @@ func Load(ctx context.Context, c client.Reader, namespace, name string) (Report,
 		}
 		r := groupReport(&g, events)
 		r.Kind, r.Namespace = "RoleBasedGroup", namespace
+		scaled, err := scaledRoles(ctx, c, namespace, rbgsv1.TargetGroup, name)
+		if err != nil {
+			return nil, err
+		}
+		markScaled(&r, scaled)
 		return &r, nil
 	}
 	if err != nil {
@@ -108,7 +113,45 @@ func Load(ctx context.Context, c client.Reader, namespace, name string) (Report,
 	if err := c.List(ctx, &groups, client.InNamespace(namespace), client.MatchingLabels{rbgsv1.LabelSetName: name}); err != nil {
 		return nil, err
 	}
-	return setReport(&s, groups.Items, events), nil
+	scaled, err := scaledRoles(ctx, c, namespace, rbgsv1.TargetSet, name)
+	if err != nil {
+		return nil, err
+	}
+	r := setReport(&s, groups.Items, events)
+	for i := range r.Groups {
+		markScaled(&r.Groups[i], scaled)
+	}
+	return r, nil
+}
+
+// scaledRoles maps the roles of the target kind/name that a RoleScaler
+// drives to its name. A cluster without RoleScalers, or a user who may not
+// list them, has none.
+func scaledRoles(ctx context.Context, c client.Reader, namespace string, kind rbgsv1.RoleScalerTargetKind, name string) (map[string]string, error) {
+	var l rbgsv1.RoleScalerList
+	err := c.List(ctx, &l, client.InNamespace(namespace))
+	if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) || apimeta.IsNoMatchError(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, rs := range l.Items {
+		ref := rs.Spec.TargetRef
+		ready := apimeta.FindStatusCondition(rs.Status.Conditions, rbgsv1.ConditionReady)
+		if ref.Kind != kind || ref.Name != name || ready != nil && ready.Reason == rbgsv1.ReasonDuplicate {
+			continue
+		}
+		out[rs.Spec.Role] = rs.Name
+	}
+	return out, nil
+}
+
+func markScaled(g *GroupReport, scaled map[string]string) {
+	for i := range g.Roles {
+		g.Roles[i].ScaledBy = scaled[g.Roles[i].Role]
+	}
 }
 
 // setReport summarises set s and its groups. A group's updated flag is the
@@ -274,6 +317,9 @@ func (p Printer) group(g *GroupReport, indent string) {
 		if r.Size > 1 {
 			line = fmt.Sprintf("%s%s%-*s  %s instances ready (%d pods each, %s pods)", indent, branch, width, r.Role,
 				p.ratio(r.ReadyReplicas, r.Replicas), r.Size, p.ratio(r.ReadyPods, r.Replicas*r.Size))
+		}
+		if r.ScaledBy != "" {
+			line += "  scaled by rolescaler/" + r.ScaledBy
 		}
 		if len(r.WaitingFor) > 0 {
 			line += "  " + p.paint(yellow, "waiting for "+strings.Join(r.WaitingFor, ", "))

@@ -31,6 +31,7 @@ import (
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/apply"
 	"github.com/openpatio/rbgs/internal/controller/group"
+	"github.com/openpatio/rbgs/internal/controller/scaler"
 	"github.com/openpatio/rbgs/internal/controller/set"
 	"github.com/openpatio/rbgs/internal/metrics"
 	rbgsscheme "github.com/openpatio/rbgs/internal/scheme"
@@ -146,6 +147,16 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Metrics:        m,
 	}
 	if err := sets.SetupWithManager(ctx, mgr, o.SetWorkers); err != nil {
+		return nil, err
+	}
+	scalers := &scaler.Reconciler{
+		Client:         mgr.GetClient(),
+		Recorder:       boundedRecorder{mgr.GetEventRecorder("rbgs-rolescaler-controller")},
+		Clock:          clock.RealClock{},
+		Statuses:       &status.Writer{Client: mgr.GetClient(), Clock: clock.RealClock{}},
+		StatusInterval: o.SetStatusInterval,
+	}
+	if err := scalers.SetupWithManager(ctx, mgr); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -15,6 +15,10 @@ import (
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
+// The API server adds this error, with no field, after a type, enum,
+// required or size error.
+const notChecked = `<nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation`
+
 func TestSchemaDefaults(t *testing.T) {
 	ns := namespace(t)
 	g := wrappers.MakeGroup("defaults", ns).Role("prefill", 2).Obj()
@@ -54,9 +58,6 @@ func TestSchemaRejections(t *testing.T) {
 		tooMany.Role(string(rune('a'+i)), 1)
 	}
 	const invalid = `RoleBasedGroup.openpatio.io "g" is invalid: `
-	// The API server adds this one, with no field, after a type, enum,
-	// required or size error.
-	const notChecked = `<nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation`
 	cases := []struct {
 		name string
 		obj  *rbgsv1.RoleBasedGroup

@@ -391,3 +391,34 @@ func TestGangsLine(t *testing.T) {
 		}
 	}
 }
+
+// A role a RoleScaler drives says so, in every group of the set; a
+// duplicate RoleScaler, which drives nothing, is not shown.
+func TestScaledRoles(t *testing.T) {
+	s := wrappers.MakeSet("demo", "ns").Replicas(1).Role("prefill", 2).Role("decode", 2, "prefill").Obj()
+	scaler := func(name, role, reason string) *rbgsv1.RoleScaler {
+		return &rbgsv1.RoleScaler{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name},
+			Spec:       rbgsv1.RoleScalerSpec{TargetRef: rbgsv1.RoleScalerTarget{Kind: rbgsv1.TargetSet, Name: "demo"}, Role: role, Replicas: 2},
+			Status:     rbgsv1.RoleScalerStatus{Conditions: []metav1.Condition{{Type: rbgsv1.ConditionReady, Reason: reason}}},
+		}
+	}
+	c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(s,
+		setGroup("0", rbgsv1.PhaseRunning, rbgsv1.RoleStatus{Role: "prefill", Replicas: 2, ReadyReplicas: 2},
+			rbgsv1.RoleStatus{Role: "decode", Replicas: 2, ReadyReplicas: 2}),
+		scaler("demo-decode", "decode", rbgsv1.ReasonScaled), scaler("demo-decode-2", "decode", rbgsv1.ReasonDuplicate),
+		scaler("demo-prefill-2", "prefill", rbgsv1.ReasonDuplicate)).Build()
+	r, err := Load(context.Background(), c, "ns", "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles := r.(*SetReport).Groups[0].Roles
+	if roles[0].ScaledBy != "" || roles[1].ScaledBy != "demo-decode" {
+		t.Errorf("scaled by %q and %q, want none and demo-decode", roles[0].ScaledBy, roles[1].ScaledBy)
+	}
+	var out bytes.Buffer
+	Printer{W: &out, Now: now}.Print(r)
+	if !strings.Contains(out.String(), "decode   2/2 pods ready  scaled by rolescaler/demo-decode\n") {
+		t.Errorf("status tree:\n%s", out.String())
+	}
+}

@@ -10,8 +10,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
@@ -136,6 +138,15 @@ func TestRoleScalerScalesARoleOfASet(t *testing.T) {
 		t.Errorf("scale %+v %v", scale, err)
 	}
 	wantEvents(t, ns, "sc-decode", "ScaledRole")
+
+	// A server-side apply that sets decode's replicas conflicts with the
+	// RoleScaler, which owns them.
+	body := fmt.Sprintf(`{"apiVersion":"openpatio.io/v1alpha1","kind":"RoleBasedGroupSet","metadata":{"name":"sc","namespace":%q},`+
+		`"spec":{"groupTemplate":{"roles":[{"role":"decode","replicas":5}]}}}`, ns)
+	err := k8s.Patch(context.Background(), after.DeepCopy(), client.RawPatch(types.ApplyPatchType, []byte(body)), client.FieldOwner("kubectl"))
+	if !apierrors.IsConflict(err) || !strings.Contains(err.Error(), "rbgs-rolescaler") {
+		t.Errorf("server-side apply of decode's replicas: %v, want a conflict with rbgs-rolescaler", err)
+	}
 
 	// A hand edit of decode's replicas is put back; one of prefill's stays.
 	update(t, after, func(s *rbgsv1.RoleBasedGroupSet) {

@@ -77,6 +77,14 @@ type sizeResult struct {
 	FloorAPICounters    apiCounters `json:"floorOrderedAPICounters"`
 	OperatorAPICounters apiCounters `json:"operatorAPICounters"`
 
+	// By the server's clock (see serverclock.go): the floors' pods Ready
+	// from their first object, the set's pods Ready and the set Ready
+	// from its creation.
+	FloorAllAtOnceServer float64 `json:"floorAllAtOnceServerSeconds"`
+	FloorOrderedServer   float64 `json:"floorOrderedServerSeconds"`
+	PodsReadyServer      float64 `json:"podsReadyServerSeconds"`
+	SetReadyServer       float64 `json:"setReadyServerSeconds"`
+
 	FloorAllAtOnce phase `json:"floorAllAtOnce"`
 	FloorOrdered   phase `json:"floorOrdered"`
 	FloorScaleUp   phase `json:"floorScaleUp"`
@@ -299,7 +307,11 @@ func (b *bench) size(ctx context.Context, n int) (sizeResult, error) {
 		return r, err
 	}
 	r.FloorAllAtOnce.Seconds = seconds(time.Since(start))
-	logf("floor, all at once: %.1f s", r.FloorAllAtOnce.Seconds)
+	var err error
+	if r.FloorAllAtOnceServer, err = b.serverFloor(ctx, ns, n*podsEach); err != nil {
+		return r, err
+	}
+	logf("floor, all at once: %.1f s (server clock %.0f s)", r.FloorAllAtOnce.Seconds, r.FloorAllAtOnceServer)
 	if _, err := b.deleteAll(ctx, ns); err != nil {
 		return r, err
 	}
@@ -322,12 +334,15 @@ func (b *bench) size(ctx context.Context, n int) (sizeResult, error) {
 	}
 	r.FloorOrdered.Seconds = seconds(d)
 	r.FloorControlPlaneCPU = cpuSince(b.clusterDir, cpu)
+	if r.FloorOrderedServer, err = b.serverFloor(ctx, ns, n*podsEach); err != nil {
+		return r, err
+	}
 	if r.FloorAPICounters, err = b.countersSince(ctx, counters); err != nil {
 		return r, err
 	}
 	profiled()
 	r.FloorStages = b.track.stages(ns, orderedStart)
-	logf("floor, ordered: %.1f s", r.FloorOrdered.Seconds)
+	logf("floor, ordered: %.1f s (server clock %.0f s)", r.FloorOrdered.Seconds, r.FloorOrderedServer)
 	if d, err = b.ordered(ctx, ns, n, up); err != nil {
 		return r, err
 	}
@@ -463,6 +478,9 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 	r.SetReadyAfterPods = seconds(start.Add(setDur).Sub(lastPod))
 	r.SetReadyAfterStatefulSets = seconds(start.Add(setDur).Sub(lastSts))
 	r.OperatorStages = b.track.stages(ns, start)
+	if r.PodsReadyServer, r.SetReadyServer, err = b.serverSet(ctx, ns, n*podsEach); err != nil {
+		return err
+	}
 	r.OperatorControlPlaneCPU = cpuSince(b.clusterDir, cpu)
 	if r.OperatorAPICounters, err = b.countersSince(ctx, counters); err != nil {
 		return err

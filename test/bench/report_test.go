@@ -3,6 +3,10 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestMarkdownRow(t *testing.T) {
@@ -14,11 +18,12 @@ func TestMarkdownRow(t *testing.T) {
 		PodsReady:               operatorPhase{Seconds: 295.8},
 		SetReadyAfterPods:       2.39, SetReadyAfterStatefulSets: 0.14,
 		ScaleUp: operatorPhase{Seconds: 150}, FloorScaleUp: phase{Seconds: 125},
+		FloorOrderedServer: 176, PodsReadyServer: 220, SetReadyServer: 222,
 	}
 	r.PodsReady.Counts.Writes = 9165
 	md := markdown([]sizeResult{r})
 	for _, want := range []string{
-		"| 1000 | 4000 | 146.8 s | 177.9 s | 295.8 s | 1.66x | 1.32x | 2.39 s (0.14 s) | 9165 (7001) |",
+		"| 1000 | 4000 | 176 / 220 s (1.25x) | 222 s | 146.8 s | 177.9 s | 295.8 s | 1.66x | 1.32x | 2.39 s (0.14 s) | 9165 (7001) |",
 		"| 150.0 / 125.0 s (1.20x) | 0.0 / 0.0 s (–) |",
 	} {
 		if !strings.Contains(md, want) {
@@ -26,3 +31,20 @@ func TestMarkdownRow(t *testing.T) {
 		}
 	}
 }
+
+func TestLastPodReady(t *testing.T) {
+	at := func(sec int, status corev1.ConditionStatus) corev1.Pod {
+		var p corev1.Pod
+		p.Status.Conditions = []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(t0.Add(time.Hour))},
+			{Type: corev1.PodReady, Status: status, LastTransitionTime: metav1.NewTime(t0.Add(time.Duration(sec) * time.Second))},
+		}
+		return p
+	}
+	last, ready := lastPodReady([]corev1.Pod{at(3, corev1.ConditionTrue), at(9, corev1.ConditionTrue), at(20, corev1.ConditionFalse)})
+	if ready != 2 || !last.Equal(t0.Add(9*time.Second)) {
+		t.Errorf("last Ready %s, %d Ready; want t0+9s, 2", last, ready)
+	}
+}
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -29,12 +29,17 @@ import (
 )
 
 // podTracker records, from a watch, every pod of a namespace that ever
-// existed and every pod deletion, so a test can tell which pods were
-// replaced.
+// existed and every graceful pod deletion, so a test can tell which pods
+// were replaced. The operator and the StatefulSet controller delete pods
+// gracefully (the pod is seen terminating with a grace period). kwok,
+// playing the kubelet, then deletes terminating pods by name with no grace
+// period, and retries on error: a retry can remove the pod recreated under
+// the same name meanwhile. Such a deletion, never graceful, is the fake
+// kubelet's, and is not counted.
 type podTracker struct {
 	mu      sync.Mutex
 	images  map[types.UID]string // every pod seen, by UID, with its image
-	deleted map[types.UID]string // pods deleted or being deleted, by UID
+	deleted map[types.UID]string // pods seen terminating gracefully, by UID
 }
 
 func trackPods(t *testing.T, ns string) *podTracker {
@@ -44,10 +49,7 @@ func trackPods(t *testing.T, ns string) *podTracker {
 		t.Fatal(err)
 	}
 	tr := &podTracker{images: map[types.UID]string{}, deleted: map[types.UID]string{}}
-	seen := func(o any, deleted bool) {
-		if d, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
-			o = d.Obj
-		}
+	seen := func(o any) {
 		p, ok := o.(*corev1.Pod)
 		if !ok {
 			return
@@ -55,7 +57,7 @@ func trackPods(t *testing.T, ns string) *podTracker {
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
 		tr.images[p.UID] = p.Spec.Containers[0].Image
-		if deleted || p.DeletionTimestamp != nil {
+		if p.DeletionTimestamp != nil && p.DeletionGracePeriodSeconds != nil && *p.DeletionGracePeriodSeconds > 0 {
 			tr.deleted[p.UID] = p.Name
 		}
 	}
@@ -63,9 +65,8 @@ func trackPods(t *testing.T, ns string) *podTracker {
 	_, ctrl := toolscache.NewInformerWithOptions(toolscache.InformerOptions{
 		ListerWatcher: lw, ObjectType: &corev1.Pod{},
 		Handler: toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o any) { seen(o, false) },
-			UpdateFunc: func(_, o any) { seen(o, false) },
-			DeleteFunc: func(o any) { seen(o, true) },
+			AddFunc:    seen,
+			UpdateFunc: func(_, o any) { seen(o) },
 		},
 	})
 	ctx, cancel := context.WithCancel(context.Background())

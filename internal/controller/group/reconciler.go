@@ -343,15 +343,21 @@ func (r *Reconciler) prune(ctx context.Context, stale []objectRef) ([]string, er
 // write (startupStatusInterval while Pending).
 func (r *Reconciler) writeStatus(ctx context.Context, g *rbgsv1.RoleBasedGroup, next rbgsv1.RoleBasedGroupStatus, started, removed []string) (ctrl.Result, error) {
 	prev := g.Status
-	interval := r.StatusInterval
-	if next.Phase == rbgsv1.PhasePending {
-		interval = max(interval, startupStatusInterval)
-	}
-	_, result, err := status.Write(ctx, r.Statuses, g, status.Change[rbgsv1.RoleBasedGroupStatus]{
-		Current: &g.Status, Next: next, Significant: significantChange, Interval: interval,
-	})
-	if err != nil {
-		return result, err
+	var result ctrl.Result
+	if wait := firstStatusWait(g, next, r.Clock.Now()); wait > 0 {
+		result.RequeueAfter = wait
+	} else {
+		interval := r.StatusInterval
+		if next.Phase == rbgsv1.PhasePending {
+			interval = max(interval, startupStatusInterval)
+		}
+		var err error
+		_, result, err = status.Write(ctx, r.Statuses, g, status.Change[rbgsv1.RoleBasedGroupStatus]{
+			Current: &g.Status, Next: next, Significant: significantChange, Interval: interval,
+		})
+		if err != nil {
+			return result, err
+		}
 	}
 	r.recordEvents(g, &prev, started, removed)
 	r.recordMetrics(g, prev.Phase, next.Phase, started)
@@ -378,10 +384,48 @@ func (r *Reconciler) recordMetrics(g *rbgsv1.RoleBasedGroup, prev, phase rbgsv1.
 
 // startupStatusInterval replaces StatusInterval while a group starts for
 // the first time: its status then says Pending and what each role waits
-// for, and the counts catch up when it turns Running. A fleet of groups
-// starting together thus writes two statuses per group, however long the
-// startup takes.
+// for, and the counts catch up when it turns Running. A group of a set
+// says nothing for that long (see firstStatusWait): a fleet of groups
+// starting together thus writes one status per group when its startup
+// takes less, and two however long it takes.
 const startupStatusInterval = 5 * time.Minute
+
+// firstStatusWait is how long a group of a set that starts for the first
+// time still leaves its status unwritten: until it turns Running, until
+// something other than a routine start is to be said (see routineStart),
+// or for startupStatusInterval after its creation. The set lists it as
+// Pending meanwhile, so a fleet starting together writes one status per
+// group rather than two. Standalone groups say Pending at once.
+func firstStatusWait(g *rbgsv1.RoleBasedGroup, next rbgsv1.RoleBasedGroupStatus, now time.Time) time.Duration {
+	if g.Labels[rbgsv1.LabelSetName] == "" || g.Status.ObservedGeneration != 0 || g.Status.Phase != "" || !routineStart(next) {
+		return 0
+	}
+	return startupStatusInterval - now.Sub(g.CreationTimestamp.Time)
+}
+
+// routineStart reports whether st says only that a group is starting:
+// Pending, nothing recreated, and no condition but Ready and Progressing
+// (reason Starting) and gangs pending or placed.
+func routineStart(st rbgsv1.RoleBasedGroupStatus) bool {
+	if st.Phase != rbgsv1.PhasePending || st.Restarts != 0 || st.LastRestart != nil {
+		return false
+	}
+	for _, c := range st.Conditions {
+		switch c.Type {
+		case rbgsv1.ConditionReady, rbgsv1.ConditionProgressing:
+			if c.Reason != ReasonStarting {
+				return false
+			}
+		case rbgsv1.ConditionGangsScheduled:
+			if c.Reason != ReasonGangsPending && c.Reason != ReasonGangsScheduled {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // recordEvents tells what a reconcile did, and what changed between the
 // status prev and the one g holds now (written, or left as it was). A

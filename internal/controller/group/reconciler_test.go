@@ -9,6 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -70,6 +73,93 @@ func TestWriteStatusCoalescesCounts(t *testing.T) {
 	step("counts while Progressing wait the interval", map[string]roleState{
 		"prefill": {exists: true, readyReplicas: 3}, "decode": running["decode"],
 	}, 4, 9*time.Second)
+}
+
+// A group of a set says nothing while it only starts: its first status is
+// Running when that comes within startupStatusInterval of its creation,
+// Pending once that has passed, and anything else at once.
+func TestFirstStatusOfASetGroup(t *testing.T) {
+	starting := map[string]roleState{"prefill": {exists: true, readyReplicas: 1}}
+	ready := roleState{exists: true, ready: true, readyReplicas: 2}
+	running := map[string]roleState{"prefill": ready, "decode": ready}
+	unschedulable := func(st *rbgsv1.RoleBasedGroupStatus) {
+		apimeta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: rbgsv1.ConditionGangsScheduled,
+			Status: metav1.ConditionFalse, Reason: schedulingv1beta1.PodGroupReasonUnschedulable, Message: "no rack fits"})
+	}
+	type step struct {
+		after       time.Duration // since the group's creation
+		roles       map[string]roleState
+		edit        func(*rbgsv1.RoleBasedGroupStatus)
+		wantPhase   rbgsv1.GroupPhase // "": nothing written yet
+		wantRequeue time.Duration
+	}
+	for _, tc := range []struct {
+		name    string
+		inSet   bool
+		restart rbgsv1.RestartPolicy
+		steps   []step
+	}{
+		{"a quick start writes Running alone", true, rbgsv1.RestartRecreateGroup, []step{
+			{after: time.Second, roles: starting, wantRequeue: startupStatusInterval - time.Second},
+			{after: 40 * time.Second, roles: starting, wantRequeue: startupStatusInterval - 40*time.Second},
+			{after: 50 * time.Second, roles: running, wantPhase: rbgsv1.PhaseRunning},
+		}},
+		{"a long start says Pending when the interval has passed", true, "", []step{
+			{after: time.Second, roles: starting, wantRequeue: startupStatusInterval - time.Second},
+			{after: startupStatusInterval, roles: starting, wantPhase: rbgsv1.PhasePending},
+		}},
+		{"a gang that cannot be placed is told at once", true, "", []step{
+			{after: time.Second, roles: starting, edit: unschedulable, wantPhase: rbgsv1.PhasePending},
+		}},
+		{"a standalone group says Pending at once", false, "", []step{
+			{after: time.Second, roles: starting, wantPhase: rbgsv1.PhasePending},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := wrappers.MakeGroup("g", "ns").Generation(1).Role("prefill", 2).Role("decode", 2, "prefill")
+			if tc.inSet {
+				b = b.Label(rbgsv1.LabelSetName, "fleet")
+			}
+			if tc.restart != "" {
+				b = b.RestartPolicy(tc.restart, 3)
+			}
+			g := b.Obj()
+			g.CreationTimestamp = t0
+			c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(g).WithStatusSubresource(g).Build()
+			clk := clocktesting.NewFakeClock(t0.Time)
+			r := &Reconciler{Client: c, Scheme: wrappers.Scheme(), Recorder: events.NewFakeRecorder(100), Clock: clk,
+				Statuses: &status.Writer{Client: c, Clock: clk}, Memo: apply.NewMemo(), StatusInterval: 10 * time.Second}
+			ctx := context.Background()
+			for i, s := range tc.steps {
+				clk.SetTime(t0.Add(s.after))
+				if err := c.Get(ctx, client.ObjectKeyFromObject(g), g); err != nil {
+					t.Fatal(err)
+				}
+				next := computeStatus(g, s.roles, planRoles(g, s.roles, nil), metav1.NewTime(clk.Now()))
+				if s.edit != nil {
+					s.edit(&next)
+				}
+				res, err := r.writeStatus(ctx, g, next, nil, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var stored rbgsv1.RoleBasedGroup
+				if err := c.Get(ctx, client.ObjectKeyFromObject(g), &stored); err != nil {
+					t.Fatal(err)
+				}
+				if stored.Status.Phase != s.wantPhase || res.RequeueAfter != s.wantRequeue {
+					t.Errorf("step %d: phase %q, requeue after %s; want %q, %s", i, stored.Status.Phase, res.RequeueAfter, s.wantPhase, s.wantRequeue)
+				}
+				// The policy took effect at the creation, whenever the
+				// first status is written.
+				for _, rs := range stored.Status.Roles {
+					if tc.restart != "" && (rs.RecreateSince == nil || !rs.RecreateSince.Equal(&t0)) {
+						t.Errorf("step %d: role %s recreates since %v, want the creation %v", i, rs.Role, rs.RecreateSince, t0)
+					}
+				}
+			}
+		})
+	}
 }
 
 // A group's phases, its first startup and its dependants' waits reach the

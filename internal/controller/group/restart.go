@@ -86,8 +86,10 @@ func restartPolicyOf(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) rbgsv1.Restar
 }
 
 // recreateSince is when the restart policy of role r of g took effect,
-// whose previous status is prev: kept from prev, now when it just did, nil
-// when the role recreates nothing.
+// whose previous status is prev: kept from prev, the group's creation when
+// it has no status yet (it may not write one at once, see
+// firstStatusWait), now when it just did, nil when the role recreates
+// nothing.
 func recreateSince(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, prev *rbgsv1.RoleBasedGroupStatus, now metav1.Time) *metav1.Time {
 	if restartPolicyOf(g, r) == rbgsv1.RestartNone {
 		return nil
@@ -96,6 +98,10 @@ func recreateSince(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, prev *rbgsv1.Ro
 		if rs.Role == r.Role && rs.RecreateSince != nil {
 			return rs.RecreateSince
 		}
+	}
+	if prev.ObservedGeneration == 0 && prev.Phase == "" && !g.CreationTimestamp.IsZero() {
+		created := g.CreationTimestamp
+		return &created
 	}
 	return &now
 }

@@ -53,7 +53,7 @@ func main() {
 	var o manager.Options
 	var qps float64
 	var burst int
-	var enableWebhook bool
+	var compression, enableWebhook bool
 	w := manager.WebhookOptions{Certs: &webhook.CertOptions{Local: local}}
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", metricsAddr, "address of the metrics endpoint (\"0\" disables it)")
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", probeAddr, "address of the /healthz and /readyz endpoints")
@@ -69,6 +69,8 @@ func main() {
 		"least time between two status writes of a set that change only counts")
 	flag.Float64Var(&qps, "kube-api-qps", 500, "steady requests per second to the API server")
 	flag.IntVar(&burst, "kube-api-burst", 1000, "burst of requests to the API server")
+	flag.BoolVar(&compression, "kube-api-compression", false,
+		"let the API server gzip its responses (off: the operator receives mostly watch events, which compression makes cost CPU at both ends)")
 	flag.BoolVar(&enableWebhook, "enable-webhook", true, "serve the validating webhook and manage its certificate")
 	flag.StringVar(&w.Host, "webhook-host", webhookHost, "address the webhook listens on")
 	flag.IntVar(&w.Port, "webhook-port", 19443, "port the webhook listens on")
@@ -90,6 +92,7 @@ func main() {
 		os.Exit(1)
 	}
 	cfg.QPS, cfg.Burst = float32(qps), burst
+	cfg.DisableCompression = !compression
 	if enableWebhook {
 		if w.Certs.CertDir == "" {
 			w.Certs.CertDir = "/tmp/k8s-webhook-server/serving-certs"

@@ -422,3 +422,21 @@ func TestScaledRoles(t *testing.T) {
 		t.Errorf("status tree:\n%s", out.String())
 	}
 }
+
+// A group of a set that has not written a status yet (its first start is
+// routine) says it is starting, with no counts it cannot know.
+func TestGroupWithoutStatus(t *testing.T) {
+	g := wrappers.MakeGroup("fleet-3", "ns").Role("prefill", 2).Role("decode", 1, "prefill").Size(4).Obj()
+	c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(g).Build()
+	var out bytes.Buffer
+	if err := Status(context.Background(), c, "ns", "fleet-3", Printer{W: &out, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	want := `fleet-3  Pending (starting, no status yet)  roles 0/2 ready
+├── prefill  2 pods starting
+└── decode   4 pods starting
+`
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("status tree (-want +got):\n%s", diff)
+	}
+}

@@ -292,7 +292,14 @@ func (p Printer) rollout(s *SetReport) string {
 // group prints one group line and its roles, each line after the first
 // starting with indent.
 func (p Printer) group(g *GroupReport, indent string) {
-	fmt.Fprintf(p.W, "%s  %s  roles %s ready", g.Name, p.phase(g.Phase), p.ratio(g.ReadyRoles, int32(len(g.Roles))))
+	// A group of a set reports nothing while its first start is routine
+	// (see the README's "Status").
+	reported := g.Phase != ""
+	phase := p.phase(g.Phase)
+	if !reported {
+		phase = p.paint(yellow, "Pending (starting, no status yet)")
+	}
+	fmt.Fprintf(p.W, "%s  %s  roles %s ready", g.Name, phase, p.ratio(g.ReadyRoles, int32(len(g.Roles))))
 	if g.Restarts > 0 {
 		fmt.Fprintf(p.W, ", %d restarts", g.Restarts)
 	}
@@ -317,6 +324,9 @@ func (p Printer) group(g *GroupReport, indent string) {
 		if r.Size > 1 {
 			line = fmt.Sprintf("%s%s%-*s  %s instances ready (%d pods each, %s pods)", indent, branch, width, r.Role,
 				p.ratio(r.ReadyReplicas, r.Replicas), r.Size, p.ratio(r.ReadyPods, r.Replicas*r.Size))
+		}
+		if !reported {
+			line = fmt.Sprintf("%s%s%-*s  %d pods starting", indent, branch, width, r.Role, r.Replicas*max(r.Size, 1))
 		}
 		if r.ScaledBy != "" {
 			line += "  scaled by rolescaler/" + r.ScaledBy

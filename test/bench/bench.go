@@ -96,18 +96,23 @@ type sizeResult struct {
 	SetReadyAfterPods float64       `json:"setReadyAfterLastPodSeconds"`
 	// SetReadyAfterStatefulSets splits SetReadyAfterPods: the part after
 	// kube-controller-manager reported the last StatefulSet Ready.
-	SetReadyAfterStatefulSets float64       `json:"setReadyAfterLastStatefulSetSeconds"`
-	CreateCPUSeconds          float64       `json:"createCPUSeconds"`
-	CreatePeakRSSMiB          float64       `json:"createPeakRSSMiB"`
-	Objects                   int           `json:"objects"`
-	NoChange                  operatorPhase `json:"noChange"`
-	Restart                   operatorPhase `json:"restart"`
-	RestartPodsReplaced       int           `json:"restartPodsReplaced"`
-	ScaleUp                   operatorPhase `json:"scaleUp"`
-	Rollout                   operatorPhase `json:"rollout"`
-	Deletion                  operatorPhase `json:"deletion"`
-	CPUSeconds                float64       `json:"cpuSeconds"`
-	PeakRSSMiB                float64       `json:"peakRSSMiB"`
+	SetReadyAfterStatefulSets float64 `json:"setReadyAfterLastStatefulSetSeconds"`
+	CreateCPUSeconds          float64 `json:"createCPUSeconds"`
+	CreatePeakRSSMiB          float64 `json:"createPeakRSSMiB"`
+	// IdleCPUSeconds and IdleRSSMiB are the operator's CPU and peak RSS
+	// before the set was created (start-up, caches synced on an empty
+	// namespace): what the creation figures above add to is theirs.
+	IdleCPUSeconds      float64       `json:"idleCPUSeconds"`
+	IdleRSSMiB          float64       `json:"idleRSSMiB"`
+	Objects             int           `json:"objects"`
+	NoChange            operatorPhase `json:"noChange"`
+	Restart             operatorPhase `json:"restart"`
+	RestartPodsReplaced int           `json:"restartPodsReplaced"`
+	ScaleUp             operatorPhase `json:"scaleUp"`
+	Rollout             operatorPhase `json:"rollout"`
+	Deletion            operatorPhase `json:"deletion"`
+	CPUSeconds          float64       `json:"cpuSeconds"`
+	PeakRSSMiB          float64       `json:"peakRSSMiB"`
 }
 
 // countersSince returns how much the API server's counters grew since
@@ -451,6 +456,7 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 	if err := b.audit.Mark(); err != nil {
 		return err
 	}
+	r.IdleCPUSeconds, r.IdleRSSMiB = op.stats()
 
 	// Creation.
 	cpu := controlPlaneCPU(b.clusterDir)

@@ -39,5 +39,38 @@ func markdown(results []sizeResult) string {
 			r.Deletion.Seconds, r.FloorDeletion.Seconds, ratio(r.Deletion.Seconds, r.FloorDeletion.Seconds),
 			r.NoChange.Counts.Writes, r.Restart.Counts.Writes, r.RestartPodsReplaced, r.PodsReady.Counts.Requests, r.CPUSeconds)
 	}
+	b.WriteString(perGroup(results))
 	return b.String()
+}
+
+// perGroup renders what each group costs the operator at creation (CPU and
+// memory above its idle figures, writes), and what that makes at 10,000
+// groups from the largest size measured.
+func perGroup(results []sizeResult) string {
+	var b strings.Builder
+	b.WriteString("\n| groups | operator CPU ms per group | writes per group | operator memory KiB per group |\n")
+	b.WriteString("|---:|---:|---:|---:|\n")
+	var last sizeResult
+	for _, r := range results {
+		if r.Groups == 0 || r.IdleRSSMiB == 0 {
+			continue // results of a harness that did not measure the idle operator
+		}
+		cpu, mem := r.perGroup()
+		fmt.Fprintf(&b, "| %d | %.1f | %.2f | %.1f |\n", r.Groups, cpu, float64(r.PodsReady.Counts.Writes)/float64(r.Groups), mem)
+		last = r
+	}
+	if last.Groups > 0 {
+		const n = 10000
+		cpu, mem := last.perGroup()
+		fmt.Fprintf(&b, "\nAt %d groups, from the figures at %d: about %.0f operator CPU seconds, %.0f writes and %.0f MiB of memory at creation.\n",
+			n, last.Groups, cpu*n/1000, float64(last.PodsReady.Counts.Writes)/float64(last.Groups)*n, last.IdleRSSMiB+mem*n/1024)
+	}
+	return b.String()
+}
+
+// perGroup is the operator's CPU milliseconds and KiB of memory per group
+// at creation, above its idle figures.
+func (r sizeResult) perGroup() (cpuMs, memKiB float64) {
+	n := float64(r.Groups)
+	return 1000 * (r.CreateCPUSeconds - r.IdleCPUSeconds) / n, 1024 * (r.CreatePeakRSSMiB - r.IdleRSSMiB) / n
 }

@@ -340,7 +340,8 @@ func (r *Reconciler) prune(ctx context.Context, stale []objectRef) ([]string, er
 // records the events of what changed; events follow the write, so they
 // never announce a state that was not persisted. Changes of counts and
 // messages alone wait for StatusInterval since the group's last status
-// write (startupStatusInterval while Pending).
+// write (startupStatusInterval while Pending), and a group of a set may
+// leave its first status for later (see firstStatusWait).
 func (r *Reconciler) writeStatus(ctx context.Context, g *rbgsv1.RoleBasedGroup, next rbgsv1.RoleBasedGroupStatus, started, removed []string) (ctrl.Result, error) {
 	prev := g.Status
 	var result ctrl.Result

@@ -43,34 +43,42 @@ func markdown(results []sizeResult) string {
 	return b.String()
 }
 
-// perGroup renders what each group costs the operator at creation (CPU and
-// memory above its idle figures, writes), and what that makes at 10,000
-// groups from the largest size measured.
+// perGroup renders what each group costs the operator at creation: CPU
+// and memory above the idle operator, and above the previous (smaller)
+// size, which leaves out what any size costs once; and writes. 10,000
+// groups are extrapolated from the largest size at the rate between the
+// two largest.
 func perGroup(results []sizeResult) string {
 	var b strings.Builder
-	b.WriteString("\n| groups | operator CPU ms per group | writes per group | operator memory KiB per group |\n")
+	b.WriteString("\n| groups | operator CPU ms per group: above idle / above the previous size | writes per group | operator memory KiB per group: above idle / above the previous size |\n")
 	b.WriteString("|---:|---:|---:|---:|\n")
-	var last sizeResult
+	var prev, last sizeResult
+	var cpuRate, memRate float64 // per group, between the last two sizes
 	for _, r := range results {
 		if r.Groups == 0 || r.IdleRSSMiB == 0 {
 			continue // results of a harness that did not measure the idle operator
 		}
-		cpu, mem := r.perGroup()
-		fmt.Fprintf(&b, "| %d | %.1f | %.2f | %.1f |\n", r.Groups, cpu, float64(r.PodsReady.Counts.Writes)/float64(r.Groups), mem)
-		last = r
+		n := float64(r.Groups)
+		cpu, mem := 1000*(r.CreateCPUSeconds-r.IdleCPUSeconds)/n, 1024*(r.CreatePeakRSSMiB-r.IdleRSSMiB)/n
+		marginal := "–"
+		if prev.Groups > 0 && r.Groups > prev.Groups {
+			d := float64(r.Groups - prev.Groups)
+			cpuRate, memRate = 1000*(r.CreateCPUSeconds-prev.CreateCPUSeconds)/d, 1024*(r.CreatePeakRSSMiB-prev.CreatePeakRSSMiB)/d
+			marginal = fmt.Sprintf("%.1f", cpuRate)
+		}
+		memMarginal := "–"
+		if marginal != "–" {
+			memMarginal = fmt.Sprintf("%.1f", memRate)
+		}
+		fmt.Fprintf(&b, "| %d | %.1f / %s | %.2f | %.1f / %s |\n", r.Groups, cpu, marginal, float64(r.PodsReady.Counts.Writes)/n, mem, memMarginal)
+		prev, last = r, r
 	}
-	if last.Groups > 0 {
+	if last.Groups > 0 && cpuRate > 0 {
 		const n = 10000
-		cpu, mem := last.perGroup()
-		fmt.Fprintf(&b, "\nAt %d groups, from the figures at %d: about %.0f operator CPU seconds, %.0f writes and %.0f MiB of memory at creation.\n",
-			n, last.Groups, cpu*n/1000, float64(last.PodsReady.Counts.Writes)/float64(last.Groups)*n, last.IdleRSSMiB+mem*n/1024)
+		more := float64(n - last.Groups)
+		fmt.Fprintf(&b, "\nAt %d groups, from the figures at %d and the rate between the two largest sizes: about %.0f operator CPU seconds, %.0f writes and %.0f MiB of memory at creation.\n",
+			n, last.Groups, last.CreateCPUSeconds+cpuRate*more/1000,
+			float64(last.PodsReady.Counts.Writes)/float64(last.Groups)*n, last.CreatePeakRSSMiB+memRate*more/1024)
 	}
 	return b.String()
-}
-
-// perGroup is the operator's CPU milliseconds and KiB of memory per group
-// at creation, above its idle figures.
-func (r sizeResult) perGroup() (cpuMs, memKiB float64) {
-	n := float64(r.Groups)
-	return 1000 * (r.CreateCPUSeconds - r.IdleCPUSeconds) / n, 1024 * (r.CreatePeakRSSMiB - r.IdleRSSMiB) / n
 }

@@ -49,25 +49,26 @@ func TestLastPodReady(t *testing.T) {
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// Per-group costs are taken above the idle operator, and 10,000 groups
-// are extrapolated from the largest size.
+// Per-group costs are taken above the idle operator and above the previous
+// size, and 10,000 groups are extrapolated at the rate between the two
+// largest sizes.
 func TestPerGroupCosts(t *testing.T) {
 	row := func(groups int, cpu, rss float64, writes int) sizeResult {
 		r := sizeResult{Groups: groups, CreateCPUSeconds: cpu, CreatePeakRSSMiB: rss, IdleCPUSeconds: 0.5, IdleRSSMiB: 40}
 		r.PodsReady.Counts.Writes = writes
 		return r
 	}
-	md := markdown([]sizeResult{row(10, 0.8, 41, 82), row(1000, 30.5, 140, 8200), {Groups: 5}})
+	md := markdown([]sizeResult{row(10, 0.8, 46, 82), {Groups: 5}, row(1000, 40.4, 145, 8200)})
 	for _, want := range []string{
-		"| 10 | 30.0 | 8.20 | 102.4 |",
-		"| 1000 | 30.0 | 8.20 | 102.4 |",
-		"At 10000 groups, from the figures at 1000: about 300 operator CPU seconds, 82000 writes and 1040 MiB of memory at creation.",
+		"| 10 | 30.0 / – | 8.20 | 614.4 / – |",
+		"| 1000 | 39.9 / 40.0 | 8.20 | 107.5 / 102.4 |",
+		"At 10000 groups, from the figures at 1000 and the rate between the two largest sizes: about 400 operator CPU seconds, 82000 writes and 1045 MiB of memory at creation.",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
 	}
-	if strings.Contains(md, "| 5 | 0.0 | 0.00 |") {
+	if strings.Contains(md, "| 5 | 0.0 / – |") {
 		t.Errorf("a row without idle figures has per-group costs:\n%s", md)
 	}
 }

@@ -53,12 +53,25 @@ func wantGroups(t *testing.T, ns, set string, names ...string) {
 // bringUp marks every StatefulSet of the group ready, in dependency order.
 func bringUp(t *testing.T, ns, group string, roles ...string) {
 	t.Helper()
-	for _, r := range roles {
-		name := group + "-" + r
-		eventually(t, "StatefulSet "+name, func() error { return exists(t, ns, name, &appsv1.StatefulSet{}) })
-		markStatefulSetReady(t, ns, name)
-	}
-	groupPhase(t, ns, group, rbgsv1.PhaseRunning)
+	// Marked again until the group runs, as kube-controller-manager would:
+	// the operator may change a StatefulSet after it was marked (the
+	// group's new spec reaching it), which leaves the mark at an older
+	// generation.
+	eventually(t, "group "+group+" Running", func() error {
+		for _, r := range roles {
+			if err := statefulSetReady(ns, group+"-"+r); err != nil {
+				return err
+			}
+		}
+		var g rbgsv1.RoleBasedGroup
+		if err := get(t, ns, group, &g); err != nil {
+			return err
+		}
+		if g.Status.ObservedGeneration != g.Generation || g.Status.Phase != rbgsv1.PhaseRunning {
+			return fmt.Errorf("phase %q at generation %d/%d", g.Status.Phase, g.Status.ObservedGeneration, g.Generation)
+		}
+		return nil
+	})
 }
 
 func setStatus(t *testing.T, ns, name string, ok func(*rbgsv1.RoleBasedGroupSet) error) *rbgsv1.RoleBasedGroupSet {

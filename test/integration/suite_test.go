@@ -21,6 +21,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -190,19 +191,27 @@ func get(t *testing.T, ns, name string, obj client.Object) error {
 // exists, is Ready and runs the current template.
 func markStatefulSetReady(t *testing.T, ns, name string) {
 	t.Helper()
-	eventually(t, "marking StatefulSet "+name+" ready", func() error {
-		var s appsv1.StatefulSet
-		if err := get(t, ns, name, &s); err != nil {
-			return err
-		}
-		n := *s.Spec.Replicas
-		rev := fmt.Sprintf("%s-%d", name, s.Generation)
-		s.Status = appsv1.StatefulSetStatus{
-			ObservedGeneration: s.Generation, Replicas: n, ReadyReplicas: n, AvailableReplicas: n,
-			CurrentReplicas: n, UpdatedReplicas: n, CurrentRevision: rev, UpdateRevision: rev,
-		}
-		return k8s.Status().Update(context.Background(), &s)
-	})
+	eventually(t, "marking StatefulSet "+name+" ready", func() error { return statefulSetReady(ns, name) })
+}
+
+// statefulSetReady writes the status kube-controller-manager would write
+// once every pod of StatefulSet ns/name runs its current generation.
+func statefulSetReady(ns, name string) error {
+	var s appsv1.StatefulSet
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &s); err != nil {
+		return err
+	}
+	n := *s.Spec.Replicas
+	rev := fmt.Sprintf("%s-%d", name, s.Generation)
+	want := appsv1.StatefulSetStatus{
+		ObservedGeneration: s.Generation, Replicas: n, ReadyReplicas: n, AvailableReplicas: n,
+		CurrentReplicas: n, UpdatedReplicas: n, CurrentRevision: rev, UpdateRevision: rev,
+	}
+	if equality.Semantic.DeepEqual(s.Status, want) {
+		return nil
+	}
+	s.Status = want
+	return k8s.Status().Update(context.Background(), &s)
 }
 
 // markStatefulSetUnready plays a pod failing: one replica fewer is Ready.

@@ -281,14 +281,20 @@ roles:
 	}
 }
 
-func TestPodConfig(t *testing.T) {
-	g := setGroup("0", rbgsv1.PhaseRunning)
+// renderedClient serves group g and the objects the operator renders for
+// it.
+func renderedClient(g *rbgsv1.RoleBasedGroup) client.Client {
 	objs := group.Render(g)
 	all := append([]client.Object{g}, objs.ConfigMaps...)
 	for _, r := range g.Spec.Roles {
 		all = append(all, objs.Roles[r.Role]...)
 	}
-	c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(all...).Build()
+	return fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(all...).Build()
+}
+
+func TestPodConfig(t *testing.T) {
+	g := setGroup("0", rbgsv1.PhaseRunning)
+	c := renderedClient(g)
 	var out bytes.Buffer
 	if err := PodConfig(context.Background(), c, "ns", "demo", "0", "decode", 1, nil, &out); err != nil {
 		t.Fatal(err)
@@ -326,12 +332,7 @@ func TestMultiPodRole(t *testing.T) {
 		{Role: "router", Replicas: 1, ReadyReplicas: 1},
 		{Role: "decode", Replicas: 2, ReadyReplicas: 1, Size: 4, ReadyPods: 6},
 	}}
-	objs := group.Render(g)
-	all := append([]client.Object{g}, objs.ConfigMaps...)
-	for _, r := range g.Spec.Roles {
-		all = append(all, objs.Roles[r.Role]...)
-	}
-	c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(all...).Build()
+	c := renderedClient(g)
 	var out bytes.Buffer
 	if err := Status(context.Background(), c, "ns", "mn", Printer{W: &out, Now: now}); err != nil {
 		t.Fatal(err)

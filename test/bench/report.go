@@ -60,17 +60,13 @@ func perGroup(results []sizeResult) string {
 		}
 		n := float64(r.Groups)
 		cpu, mem := 1000*(r.CreateCPUSeconds-r.IdleCPUSeconds)/n, 1024*(r.CreatePeakRSSMiB-r.IdleRSSMiB)/n
-		marginal := "–"
+		cpuMore, memMore := "–", "–"
 		if prev.Groups > 0 && r.Groups > prev.Groups {
 			d := float64(r.Groups - prev.Groups)
 			cpuRate, memRate = 1000*(r.CreateCPUSeconds-prev.CreateCPUSeconds)/d, 1024*(r.CreatePeakRSSMiB-prev.CreatePeakRSSMiB)/d
-			marginal = fmt.Sprintf("%.1f", cpuRate)
+			cpuMore, memMore = fmt.Sprintf("%.1f", cpuRate), fmt.Sprintf("%.1f", memRate)
 		}
-		memMarginal := "–"
-		if marginal != "–" {
-			memMarginal = fmt.Sprintf("%.1f", memRate)
-		}
-		fmt.Fprintf(&b, "| %d | %.1f / %s | %.2f | %.1f / %s |\n", r.Groups, cpu, marginal, float64(r.PodsReady.Counts.Writes)/n, mem, memMarginal)
+		fmt.Fprintf(&b, "| %d | %.1f / %s | %.2f | %.1f / %s |\n", r.Groups, cpu, cpuMore, float64(r.PodsReady.Counts.Writes)/n, mem, memMore)
 		prev, last = r, r
 	}
 	if last.Groups > 0 && cpuRate > 0 {

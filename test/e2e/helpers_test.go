@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -99,4 +100,31 @@ func gone(t *testing.T, ns string, labels map[string]string) {
 		}
 		return nil
 	})
+}
+
+// sampleEvery calls sample every period in the background until the test
+// ends or the returned stop is called; stop returns once the last sample
+// has finished, and may be called more than once.
+func sampleEvery(t *testing.T, period time.Duration, sample func()) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+			}
+			sample()
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() { close(quit) })
+		<-done
+	}
+	t.Cleanup(stop)
+	return stop
 }

@@ -34,57 +34,39 @@ type mixSampler struct {
 	samples int
 	// seen are the revisions each instance was seen running over time.
 	seen map[instanceKey]map[string]bool
-	stop chan struct{}
-	done chan struct{}
+	// finish stops the sampling and waits for the last sample.
+	finish func()
 }
 
 func sampleMixes(t *testing.T, ns string) *mixSampler {
-	s := &mixSampler{stop: make(chan struct{}), done: make(chan struct{}), seen: map[instanceKey]map[string]bool{}}
-	go func() {
-		defer close(s.done)
-		for {
-			select {
-			case <-s.stop:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			var l corev1.PodList
-			if err := k8s.List(context.Background(), &l, client.InNamespace(ns), client.HasLabels{rbgsv1.LabelInstance}); err != nil {
-				continue
-			}
-			revisions := map[instanceKey]map[string]bool{}
-			for i := range l.Items {
-				k := keyOf(&l.Items[i])
-				if revisions[k] == nil {
-					revisions[k] = map[string]bool{}
-				}
-				revisions[k][l.Items[i].Labels[appsv1.ControllerRevisionHashLabelKey]] = true
-			}
-			s.mu.Lock()
-			s.samples++
-			for k, revs := range revisions {
-				if len(revs) > 1 {
-					s.mixed = append(s.mixed, fmt.Sprintf("%v: %v", k, slices.Sorted(maps.Keys(revs))))
-				}
-				if s.seen[k] == nil {
-					s.seen[k] = map[string]bool{}
-				}
-				maps.Copy(s.seen[k], revs)
-			}
-			s.mu.Unlock()
+	s := &mixSampler{seen: map[instanceKey]map[string]bool{}}
+	s.finish = sampleEvery(t, 100*time.Millisecond, func() {
+		var l corev1.PodList
+		if err := k8s.List(context.Background(), &l, client.InNamespace(ns), client.HasLabels{rbgsv1.LabelInstance}); err != nil {
+			return
 		}
-	}()
-	t.Cleanup(s.finish)
+		revisions := map[instanceKey]map[string]bool{}
+		for i := range l.Items {
+			k := keyOf(&l.Items[i])
+			if revisions[k] == nil {
+				revisions[k] = map[string]bool{}
+			}
+			revisions[k][l.Items[i].Labels[appsv1.ControllerRevisionHashLabelKey]] = true
+		}
+		s.mu.Lock()
+		s.samples++
+		for k, revs := range revisions {
+			if len(revs) > 1 {
+				s.mixed = append(s.mixed, fmt.Sprintf("%v: %v", k, slices.Sorted(maps.Keys(revs))))
+			}
+			if s.seen[k] == nil {
+				s.seen[k] = map[string]bool{}
+			}
+			maps.Copy(s.seen[k], revs)
+		}
+		s.mu.Unlock()
+	})
 	return s
-}
-
-func (s *mixSampler) finish() {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
-	<-s.done
 }
 
 // uidsBy maps the pods of the namespace to their UIDs, by name.

@@ -27,59 +27,39 @@ type rollingSampler struct {
 	// busy counts the samples that saw a group replacing pods: proof the
 	// sampler was quick enough to see the rollouts at all.
 	busy int
-	stop chan struct{}
-	done chan struct{}
+	// finish stops the sampling and waits for the last sample.
+	finish func()
 }
 
 func sampleRolling(t *testing.T, ns string) *rollingSampler {
 	t.Helper()
-	s := &rollingSampler{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-s.stop:
-				return
-			case <-tick.C:
-			}
-			var l appsv1.StatefulSetList
-			if err := k8s.List(context.Background(), &l, client.InNamespace(ns)); err != nil {
-				continue
-			}
-			rolling := map[string]bool{}
-			for _, sts := range l.Items {
-				if st := sts.Status; st.UpdateRevision != "" && st.CurrentRevision != st.UpdateRevision {
-					rolling[sts.Labels[rbgsv1.LabelGroupName]] = true
-				}
-			}
-			s.mu.Lock()
-			s.samples++
-			if len(rolling) > 0 {
-				s.busy++
-			}
-			if len(rolling) > s.worst {
-				s.worst = len(rolling)
-				s.worstAt = nil
-				for g := range rolling {
-					s.worstAt = append(s.worstAt, g)
-				}
-			}
-			s.mu.Unlock()
+	s := &rollingSampler{}
+	s.finish = sampleEvery(t, 100*time.Millisecond, func() {
+		var l appsv1.StatefulSetList
+		if err := k8s.List(context.Background(), &l, client.InNamespace(ns)); err != nil {
+			return
 		}
-	}()
-	t.Cleanup(s.finish)
+		rolling := map[string]bool{}
+		for _, sts := range l.Items {
+			if st := sts.Status; st.UpdateRevision != "" && st.CurrentRevision != st.UpdateRevision {
+				rolling[sts.Labels[rbgsv1.LabelGroupName]] = true
+			}
+		}
+		s.mu.Lock()
+		s.samples++
+		if len(rolling) > 0 {
+			s.busy++
+		}
+		if len(rolling) > s.worst {
+			s.worst = len(rolling)
+			s.worstAt = nil
+			for g := range rolling {
+				s.worstAt = append(s.worstAt, g)
+			}
+		}
+		s.mu.Unlock()
+	})
 	return s
-}
-
-func (s *rollingSampler) finish() {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
-	<-s.done
 }
 
 // The rollout budget holds for the edits users make in one go, on the real

@@ -52,18 +52,25 @@ func TestRoleScaler(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	kubectl(t, "-n", ns, "scale", "rolescaler/demo-group-decode", "--replicas=3")
-	for _, g := range []string{"demo-group-0", "demo-group-1"} {
-		roleReady(t, ns, g, "decode", 3)
+	// scale scales decode with kubectl and waits for every group to run it,
+	// with the prefill pods untouched.
+	scale := func(n int32) {
+		t.Helper()
+		kubectl(t, "-n", ns, "scale", "rolescaler/demo-group-decode", fmt.Sprintf("--replicas=%d", n))
+		for _, g := range []string{"demo-group-0", "demo-group-1"} {
+			roleReady(t, ns, g, "decode", int(n))
+		}
+		setRunning(t, ns, "demo-group", 2)
+		scalerReady(t, ns, "demo-group-decode", n)
+		if got := podUIDs(t, ns, "demo-group", "prefill"); !slices.Equal(got, prefill) {
+			t.Errorf("prefill pods replaced by a scale of decode to %d: %v, were %v", n, got, prefill)
+		}
 	}
-	setRunning(t, ns, "demo-group", 2)
-	if got := podUIDs(t, ns, "demo-group", "prefill"); !slices.Equal(got, prefill) {
-		t.Errorf("prefill pods replaced by a scale of decode: %v, were %v", got, prefill)
-	}
+
+	scale(3)
 	if got := podUIDs(t, ns, "demo-group", "decode"); len(got) != 6 || !containsAll(got, decode) {
 		t.Errorf("decode pods %v: want 6, the first 2 kept (%v)", got, decode)
 	}
-	scalerReady(t, ns, "demo-group-decode", 3)
 	// kubectl sees the same through the printer columns and the plugin.
 	if out := kubectl(t, "-n", ns, "get", "rolescaler", "demo-group-decode", "--no-headers"); !strings.Contains(strings.Join(strings.Fields(out), " "), "demo-group decode 3 3 3") {
 		t.Errorf("kubectl get rolescaler: %s", out)
@@ -107,15 +114,7 @@ func TestRoleScaler(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	kubectl(t, "-n", ns, "scale", "rolescaler/demo-group-decode", "--replicas=1")
-	for _, g := range []string{"demo-group-0", "demo-group-1"} {
-		roleReady(t, ns, g, "decode", 1)
-	}
-	setRunning(t, ns, "demo-group", 2)
-	scalerReady(t, ns, "demo-group-decode", 1)
-	if got := podUIDs(t, ns, "demo-group", "prefill"); !slices.Equal(got, prefill) {
-		t.Errorf("prefill pods replaced: %v, were %v", got, prefill)
-	}
+	scale(1)
 }
 
 func containsAll(have, want []string) bool {

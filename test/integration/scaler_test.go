@@ -70,6 +70,25 @@ func templateReplicas(t *testing.T, ns, set, role string, want int32) *rbgsv1.Ro
 	return &s
 }
 
+// groupReplicas waits until role of group ns/name asks for want replicas.
+func groupReplicas(t *testing.T, ns, name, role string, want int32) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%s of group %s at %d", role, name, want), func() error {
+		var g rbgsv1.RoleBasedGroup
+		if err := get(t, ns, name, &g); err != nil {
+			return err
+		}
+		i := slices.IndexFunc(g.Spec.Roles, func(r rbgsv1.RoleSpec) bool { return r.Role == role })
+		if i < 0 {
+			return fmt.Errorf("no role %s", role)
+		}
+		if got := g.Spec.Roles[i].ReplicasOrDefault(); got != want {
+			return fmt.Errorf("replicas %d", got)
+		}
+		return nil
+	})
+}
+
 // A RoleScaler scales decode in every group of a set through its scale
 // subresource, writes nothing but decode's replicas, reports the groups'
 // counts, puts back a hand edit while it exists, and leaves the role as it
@@ -164,16 +183,7 @@ func TestRoleScalerScalesARoleOfASet(t *testing.T) {
 	templateReplicas(t, ns, "sc", "decode", 3)
 	update(t, after, func(s *rbgsv1.RoleBasedGroupSet) { s.Spec.GroupTemplate.Roles[1].Replicas = new(int32(2)) })
 	// Proof the operator saw the edit: the groups follow it.
-	eventually(t, "sc-0 decode at 2", func() error {
-		var g rbgsv1.RoleBasedGroup
-		if err := get(t, ns, "sc-0", &g); err != nil {
-			return err
-		}
-		if n := g.Spec.Roles[1].ReplicasOrDefault(); n != 2 {
-			return fmt.Errorf("replicas %d", n)
-		}
-		return nil
-	})
+	groupReplicas(t, ns, "sc-0", "decode", 2)
 	templateReplicas(t, ns, "sc", "decode", 2)
 }
 
@@ -184,16 +194,7 @@ func TestRoleScalerTargets(t *testing.T) {
 	create(t, roleScaler(ns, "later-decode", rbgsv1.TargetGroup, "later", "decode", 2))
 	scalerReady(t, ns, "later-decode", rbgsv1.ReasonTargetNotFound, "RoleBasedGroup later not found")
 	create(t, wrappers.MakeGroup("later", ns).Role("prefill", 1).Role("decode", 1).Obj())
-	eventually(t, "decode of later at 2", func() error {
-		var g rbgsv1.RoleBasedGroup
-		if err := get(t, ns, "later", &g); err != nil {
-			return err
-		}
-		if n := g.Spec.Roles[1].ReplicasOrDefault(); n != 2 {
-			return fmt.Errorf("replicas %d", n)
-		}
-		return nil
-	})
+	groupReplicas(t, ns, "later", "decode", 2)
 	rs := scalerReady(t, ns, "later-decode", rbgsv1.ReasonScaling)
 	if want := "patio.io/rbgs-group=later,patio.io/rbgs-role=decode"; rs.Status.Selector != want {
 		t.Errorf("selector %q, want %q", rs.Status.Selector, want)

@@ -398,10 +398,15 @@ const startupStatusInterval = 5 * time.Minute
 // Pending meanwhile, so a fleet starting together writes one status per
 // group rather than two. Standalone groups say Pending at once.
 func firstStatusWait(g *rbgsv1.RoleBasedGroup, next rbgsv1.RoleBasedGroupStatus, now time.Time) time.Duration {
-	if g.Labels[rbgsv1.LabelSetName] == "" || g.Status.ObservedGeneration != 0 || g.Status.Phase != "" || !routineStart(next) {
+	if g.Labels[rbgsv1.LabelSetName] == "" || reported(&g.Status) || !routineStart(next) {
 		return 0
 	}
 	return startupStatusInterval - now.Sub(g.CreationTimestamp.Time)
+}
+
+// reported says whether st was ever written.
+func reported(st *rbgsv1.RoleBasedGroupStatus) bool {
+	return st.ObservedGeneration != 0 || st.Phase != ""
 }
 
 // routineStart reports whether st says only that a group is starting:

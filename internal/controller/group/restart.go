@@ -99,7 +99,7 @@ func recreateSince(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, prev *rbgsv1.Ro
 			return rs.RecreateSince
 		}
 	}
-	if prev.ObservedGeneration == 0 && prev.Phase == "" && !g.CreationTimestamp.IsZero() {
+	if !reported(prev) && !g.CreationTimestamp.IsZero() {
 		created := g.CreationTimestamp
 		return &created
 	}

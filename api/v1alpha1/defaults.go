@@ -81,3 +81,12 @@ func (r *RoleSpec) TopologyKeyOf() string {
 	}
 	return r.Scheduling.TopologyKey
 }
+
+// RoleNames lists the names of roles, in order.
+func RoleNames(roles []RoleSpec) []string {
+	out := make([]string, len(roles))
+	for i := range roles {
+		out[i] = roles[i].Role
+	}
+	return out
+}

@@ -62,11 +62,7 @@ func Validate(roles []rbgsv1.RoleSpec, path *field.Path) field.ErrorList {
 
 // names lists the roles' names, comma-separated, in spec order.
 func names(roles []rbgsv1.RoleSpec) string {
-	out := make([]string, len(roles))
-	for i, r := range roles {
-		out[i] = r.Role
-	}
-	return strings.Join(out, ", ")
+	return strings.Join(rbgsv1.RoleNames(roles), ", ")
 }
 
 // FindCycle returns a dependency cycle as the list of roles along it, the

@@ -75,6 +75,10 @@ type WebhookOptions struct {
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=rbgs-system,resources=leases,verbs=get;create;update
 // +kubebuilder:rbac:groups="",namespace=rbgs-system,resources=events,verbs=create;patch
 
+// podGroupAPIInterval is how often the operator asks whether the cluster
+// serves PodGroups, while a group asks for gangs.
+const podGroupAPIInterval = time.Minute
+
 // leaseConfig is cfg for the leader election client alone.
 func leaseConfig(cfg *rest.Config) *rest.Config {
 	c := rest.CopyConfig(cfg)
@@ -130,6 +134,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		StatusInterval: o.GroupStatusInterval,
 		Metrics:        m,
 		Gangs:          gangs,
+		PodGroups:      &group.PodGroupAPI{Mapper: mgr.GetRESTMapper(), Clock: clock.RealClock{}, Interval: podGroupAPIInterval},
 	}
 	if err := groups.SetupWithManager(ctx, mgr, o.GroupWorkers); err != nil {
 		return nil, err
@@ -151,7 +156,6 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	}
 	scalers := &scaler.Reconciler{
 		Client:         mgr.GetClient(),
-		Recorder:       boundedRecorder{mgr.GetEventRecorder("rbgs-rolescaler-controller")},
 		Clock:          clock.RealClock{},
 		Statuses:       &status.Writer{Client: mgr.GetClient(), Clock: clock.RealClock{}},
 		StatusInterval: o.SetStatusInterval,

@@ -109,6 +109,15 @@ func Significant(prevGeneration, nextGeneration int64, prevPhase, nextPhase rbgs
 	return false
 }
 
+// Failed makes a copy of an object's status describe a spec that cannot
+// be built, at generation: Failed, with Ready and Progressing False for
+// reason, err as their message. The rest of the status is kept.
+func Failed(observedGeneration *int64, phase *rbgsv1.GroupPhase, conds *[]metav1.Condition, generation int64, reason string, err error, now metav1.Time) {
+	*observedGeneration = generation
+	*phase = rbgsv1.PhaseFailed
+	SetNotReady(conds, reason, err.Error(), generation, now)
+}
+
 // SetNotReady turns the Ready and Progressing conditions in conds False
 // with reason and message: nothing progresses until the cause is gone.
 func SetNotReady(conds *[]metav1.Condition, reason, message string, generation int64, now metav1.Time) {

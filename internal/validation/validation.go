@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
@@ -100,6 +101,15 @@ func role(groupName string, roles []rbgsv1.RoleSpec, i int, rolesPath *field.Pat
 				"role %s: topologyKey must be a node label key, e.g. topology.kubernetes.io/rack: %s", r.Role, strings.Join(msgs, "; "))))
 		}
 	}
+	if r.GangOrDefault() != rbgsv1.GangNone && size == 1 && r.PodManagementPolicy == appsv1.OrderedReadyPodManagement {
+		errs = append(errs, field.Invalid(path.Child("podManagementPolicy"), r.PodManagementPolicy, fmt.Sprintf(
+			"role %s: a gang places all its pods together, and OrderedReady creates each pod only once the previous one is Ready, so the gang would wait forever: "+
+				"use podManagementPolicy Parallel (it cannot change on a role: remove the role and add it again under another name), or remove scheduling.gang", r.Role)))
+	}
+	if r.RestartPolicy == rbgsv1.RestartRecreateInstance && r.KindOrDefault() == rbgsv1.WorkloadDeployment {
+		errs = append(errs, field.Invalid(path.Child("restartPolicy"), r.RestartPolicy, fmt.Sprintf(
+			"role %s runs as a Deployment, whose pods are no instances of their own to recreate: use None (the Deployment replaces a failed pod) or RecreateGroup", r.Role)))
+	}
 	if r.RolloutStrategy != nil && r.RolloutStrategy.MaxUnavailable != nil {
 		if v := r.RolloutStrategy.MaxUnavailable; !validMaxUnavailable(v) {
 			errs = append(errs, field.Invalid(path.Child("rolloutStrategy", "maxUnavailable"), v.String(),
@@ -107,6 +117,22 @@ func role(groupName string, roles []rbgsv1.RoleSpec, i int, rolesPath *field.Pat
 		}
 	}
 	return errs
+}
+
+// groupRestartPolicy refuses a group-wide restartPolicy (at path) of
+// RecreateInstance while a Deployment role, whose pods are no instances,
+// has no policy of its own.
+func groupRestartPolicy(policy rbgsv1.RestartPolicy, roles []rbgsv1.RoleSpec, path *field.Path) field.ErrorList {
+	if policy != rbgsv1.RestartRecreateInstance {
+		return nil
+	}
+	for _, r := range roles {
+		if r.KindOrDefault() == rbgsv1.WorkloadDeployment && r.RestartPolicy == "" {
+			return field.ErrorList{field.Invalid(path, policy, fmt.Sprintf(
+				"role %s runs as a Deployment, whose pods are no instances of their own to recreate: give that role a restartPolicy of its own (None or RecreateGroup), or use another policy here", r.Role))}
+		}
+	}
+	return nil
 }
 
 // maxUnavailablePercent is the form of a maxUnavailable percentage.
@@ -172,6 +198,7 @@ func RoleBasedGroup(g *rbgsv1.RoleBasedGroup) field.ErrorList {
 	}
 	path := field.NewPath("spec", "roles")
 	errs = append(errs, Group(g.Name, g.Spec.Roles, path)...)
+	errs = append(errs, groupRestartPolicy(g.Spec.RestartPolicy, g.Spec.Roles, field.NewPath("spec", "restartPolicy"))...)
 	own := map[string]string{rbgsv1.LabelGroupName: g.Name}
 	for _, k := range []string{rbgsv1.LabelSetName, rbgsv1.LabelGroupIndex} {
 		own[k] = g.Labels[k]
@@ -195,6 +222,7 @@ func RoleBasedGroupSet(s *rbgsv1.RoleBasedGroupSet) field.ErrorList {
 	last := naming.Group(s.Name, max(replicas-1, 0))
 	errs = append(errs, group(last, s.Spec.GroupTemplate.Roles, path,
 		fmt.Sprintf("shorten the role name or the set's, or lower replicas (%q is the set's last group)", last))...)
+	errs = append(errs, groupRestartPolicy(s.Spec.RestartPolicy, s.Spec.GroupTemplate.Roles, field.NewPath("spec", "restartPolicy"))...)
 	// Group name and index differ from group to group: no template may set them.
 	own := map[string]string{rbgsv1.LabelSetName: s.Name, rbgsv1.LabelGroupName: "", rbgsv1.LabelGroupIndex: ""}
 	return append(errs, templateLabels(s.Spec.GroupTemplate.Roles, path, own,
@@ -226,4 +254,37 @@ func templateLabels(roles []rbgsv1.RoleSpec, path *field.Path, own map[string]st
 		}
 	}
 	return errs
+}
+
+// GangLayouts refuses, in an update of roles from old, a change between
+// size 1 and more, or of workload kind, of a running role placed as one
+// gang: its pods can only be placed together, so it cannot move a few
+// instances at a time (see the group controller's layout.go), and would
+// go down whole. Scaling it to 0 first, then changing it, says the user
+// means that.
+func GangLayouts(roles, old []rbgsv1.RoleSpec, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for i := range roles {
+		r := &roles[i]
+		o := roleNamed(old, r.Role)
+		if o == nil || r.GangOrDefault() != rbgsv1.GangRole || o.ReplicasOrDefault() == 0 || r.ReplicasOrDefault() == 0 {
+			continue
+		}
+		if (r.SizeOrDefault() > 1) == (o.SizeOrDefault() > 1) && r.KindOrDefault() == o.KindOrDefault() {
+			continue
+		}
+		errs = append(errs, field.Forbidden(path.Index(i), fmt.Sprintf(
+			"role %s is placed as one gang (scheduling.gang Role), so it cannot change between size 1 and size over 1, or its workload kind, a few instances at a time: "+
+				"its pods are only placed together. Do it in two steps: set replicas to 0, then change size (or workload.kind) and replicas", r.Role)))
+	}
+	return errs
+}
+
+func roleNamed(roles []rbgsv1.RoleSpec, name string) *rbgsv1.RoleSpec {
+	for i := range roles {
+		if roles[i].Role == name {
+			return &roles[i]
+		}
+	}
+	return nil
 }

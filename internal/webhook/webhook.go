@@ -28,7 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
-	"github.com/openpatio/rbgs/internal/controller/scaler"
+	"github.com/openpatio/rbgs/internal/scaling"
 	"github.com/openpatio/rbgs/internal/validation"
 )
 
@@ -64,6 +64,9 @@ func (groupValidator) ValidateDelete(context.Context, *rbgsv1.RoleBasedGroup) (a
 
 func checkGroup(g, old *rbgsv1.RoleBasedGroup) (admission.Warnings, error) {
 	errs := validation.RoleBasedGroup(g)
+	if old != nil {
+		errs = append(errs, validation.GangLayouts(g.Spec.Roles, old.Spec.Roles, field.NewPath("spec", "roles"))...)
+	}
 	collisions, warnings := validation.GroupCollisions(g, old)
 	return warnings, invalid("RoleBasedGroup", g.Name, append(errs, collisions...))
 }
@@ -84,6 +87,9 @@ func (setValidator) ValidateDelete(context.Context, *rbgsv1.RoleBasedGroupSet) (
 
 func checkSet(s, old *rbgsv1.RoleBasedGroupSet) (admission.Warnings, error) {
 	errs := validation.RoleBasedGroupSet(s)
+	if old != nil {
+		errs = append(errs, validation.GangLayouts(s.Spec.GroupTemplate.Roles, old.Spec.GroupTemplate.Roles, field.NewPath("spec", "groupTemplate", "roles"))...)
+	}
 	collisions, warnings := validation.SetCollisions(s, old)
 	return warnings, invalid("RoleBasedGroupSet", s.Name, append(errs, collisions...))
 }
@@ -125,7 +131,7 @@ func (v scalerValidator) check(ctx context.Context, rs *rbgsv1.RoleScaler) (fiel
 	spec := field.NewPath("spec")
 	var others rbgsv1.RoleScalerList
 	if err := v.reader.List(ctx, &others, client.InNamespace(rs.Namespace),
-		client.MatchingFields{scaler.TargetIndex: scaler.TargetKey(ref.Kind, ref.Name)}); err != nil {
+		client.MatchingFields{scaling.TargetIndex: scaling.TargetKey(ref.Kind, ref.Name)}); err != nil {
 		return nil, err
 	}
 	for _, o := range others.Items {
@@ -155,12 +161,8 @@ func (v scalerValidator) check(ctx context.Context, rs *rbgsv1.RoleScaler) (fiel
 		roles = s.Spec.GroupTemplate.Roles
 	}
 	if !slices.ContainsFunc(roles, func(r rbgsv1.RoleSpec) bool { return r.Role == role }) {
-		names := make([]string, len(roles))
-		for i, r := range roles {
-			names[i] = r.Role
-		}
 		return field.ErrorList{field.Invalid(spec.Child("role"), role, fmt.Sprintf(
-			"%s %s has no role %s (roles: %s): name one of its roles", ref.Kind, ref.Name, role, strings.Join(names, ", ")))}, nil
+			"%s %s has no role %s (roles: %s): name one of its roles", ref.Kind, ref.Name, role, strings.Join(rbgsv1.RoleNames(roles), ", ")))}, nil
 	}
 	return nil, nil
 }

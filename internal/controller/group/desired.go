@@ -52,7 +52,7 @@ func objectMeta(g *rbgsv1.RoleBasedGroup, name, role string) metav1.ObjectMeta {
 }
 
 // workloadMeta is the metadata of workload name of role r of g: it records
-// what its pod template is rendered from (see holdRendering).
+// what its pod template is rendered from (see keepRendering).
 func workloadMeta(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, name string) metav1.ObjectMeta {
 	m := objectMeta(g, name, r.Role)
 	m.Annotations = map[string]string{rbgsv1.AnnotationTemplateInputs: templateInputs(g, r)}

@@ -1,9 +1,12 @@
 package group
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
@@ -120,16 +123,16 @@ func TestPodTemplatesJoinTheirGang(t *testing.T) {
 	}
 }
 
-// A PodGroup is stale when it is going or was created with other fixed
-// fields; keepFixed then applies what may change and keeps the rest.
+// A PodGroup is stale when it was created with other fixed fields;
+// keepFixed then applies what may change and keeps the rest.
 func TestGangStale(t *testing.T) {
 	g := gangGroup()
 	tp := topology.Resolve(g)
 	decode := tp.Role("decode")
 	pg, _ := decode.InstanceGang(0)
 	live := desiredPodGroup(g, decode, pg)
-	if gangStale(g, decode, pg, nil) || gangStale(g, decode, pg, live) {
-		t.Fatal("an absent or current PodGroup is stale")
+	if gangStale(g, decode, pg, live) {
+		t.Fatal("a current PodGroup is stale")
 	}
 	// The API server dropped the constraint (gate off): not stale, the
 	// role asked for this key when it was created.
@@ -137,11 +140,6 @@ func TestGangStale(t *testing.T) {
 	dropped.Spec.SchedulingConstraints = nil
 	if gangStale(g, decode, pg, dropped) {
 		t.Error("a PodGroup created with the role's key is stale")
-	}
-	deleting := live.DeepCopy()
-	deleting.DeletionTimestamp = &metav1.Time{}
-	if !gangStale(g, decode, pg, deleting) {
-		t.Error("a PodGroup being deleted is not stale")
 	}
 
 	// The user moves the role to another topology key and scales nothing.
@@ -160,94 +158,139 @@ func TestGangStale(t *testing.T) {
 	}
 }
 
-// An instance whose gang is stale is outdated, and an emptied one is not
-// filled again before its PodGroup is replaced.
-func TestInstanceWaitsForItsGang(t *testing.T) {
+// gangObservation is g observed with PodGroups pgs and pods, on a cluster
+// that serves and watches PodGroups.
+func gangObservation(g *rbgsv1.RoleBasedGroup, pgs map[string]*schedulingv1beta1.PodGroup, pods []corev1.Pod) *observation {
+	if pgs == nil {
+		pgs = map[string]*schedulingv1beta1.PodGroup{}
+	}
+	return &observation{g: g, t: topology.Resolve(g), ch: &children{podGroups: pgs, pods: pods}, gangs: gangAPI{served: true, watched: true}, now: t0}
+}
+
+// gangPod is pod j of instance i of role (size > 1), or pod j of the role
+// when i < 0, with a PodScheduled condition when status is set.
+func gangPod(role string, i, j int, status corev1.ConditionStatus, reason, message string) corev1.Pod {
+	name := fmt.Sprintf("g-%s-%d", role, j)
+	labels := map[string]string{rbgsv1.LabelRole: role, appsv1.PodIndexLabel: strconv.Itoa(j)}
+	if i >= 0 {
+		name = fmt.Sprintf("g-%s-%d-%d", role, i, j)
+		labels[rbgsv1.LabelInstance] = strconv.Itoa(i)
+	}
+	p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	if status != "" {
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: status, Reason: reason, Message: message}}
+	}
+	return p
+}
+
+// Where each PodGroup stands: one absent is created, and its pods wait;
+// one being deleted is left to go; a stale one no pod uses is replaced,
+// one pods use is kept while they go; one whose constraint the API server
+// dropped blocks its role.
+func TestPlanGangs(t *testing.T) {
 	g := gangGroup()
 	tp := topology.Resolve(g)
-	r, role, in := &g.Spec.Roles[0], tp.Role("decode"), &tp.Role("decode").Instances[0]
-	pg, _ := role.InstanceGang(0)
-	stale := desiredPodGroup(g, role, pg)
-	stale.Annotations[rbgsv1.AnnotationTopologyKey] = "example.com/old"
-	sts := desiredInstance(g, r, role, in, role.Size)
-	current := observeInstance(g, r, role, in, sts, map[string]*schedulingv1beta1.PodGroup{pg.Name: desiredPodGroup(g, role, pg)}, nil)
-	if !current.current {
-		t.Fatalf("instance with its gang as asked is outdated: %+v", current)
+	decode0, _ := tp.Role("decode").InstanceGang(0)
+	decode1, _ := tp.Role("decode").InstanceGang(1)
+	pgs := podGroupsOf(g)
+	staleOf := func(name string) *schedulingv1beta1.PodGroup {
+		pg := pgs[name].DeepCopy()
+		pg.Annotations[rbgsv1.AnnotationTopologyKey] = "example.com/old"
+		return pg
 	}
-	s := observeInstance(g, r, role, in, sts, map[string]*schedulingv1beta1.PodGroup{pg.Name: stale}, nil)
-	if s.current {
-		t.Fatalf("instance with a stale gang is current: %+v", s)
+	deleting := pgs["g-router"].DeepCopy()
+	deleting.DeletionTimestamp = &metav1.Time{}
+	dropped := pgs["g-prefill"].DeepCopy()
+	dropped.Spec.SchedulingConstraints = nil
+	g.Spec.Roles[2].Scheduling.TopologyKey = rackKey
+	live := map[string]*schedulingv1beta1.PodGroup{
+		decode0.Name: staleOf(decode0.Name), decode1.Name: staleOf(decode1.Name), "g-router": deleting, "g-prefill": dropped,
 	}
-	sts.Spec.Replicas = new(int32(0))
-	s = observeInstance(g, r, role, in, sts, map[string]*schedulingv1beta1.PodGroup{pg.Name: stale}, nil)
-	if steps := planInstances([]instanceState{s}, 1); steps[0] != emptyInstance {
-		t.Errorf("emptied instance whose gang is stale: step %v, want it kept empty", steps[0])
+	dropped.Annotations[rbgsv1.AnnotationTopologyKey] = rackKey
+	// Instance 1 still has a pod; instance 0 has none.
+	p := planGangs(gangObservation(g, live, []corev1.Pod{gangPod("decode", 1, 0, corev1.ConditionTrue, "", "")}))
+	want := map[string]gangState{decode0.Name: gangComing, decode1.Name: gangStaleInUse, "g-router": gangComing, "g-prefill": gangInPlace}
+	if diff := cmp.Diff(want, p.states); diff != "" {
+		t.Errorf("gang states (-want +got):\n%s", diff)
 	}
-	s = observeInstance(g, r, role, in, sts, nil, nil)
-	if steps := planInstances([]instanceState{s}, 1); steps[0] != applyInstance {
-		t.Errorf("emptied instance whose gang is gone (created again first): step %v, want it filled", steps[0])
+	if len(p.replace) != 1 || p.replace[0].obj.GetName() != decode0.Name {
+		t.Errorf("replaced %+v, want %s alone", p.replace, decode0.Name)
+	}
+	if !p.blocked["prefill"] || p.blocker.reason != ReasonTopologyUnavailable || len(p.blocked) != 1 {
+		t.Errorf("blocked %v (%+v), want prefill for its dropped constraint", p.blocked, p.blocker)
+	}
+	// Written: decode 1 (its fixed fields kept) and prefill; neither the
+	// replaced one nor the one being deleted.
+	var written []string
+	for _, w := range p.writes {
+		written = append(written, w.build().GetName())
+	}
+	if diff := cmp.Diff([]string{decode1.Name, "g-prefill"}, written); diff != "" {
+		t.Errorf("written (-want +got):\n%s", diff)
+	}
+	if !p.stale(decode1.Name) || p.ready(decode1.Name) || p.ready("g-router") || !p.ready("") {
+		t.Errorf("stale/ready wrong: %v", p.states)
+	}
+
+	// Nothing served: every gang role is blocked, nothing is written.
+	obs := gangObservation(g, nil, nil)
+	obs.gangs.served = false
+	if p := planGangs(obs); len(p.blocked) != 3 || len(p.writes) != 0 || p.blocker.reason != ReasonGangSchedulingUnavailable {
+		t.Errorf("without the API: %+v", p)
 	}
 }
 
-func TestGangPods(t *testing.T) {
+func TestGangScope(t *testing.T) {
 	tp := topology.Resolve(gangGroup())
-	pod := func(role, instance string) corev1.Pod {
-		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{rbgsv1.LabelRole: role, rbgsv1.LabelInstance: instance}}}
-	}
-	pods := []corev1.Pod{pod("decode", "0"), pod("decode", "0"), pod("decode", "1"), pod("router", "0"), pod("prefill", "2")}
+	pods := []corev1.Pod{gangPod("decode", 0, 0, "", "", ""), gangPod("decode", 0, 1, "", "", ""), gangPod("decode", 1, 0, "", "", ""),
+		gangPod("router", -1, 0, "", "", ""), gangPod("prefill", 2, 0, "", "", "")}
 	decode0, _ := tp.Role("decode").InstanceGang(0)
 	decode1, _ := tp.Role("decode").InstanceGang(1)
-	if n := gangPods(pods, tp.Role("decode"), decode0); n != 2 {
+	if n := len(gangScope(tp.Role("decode"), decode0).of(pods)); n != 2 {
 		t.Errorf("instance 0: %d pods, want 2", n)
 	}
-	if n := gangPods(pods, tp.Role("decode"), decode1); n != 1 {
+	if n := len(gangScope(tp.Role("decode"), decode1).of(pods)); n != 1 {
 		t.Errorf("instance 1: %d pods, want 1", n)
 	}
-	if n := gangPods(pods, tp.Role("router"), tp.Role("router").PodGroups[0]); n != 1 {
+	if n := len(gangScope(tp.Role("router"), tp.Role("router").PodGroups[0]).of(pods)); n != 1 {
 		t.Errorf("router: %d pods, want 1", n)
 	}
 }
 
+// GangsScheduled comes from the pods: placed once every gang has its pods
+// scheduled, and it says so when the scheduler cannot place a pod, even
+// in a gang whose PodGroup was placed before.
 func TestGangsCondition(t *testing.T) {
-	g := gangGroup()
-	tp := topology.Resolve(g)
-	scheduled := func(name string, status metav1.ConditionStatus, reason, message string) *schedulingv1beta1.PodGroup {
-		pg := &schedulingv1beta1.PodGroup{ObjectMeta: metav1.ObjectMeta{Name: name}}
-		pg.Status.Conditions = []metav1.Condition{{Type: schedulingv1beta1.PodGroupInitiallyScheduled, Status: status, Reason: reason, Message: message}}
-		return pg
-	}
-	all := func() map[string]*schedulingv1beta1.PodGroup {
-		out := map[string]*schedulingv1beta1.PodGroup{}
-		for _, n := range []string{"g-decode-0", "g-decode-1", "g-router", "g-prefill"} {
-			out[n] = scheduled(n, metav1.ConditionTrue, "Scheduled", "")
+	g := wrappers.MakeGroup("g", "ns").Role("decode", 2).Size(2).Gang(rbgsv1.GangInstance, "").Role("router", 2).Gang(rbgsv1.GangRole, "").Obj()
+	placed := func() []corev1.Pod {
+		return []corev1.Pod{
+			gangPod("decode", 0, 0, corev1.ConditionTrue, "", ""), gangPod("decode", 0, 1, corev1.ConditionTrue, "", ""),
+			gangPod("decode", 1, 0, corev1.ConditionTrue, "", ""), gangPod("decode", 1, 1, corev1.ConditionTrue, "", ""),
+			gangPod("router", -1, 0, corev1.ConditionTrue, "", ""), gangPod("router", -1, 1, corev1.ConditionTrue, "", ""),
 		}
-		return out
 	}
-	unschedulable := all()
-	unschedulable["g-decode-1"] = scheduled("g-decode-1", metav1.ConditionFalse, schedulingv1beta1.PodGroupReasonUnschedulable,
-		"0/2 nodes are available: 2 Insufficient nvidia.com/gpu")
-	pending := all()
-	delete(pending, "g-router")
-	pending["g-prefill"].Status.Conditions = nil
-
+	refilled := placed()
+	refilled[2] = gangPod("decode", 1, 0, corev1.ConditionFalse, corev1.PodReasonUnschedulable, "0/2 nodes are available: 2 Insufficient nvidia.com/gpu")
+	refilled[3] = gangPod("decode", 1, 1, corev1.ConditionFalse, corev1.PodReasonUnschedulable, "0/2 nodes are available: 2 Insufficient nvidia.com/gpu")
+	waiting := placed()[:4]
+	waiting = append(waiting, gangPod("router", -1, 0, "", "", ""))
 	cases := []struct {
 		name    string
-		pgs     map[string]*schedulingv1beta1.PodGroup
+		pods    []corev1.Pod
 		blocker gangBlocker
 		status  metav1.ConditionStatus
 		reason  string
 		message []string
 	}{
-		{"every gang placed", all(), gangBlocker{}, metav1.ConditionTrue, ReasonGangsScheduled, []string{"every gang is placed"}},
-		{"one instance cannot be placed", unschedulable, gangBlocker{}, metav1.ConditionFalse, ReasonGangUnschedulable,
+		{"every gang placed", placed(), gangBlocker{}, metav1.ConditionTrue, ReasonGangsScheduled, []string{"every gang is placed"}},
+		{"a refilled instance cannot be placed", refilled, gangBlocker{}, metav1.ConditionFalse, ReasonGangUnschedulable,
 			[]string{"instance 1 of role decode", "PodGroup g-decode-1", "Insufficient nvidia.com/gpu"}},
-		{"gangs not placed yet", pending, gangBlocker{}, metav1.ConditionFalse, ReasonGangsPending,
-			[]string{"role router", "role prefill"}},
+		{"a gang short of pods", waiting, gangBlocker{}, metav1.ConditionFalse, ReasonGangsPending, []string{"role router"}},
 		{"API missing", nil, gangBlocker{ReasonGangSchedulingUnavailable, gangsUnavailable}, metav1.ConditionFalse,
 			ReasonGangSchedulingUnavailable, []string{"GenericWorkload", "--runtime-config=scheduling.k8s.io/v1beta1=true"}},
 	}
 	for _, c := range cases {
-		got := gangsCondition(g, tp, c.pgs, c.blocker, t0)
+		got := gangsCondition(gangObservation(g, nil, c.pods), c.blocker)
 		if got == nil || got.Type != rbgsv1.ConditionGangsScheduled || got.Status != c.status || got.Reason != c.reason {
 			t.Errorf("%s: condition %+v, want %s %s", c.name, got, c.status, c.reason)
 			continue
@@ -259,7 +302,7 @@ func TestGangsCondition(t *testing.T) {
 		}
 	}
 	noGang := wrappers.MakeGroup("g", "ns").Role("a", 1).Obj()
-	if c := gangsCondition(noGang, topology.Resolve(noGang), nil, gangBlocker{}, t0); c != nil {
+	if c := gangsCondition(gangObservation(noGang, nil, nil), gangBlocker{}); c != nil {
 		t.Errorf("group without gangs has condition %+v", c)
 	}
 }

@@ -3,23 +3,19 @@ package group
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/apply"
+	"github.com/openpatio/rbgs/internal/revision"
 	"github.com/openpatio/rbgs/internal/topology"
 )
 
@@ -41,7 +37,8 @@ type instanceState struct {
 	// current: the StatefulSet runs the pod template the role asks for now:
 	// it was rendered from the role as it is (its template inputs match: a
 	// new rendering of the operator's alone replaces no instance), or the
-	// role's change left the rendered template as it was.
+	// role's change left the rendered template as it was; and its gang,
+	// if it has one, need not be replaced.
 	current bool
 	// emptied: the StatefulSet asks for no pods: the instance is being
 	// replaced.
@@ -49,9 +46,16 @@ type instanceState struct {
 	// pods of the instance that exist, and those Ready.
 	pods      int32
 	readyPods int32
-	// ready: as many pods as the size, all Ready at the StatefulSet's
-	// revision.
+	// ready: as many pods as its StatefulSet asks for (the size it runs,
+	// which a change of size does not change until its turn), all Ready
+	// at the StatefulSet's revision.
 	ready bool
+	// gangReady: the instance's gang, if it has one, is in place to take
+	// its pods (see gangPlan).
+	gangReady bool
+	// deferred: the instance is not created yet: an instance of the
+	// role's former layout still stands in for it (see layout.go).
+	deferred bool
 }
 
 // serving reports whether the instance is Ready, whatever its version.
@@ -61,23 +65,28 @@ func (s instanceState) serving() bool { return s.exists && s.ready && !s.emptied
 type instanceStep int
 
 const (
-	// holdInstance keeps the instance as it runs: an outdated instance
-	// waiting for its turn keeps its template.
-	holdInstance instanceStep = iota
-	// applyInstance applies the instance as the role is now, with its pods:
-	// create it, or keep a current one as specified.
-	applyInstance
-	// emptyInstance writes the new template with no pods: the old pods go.
-	emptyInstance
+	// instanceAsItRuns keeps the instance as it runs: an outdated
+	// instance waiting for its turn keeps its template and size.
+	instanceAsItRuns instanceStep = iota
+	// instanceApply applies the instance as the role is now, with its
+	// pods: create it, or keep a current one as specified.
+	instanceApply
+	// instanceEmpty writes the new template with no pods: the old pods go.
+	instanceEmpty
+	// instanceSkip writes nothing: the instance is deferred, or is not
+	// created before its gang is in place.
+	instanceSkip
 )
 
 // planInstances decides, for the instances of one role (by index), which
 // to apply and which to replace, with at most maxUnavailable instances
 // unavailable at once. Instances that are not Ready cost nothing to
 // replace; Ready outdated ones are replaced from the highest index down
-// while the budget lasts. An emptied instance is filled again (applied)
-// once none of its pods is left.
-func planInstances(states []instanceState, maxUnavailable int32) []instanceStep {
+// while the budget lasts, all at once when together (pods that move to
+// another gang of the whole role must be placed together). An emptied
+// instance is filled again (applied) once none of its pods is left and
+// its gang is in place.
+func planInstances(states []instanceState, maxUnavailable int32, together bool) []instanceStep {
 	steps := make([]instanceStep, len(states))
 	unavailable := int32(0)
 	for _, s := range states {
@@ -88,14 +97,16 @@ func planInstances(states []instanceState, maxUnavailable int32) []instanceStep 
 	var waiting []int
 	for i, s := range states {
 		switch {
+		case s.deferred, !s.exists && !s.gangReady:
+			steps[i] = instanceSkip
 		case !s.exists:
-			steps[i] = applyInstance
-		case s.current && s.emptied && s.pods > 0:
-			steps[i] = emptyInstance
+			steps[i] = instanceApply
+		case s.current && s.emptied && (s.pods > 0 || !s.gangReady):
+			steps[i] = instanceEmpty
 		case s.current:
-			steps[i] = applyInstance
-		case !s.serving():
-			steps[i] = emptyInstance
+			steps[i] = instanceApply
+		case together || !s.serving():
+			steps[i] = instanceEmpty
 		default:
 			waiting = append(waiting, i)
 		}
@@ -103,26 +114,24 @@ func planInstances(states []instanceState, maxUnavailable int32) []instanceStep 
 	slices.SortFunc(waiting, func(a, b int) int { return cmp.Compare(states[b].index, states[a].index) })
 	budget := max(maxUnavailable-unavailable, 0)
 	for _, i := range waiting[:min(int(budget), len(waiting))] {
-		steps[i] = emptyInstance
+		steps[i] = instanceEmpty
 	}
 	return steps
 }
 
 // observeInstance reads instance in of role r of g from the cache: its
-// StatefulSet (nil when absent), the PodGroups and the pods of the group.
-// An instance whose gang must be replaced (see gangStale) is outdated: it
-// is replaced, through the role's budget, and filled again once its new
-// PodGroup exists, so it is placed under the constraint the role asks for.
+// StatefulSet (nil when absent) and the pods of its role. An instance
+// whose gang must be replaced (see gangPlan.stale) is outdated: it is
+// replaced, through the role's budget, and filled again once its new
+// PodGroup is in place, so it is placed under the constraint the role
+// asks for.
 func observeInstance(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, role *topology.Role, in *topology.Instance,
-	sts *appsv1.StatefulSet, podGroups map[string]*schedulingv1beta1.PodGroup, pods []corev1.Pod) instanceState {
-	s := instanceState{index: in.Index}
-	for i := range pods {
-		p := &pods[i]
-		if p.Labels[rbgsv1.LabelRole] != r.Role || p.Labels[rbgsv1.LabelInstance] != strconv.Itoa(int(in.Index)) {
-			continue
-		}
+	sts *appsv1.StatefulSet, pods []corev1.Pod, gangs *gangPlan) instanceState {
+	s := instanceState{index: in.Index, gangReady: gangs.ready(in.PodGroup)}
+	own := instanceScope(r.Role, in.Index).of(pods)
+	for i := range own {
 		s.pods++
-		if podReady(p) && p.DeletionTimestamp == nil {
+		if podReady(&own[i]) && own[i].DeletionTimestamp == nil {
 			s.readyPods++
 		}
 	}
@@ -130,33 +139,20 @@ func observeInstance(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, role *topolog
 		return s
 	}
 	s.exists = true
-	s.current = sts.Annotations[rbgsv1.AnnotationTemplateInputs] == templateInputs(g, r) ||
-		sts.Annotations[rbgsv1.AnnotationTemplateHash] == templateHash(desiredInstance(g, r, role, in, role.Size))
-	if pg, ok := role.InstanceGang(in.Index); ok && gangStale(g, role, pg, podGroups[pg.Name]) {
-		s.current = false
-	}
+	s.current = (sts.Annotations[rbgsv1.AnnotationTemplateInputs] == templateInputs(g, r) ||
+		sts.Annotations[rbgsv1.AnnotationTemplateHash] == templateHash(desiredInstance(g, r, role, in, role.Size))) &&
+		!gangs.stale(in.PodGroup)
 	s.emptied = sts.Spec.Replicas != nil && *sts.Spec.Replicas == 0
-	st := statefulSetState(sts, instancePods(pods, r.Role, in.Index))
-	s.ready = st.ready && !s.emptied && sts.Spec.Replicas != nil && *sts.Spec.Replicas == role.Size
+	s.ready = statefulSetState(sts, own).ready && !s.emptied
 	return s
 }
 
-// instancePods are the pods of instance index of role.
-func instancePods(pods []corev1.Pod, role string, index int32) []corev1.Pod {
-	var out []corev1.Pod
-	for _, p := range pods {
-		if p.Labels[rbgsv1.LabelRole] == role && p.Labels[rbgsv1.LabelInstance] == strconv.Itoa(int(index)) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // instancesState sums the instances of a role into the role's state: it
-// exists once one instance does, and is ready when every instance is
-// current and Ready.
-func instancesState(states []instanceState) roleState {
-	rs := roleState{ready: true}
+// exists once one instance does, is ready when every instance is current
+// and Ready, and serving while no instance is being replaced and at
+// least floor of them are Ready.
+func instancesState(states []instanceState, floor int32) roleState {
+	rs := roleState{ready: true, serving: true}
 	for _, s := range states {
 		rs.exists = rs.exists || s.exists
 		rs.readyPods += s.readyPods
@@ -167,14 +163,16 @@ func instancesState(states []instanceState) roleState {
 			}
 		}
 		rs.ready = rs.ready && s.serving() && s.current
+		rs.serving = rs.serving && (!s.exists || (s.current && !s.emptied))
 	}
+	rs.serving = rs.serving && rs.exists && rs.readyReplicas >= floor
 	return rs
 }
 
-// heldInstance is desired, an instance's StatefulSet, with the template,
-// its annotations and the replicas of live: the instance keeps running its
+// asItRuns is desired, an instance's StatefulSet, with the template, its
+// annotations and the replicas of live: the instance keeps running its
 // version, at its size, until its turn comes.
-func heldInstance(desired, live *appsv1.StatefulSet) *appsv1.StatefulSet {
+func asItRuns(desired, live *appsv1.StatefulSet) *appsv1.StatefulSet {
 	desired.Spec.Template = *live.Spec.Template.DeepCopy()
 	desired.Spec.Replicas = live.Spec.Replicas
 	for _, k := range []string{rbgsv1.AnnotationTemplateInputs, rbgsv1.AnnotationTemplateHash} {
@@ -186,12 +184,8 @@ func heldInstance(desired, live *appsv1.StatefulSet) *appsv1.StatefulSet {
 // templateHash is a hash of the pod template of s as the operator renders
 // it.
 func templateHash(s *appsv1.StatefulSet) string {
-	raw, err := json.Marshal(&s.Spec.Template)
-	if err != nil {
-		return ""
-	}
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:10])
+	h, _ := revision.Hash(&s.Spec.Template, 10)
+	return h
 }
 
 // unlabelledWorkers are the pods of instances that do not carry their
@@ -214,8 +208,7 @@ func unlabelledWorkers(pods []corev1.Pod) map[*corev1.Pod]string {
 // labelWorkers labels each pod of an instance with its worker index (a
 // StatefulSet cannot give its pods labels that differ from pod to pod), so
 // a selector on LabelWorkerIndex "0" reaches the leaders.
-func (r *Reconciler) labelWorkers(ctx context.Context, pods []corev1.Pod) error {
-	todo := unlabelledWorkers(pods)
+func (r *Reconciler) labelWorkers(ctx context.Context, todo map[*corev1.Pod]string) error {
 	list := slices.Collect(maps.Keys(todo))
 	errs := make([]error, len(list))
 	apply.Parallel(16, len(list), func(i int) {

@@ -104,7 +104,7 @@ func TestDesiredInstance(t *testing.T) {
 }
 
 func inst(i int32, opts ...func(*instanceState)) instanceState {
-	s := instanceState{index: i, exists: true, current: true, pods: 4, readyPods: 4, ready: true}
+	s := instanceState{index: i, exists: true, current: true, pods: 4, readyPods: 4, ready: true, gangReady: true}
 	for _, o := range opts {
 		o(&s)
 	}
@@ -116,7 +116,9 @@ var (
 	unready  = func(s *instanceState) { s.ready, s.readyPods = false, 3 }
 	emptied  = func(s *instanceState) { s.emptied, s.ready, s.readyPods = true, false, 0 }
 	noPods   = func(s *instanceState) { s.pods = 0 }
-	missing  = func(s *instanceState) { *s = instanceState{index: s.index} }
+	missing  = func(s *instanceState) { *s = instanceState{index: s.index, gangReady: true} }
+	noGang   = func(s *instanceState) { s.gangReady = false }
+	deferred = func(s *instanceState) { *s = instanceState{index: s.index, gangReady: true, deferred: true} }
 )
 
 // A template change replaces instances whole, maxUnavailable at a time,
@@ -128,34 +130,45 @@ func TestPlanInstancesSteps(t *testing.T) {
 		states []instanceState
 		want   []instanceStep
 	}{
-		{"all current", []instanceState{inst(0), inst(1), inst(2)}, []instanceStep{applyInstance, applyInstance, applyInstance}},
+		{"all current", []instanceState{inst(0), inst(1), inst(2)}, []instanceStep{instanceApply, instanceApply, instanceApply}},
 		{"template changed: the highest goes first, the others keep theirs",
-			[]instanceState{inst(0, outdated), inst(1, outdated), inst(2, outdated)}, []instanceStep{holdInstance, holdInstance, emptyInstance}},
+			[]instanceState{inst(0, outdated), inst(1, outdated), inst(2, outdated)}, []instanceStep{instanceAsItRuns, instanceAsItRuns, instanceEmpty}},
 		{"instance 2 emptied, its pods still going",
-			[]instanceState{inst(0, outdated), inst(1, outdated), inst(2, emptied)}, []instanceStep{holdInstance, holdInstance, emptyInstance}},
+			[]instanceState{inst(0, outdated), inst(1, outdated), inst(2, emptied)}, []instanceStep{instanceAsItRuns, instanceAsItRuns, instanceEmpty}},
 		{"instance 2's pods gone: filled with the new template",
-			[]instanceState{inst(0, outdated), inst(1, outdated), inst(2, emptied, noPods)}, []instanceStep{holdInstance, holdInstance, applyInstance}},
+			[]instanceState{inst(0, outdated), inst(1, outdated), inst(2, emptied, noPods)}, []instanceStep{instanceAsItRuns, instanceAsItRuns, instanceApply}},
 		{"instance 2 starting: nobody else goes",
-			[]instanceState{inst(0, outdated), inst(1, outdated), inst(2, unready)}, []instanceStep{holdInstance, holdInstance, applyInstance}},
+			[]instanceState{inst(0, outdated), inst(1, outdated), inst(2, unready)}, []instanceStep{instanceAsItRuns, instanceAsItRuns, instanceApply}},
 		{"instance 2 Ready: the next",
-			[]instanceState{inst(0, outdated), inst(1, outdated), inst(2)}, []instanceStep{holdInstance, emptyInstance, applyInstance}},
+			[]instanceState{inst(0, outdated), inst(1, outdated), inst(2)}, []instanceStep{instanceAsItRuns, instanceEmpty, instanceApply}},
 		{"an outdated instance down on its own costs nothing",
-			[]instanceState{inst(0, outdated, unready), inst(1, emptied), inst(2)}, []instanceStep{emptyInstance, emptyInstance, applyInstance}},
+			[]instanceState{inst(0, outdated, unready), inst(1, emptied), inst(2)}, []instanceStep{instanceEmpty, instanceEmpty, instanceApply}},
 		{"a missing instance is created (scale-up, or deleted by someone)",
-			[]instanceState{inst(0, outdated), inst(1, missing)}, []instanceStep{emptyInstance, applyInstance}},
+			[]instanceState{inst(0, outdated), inst(1, missing)}, []instanceStep{instanceEmpty, instanceApply}},
+		{"a missing instance waits for its gang",
+			[]instanceState{inst(0), inst(1, missing, noGang)}, []instanceStep{instanceApply, instanceSkip}},
+		{"an emptied instance whose pods are gone waits for its gang",
+			[]instanceState{inst(0, emptied, noPods, noGang), inst(1)}, []instanceStep{instanceEmpty, instanceApply}},
+		{"an instance a former layout stands in for is not created",
+			[]instanceState{inst(0, deferred), inst(1, missing)}, []instanceStep{instanceSkip, instanceApply}},
 	}
 	for _, s := range steps {
-		if diff := cmp.Diff(s.want, planInstances(s.states, 1)); diff != "" {
+		if diff := cmp.Diff(s.want, planInstances(s.states, 1, false)); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", s.name, diff)
 		}
 	}
+	// Pods that move to another gang of the whole role go all at once.
+	three := []instanceState{inst(0, outdated), inst(1, outdated), inst(2, outdated)}
+	if got := planInstances(three, 1, true); !cmp.Equal(got, []instanceStep{instanceEmpty, instanceEmpty, instanceEmpty}) {
+		t.Errorf("together: %v", got)
+	}
 	// maxUnavailable 2 of 4: two at once; one unready counts against it.
 	four := []instanceState{inst(0, outdated), inst(1, outdated), inst(2, outdated), inst(3, outdated)}
-	if got := planInstances(four, 2); !cmp.Equal(got, []instanceStep{holdInstance, holdInstance, emptyInstance, emptyInstance}) {
+	if got := planInstances(four, 2, false); !cmp.Equal(got, []instanceStep{instanceAsItRuns, instanceAsItRuns, instanceEmpty, instanceEmpty}) {
 		t.Errorf("maxUnavailable 2: %v", got)
 	}
 	four[3] = inst(3, unready)
-	if got := planInstances(four, 2); !cmp.Equal(got, []instanceStep{holdInstance, holdInstance, emptyInstance, applyInstance}) {
+	if got := planInstances(four, 2, false); !cmp.Equal(got, []instanceStep{instanceAsItRuns, instanceAsItRuns, instanceEmpty, instanceApply}) {
 		t.Errorf("maxUnavailable 2, one instance unready: %v", got)
 	}
 }
@@ -176,34 +189,50 @@ func TestObserveInstances(t *testing.T) {
 		p.Labels[rbgsv1.LabelRole], p.Labels[rbgsv1.LabelInstance] = "decode", "0"
 		pods = append(pods, p)
 	}
-	s := observeInstance(g, r, role, &role.Instances[0], sts, nil, pods)
-	if want := (instanceState{index: 0, exists: true, current: true, pods: 4, readyPods: 3, ready: true}); s != want {
+	gangs := &gangPlan{}
+	s := observeInstance(g, r, role, &role.Instances[0], sts, pods, gangs)
+	if want := (instanceState{index: 0, exists: true, current: true, pods: 4, readyPods: 3, ready: true, gangReady: true}); s != want {
 		t.Errorf("state %+v, want %+v", s, want)
 	}
 	// The role changed in a way its template does not show (a dependency):
 	// still current. An image: outdated.
 	r.Dependencies = nil
-	if s := observeInstance(g, r, role, &role.Instances[0], sts, nil, pods); !s.current {
+	if s := observeInstance(g, r, role, &role.Instances[0], sts, pods, gangs); !s.current {
 		t.Errorf("a change that leaves the template alone made the instance outdated: %+v", s)
 	}
 	r.Template.Spec.Containers[0].Image = "v2"
-	if s := observeInstance(g, r, role, &role.Instances[0], sts, nil, pods); s.current {
-		t.Errorf("a new image left the instance current: %+v", s)
+	if s := observeInstance(g, r, role, &role.Instances[0], sts, pods, gangs); s.current || !s.ready {
+		t.Errorf("a new image left the instance current, or made it unready: %+v", s)
 	}
+	// A new size: the instance, held at the size it runs, is Ready at it.
+	r.Size = new(int32(6))
+	role6 := topology.Resolve(g).Role("decode")
+	if s := observeInstance(g, r, role6, &role6.Instances[0], sts, pods, gangs); s.current || !s.ready || !s.serving() {
+		t.Errorf("an instance of the former size is not judged by the size it runs: %+v", s)
+	}
+	r.Size = new(int32(4))
 	sts.Spec.Replicas = new(int32(0))
-	if s := observeInstance(g, r, role, &role.Instances[0], sts, nil, nil); !s.emptied || s.ready || s.serving() {
+	if s := observeInstance(g, r, role, &role.Instances[0], sts, nil, gangs); !s.emptied || s.ready || s.serving() {
 		t.Errorf("emptied instance %+v", s)
 	}
 
-	rs := instancesState([]instanceState{inst(0), inst(1, outdated)})
+	rs := instancesState([]instanceState{inst(0), inst(1, outdated)}, 2)
 	if want := (roleState{exists: true, readyReplicas: 2, updatedReplicas: 1, readyPods: 8}); rs != want {
 		t.Errorf("role %+v, want %+v", rs, want)
 	}
-	if rs := instancesState([]instanceState{inst(0), inst(1)}); !rs.ready {
+	if rs := instancesState([]instanceState{inst(0), inst(1)}, 2); !rs.ready || !rs.serving {
 		t.Errorf("all current and Ready: %+v", rs)
 	}
-	if rs := instancesState([]instanceState{inst(0, missing), inst(1, missing)}); rs.exists || rs.ready {
+	if rs := instancesState([]instanceState{inst(0, missing), inst(1, missing)}, 0); rs.exists || rs.ready || rs.serving {
 		t.Errorf("no instance: %+v", rs)
+	}
+	// A scale up keeps the role serving while the Ready instances hold the
+	// floor; one fewer does not.
+	if rs := instancesState([]instanceState{inst(0), inst(1), inst(2, unready)}, 2); rs.ready || !rs.serving {
+		t.Errorf("scaling up from 2 Ready instances: %+v", rs)
+	}
+	if rs := instancesState([]instanceState{inst(0), inst(1, unready), inst(2, unready)}, 2); rs.serving {
+		t.Errorf("a Ready instance lost while scaling up: %+v", rs)
 	}
 }
 

@@ -24,6 +24,19 @@ import (
 	"github.com/openpatio/rbgs/internal/topology"
 )
 
+// observation is what one reconcile reads of a group and the cluster:
+// everything the plan decides from, and nothing else.
+type observation struct {
+	// g is the group, its roles at the counts of the RoleScalers that
+	// drive them (see driven); t is g resolved.
+	g  *rbgsv1.RoleBasedGroup
+	t  *topology.Group
+	ch *children
+	// gangs says whether the cluster can take the group's PodGroups.
+	gangs gangAPI
+	now   metav1.Time
+}
+
 // children are the objects a group controls, by name, as the cache sees them.
 type children struct {
 	statefulSets map[string]*appsv1.StatefulSet
@@ -37,12 +50,223 @@ type children struct {
 	pods []corev1.Pod
 }
 
-// podsOf returns the pods of role.
-func (ch *children) podsOf(role string) []corev1.Pod {
+// observe reads the children of g, whose roles run the counts their
+// RoleScalers give, from the cache.
+func (r *Reconciler) observe(ctx context.Context, g *rbgsv1.RoleBasedGroup, now metav1.Time) (*observation, error) {
+	t := topology.Resolve(g)
+	ch, err := r.listChildren(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.readNamed(ctx, g, t, ch); err != nil {
+		return nil, err
+	}
+	obs := &observation{g: g, t: t, ch: ch, now: now, gangs: gangAPI{watched: r.Gangs}}
+	if len(gangRoles(t)) > 0 {
+		obs.gangs.served = r.PodGroups.Served()
+	}
+	return obs, nil
+}
+
+// listChildren lists every child of g through the owner index, and its
+// pods through PodsOfGroupIndex, without waiting for the cache: strays
+// (children of roles the spec no longer has) deleted a moment late do no
+// harm, and readNamed waits for those the spec names.
+func (r *Reconciler) listChildren(ctx context.Context, g *rbgsv1.RoleBasedGroup) (*children, error) {
+	opts := append(owner.Of(g), client.DisableReadYourWritesConsistency)
+	var (
+		sts  appsv1.StatefulSetList
+		deps appsv1.DeploymentList
+		svcs corev1.ServiceList
+		cms  corev1.ConfigMapList
+		pods corev1.PodList
+	)
+	for _, l := range []client.ObjectList{&sts, &deps, &svcs, &cms} {
+		if err := r.Client.List(ctx, l, opts...); err != nil {
+			return nil, fmt.Errorf("listing children of %s: %w", g.Name, err)
+		}
+	}
+	if err := r.Client.List(ctx, &pods, client.InNamespace(g.Namespace), client.MatchingFields{PodsOfGroupIndex: g.Name},
+		client.DisableReadYourWritesConsistency); err != nil {
+		return nil, fmt.Errorf("listing pods of %s: %w", g.Name, err)
+	}
+	ch := &children{
+		statefulSets: byName(sts.Items),
+		deployments:  byName(deps.Items),
+		services:     byName(svcs.Items),
+		configMaps:   byName(cms.Items),
+		podGroups:    map[string]*schedulingv1beta1.PodGroup{},
+		pods:         pods.Items,
+	}
+	if r.Gangs {
+		var pgs schedulingv1beta1.PodGroupList
+		if err := r.Client.List(ctx, &pgs, opts...); err != nil {
+			return nil, fmt.Errorf("listing PodGroups of %s: %w", g.Name, err)
+		}
+		ch.podGroups = byName(pgs.Items)
+	}
+	return ch, nil
+}
+
+// namedRead is one child the spec names, read by name.
+type namedRead struct {
+	name string
+	obj  client.Object
+	set  func(found bool)
+}
+
+// readNamed reads, side by side, the children the spec (resolved as t)
+// names: each read waits until the cache has seen this operator's own
+// last write of that object, so a lagging cache never makes a reconcile
+// write again what it just wrote, and reconciles of other groups never
+// wait for each other.
+func (r *Reconciler) readNamed(ctx context.Context, g *rbgsv1.RoleBasedGroup, t *topology.Group, ch *children) error {
+	reads := namedReads(t, ch, r.Gangs)
+	errs := make([]error, len(reads))
+	found := make([]bool, len(reads))
+	apply.Parallel(8, len(reads), func(i int) {
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: reads[i].name}, reads[i].obj)
+		switch {
+		case err == nil:
+			found[i] = metav1.IsControlledBy(reads[i].obj, g)
+		case !apierrors.IsNotFound(err):
+			errs[i] = fmt.Errorf("reading %s of %s: %w", reads[i].name, g.Name, err)
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for i, rd := range reads {
+		rd.set(found[i])
+	}
+	return nil
+}
+
+// namedReads lists the reads of readNamed: the discovery ConfigMaps, and
+// each role's Service, workloads and (when watched) PodGroups.
+func namedReads(t *topology.Group, ch *children, gangs bool) []namedRead {
+	var reads []namedRead
+	add := func(m func(string, client.Object, bool), name string, obj client.Object) {
+		reads = append(reads, namedRead{name: name, obj: obj, set: func(found bool) { m(name, obj, found) }})
+	}
+	setCM := func(n string, o client.Object, f bool) { setChild(ch.configMaps, n, o.(*corev1.ConfigMap), f) }
+	setSvc := func(n string, o client.Object, f bool) { setChild(ch.services, n, o.(*corev1.Service), f) }
+	setSTS := func(n string, o client.Object, f bool) { setChild(ch.statefulSets, n, o.(*appsv1.StatefulSet), f) }
+	setDeploy := func(n string, o client.Object, f bool) { setChild(ch.deployments, n, o.(*appsv1.Deployment), f) }
+	setPG := func(n string, o client.Object, f bool) { setChild(ch.podGroups, n, o.(*schedulingv1beta1.PodGroup), f) }
+	add(setCM, naming.ClusterConfigMap(t.Name), &corev1.ConfigMap{})
+	add(setCM, naming.EnvConfigMap(t.Name), &corev1.ConfigMap{})
+	for i := range t.Roles {
+		role := &t.Roles[i]
+		add(setSvc, role.Service, &corev1.Service{})
+		switch {
+		case role.Kind == rbgsv1.WorkloadDeployment:
+			add(setDeploy, role.Service, &appsv1.Deployment{})
+		case role.MultiPod():
+			for _, in := range role.Instances {
+				add(setSTS, in.Workload, &appsv1.StatefulSet{})
+				add(setCM, in.ConfigMap, &corev1.ConfigMap{})
+			}
+		default:
+			add(setSTS, role.Service, &appsv1.StatefulSet{})
+		}
+		for _, pg := range role.PodGroups {
+			if gangs {
+				add(setPG, pg.Name, &schedulingv1beta1.PodGroup{})
+			}
+		}
+	}
+	return reads
+}
+
+// setChild records what a read by name found: the object, or its absence.
+func setChild[P client.Object](m map[string]P, name string, obj P, found bool) {
+	if found {
+		m[name] = obj
+	} else {
+		delete(m, name)
+	}
+}
+
+func byName[T any, P interface {
+	*T
+	client.Object
+}](items []T) map[string]P {
+	m := make(map[string]P, len(items))
+	for i := range items {
+		p := P(&items[i])
+		m[p.GetName()] = p
+	}
+	return m
+}
+
+// uids are the UIDs of every child.
+func (ch *children) uids() map[types.UID]bool {
+	out := make(map[types.UID]bool, len(ch.statefulSets)+len(ch.deployments)+len(ch.services)+len(ch.configMaps))
+	for _, o := range ch.statefulSets {
+		out[o.UID] = true
+	}
+	for _, o := range ch.deployments {
+		out[o.UID] = true
+	}
+	for _, o := range ch.services {
+		out[o.UID] = true
+	}
+	for _, o := range ch.configMaps {
+		out[o.UID] = true
+	}
+	for _, o := range ch.podGroups {
+		out[o.UID] = true
+	}
+	return out
+}
+
+// podScope selects pods of a group: every pod (role ""), the pods of one
+// role, or of one instance of a role.
+type podScope struct {
+	role string
+	// instance narrows the scope to one instance: the pods labelled with
+	// it (LabelInstance, size > 1), or with ordinal the pod of that
+	// ordinal that has no instance label (size 1).
+	instance *int32
+	ordinal  bool
+}
+
+// roleScope selects the pods of role.
+func roleScope(role string) podScope { return podScope{role: role} }
+
+// instanceScope selects the pods of instance i of a role of size > 1.
+func instanceScope(role string, i int32) podScope { return podScope{role: role, instance: &i} }
+
+// ordinalScope selects pod k of a role of size 1.
+func ordinalScope(role string, k int32) podScope {
+	return podScope{role: role, instance: &k, ordinal: true}
+}
+
+// contains reports whether p is in the scope.
+func (s podScope) contains(p *corev1.Pod) bool {
+	switch {
+	case s.role == "":
+		return true
+	case p.Labels[rbgsv1.LabelRole] != s.role:
+		return false
+	case s.instance == nil:
+		return true
+	}
+	instance, multi, err := labelIndex(p, rbgsv1.LabelInstance)
+	if !s.ordinal {
+		return multi && err == nil && instance == *s.instance
+	}
+	ordinal, ok, err := labelIndex(p, appsv1.PodIndexLabel)
+	return !multi && ok && err == nil && ordinal == *s.instance
+}
+
+// of lists the pods of pods in the scope.
+func (s podScope) of(pods []corev1.Pod) []corev1.Pod {
 	var out []corev1.Pod
-	for _, p := range ch.pods {
-		if p.Labels[rbgsv1.LabelRole] == role {
-			out = append(out, p)
+	for i := range pods {
+		if s.contains(&pods[i]) {
+			out = append(out, pods[i])
 		}
 	}
 	return out
@@ -124,227 +348,6 @@ func labelIndex(p *corev1.Pod, key string) (int32, bool, error) {
 	return int32(n), true, err
 }
 
-// uids are the UIDs of every child.
-func (ch *children) uids() map[types.UID]bool {
-	out := make(map[types.UID]bool, len(ch.statefulSets)+len(ch.deployments)+len(ch.services)+len(ch.configMaps))
-	for _, o := range ch.statefulSets {
-		out[o.UID] = true
-	}
-	for _, o := range ch.deployments {
-		out[o.UID] = true
-	}
-	for _, o := range ch.services {
-		out[o.UID] = true
-	}
-	for _, o := range ch.configMaps {
-		out[o.UID] = true
-	}
-	for _, o := range ch.podGroups {
-		out[o.UID] = true
-	}
-	return out
-}
-
-// observe reads the group's children from the cache. The children the spec
-// names are read one by one: each read waits until the cache has seen this
-// operator's own last write of that object, so a lagging cache never makes
-// a reconcile write again what it just wrote, and reconciles of other
-// groups never wait for each other. Strays (children of roles the spec no
-// longer has) are found through the owner index without waiting: deleting
-// them a moment late is harmless.
-func (r *Reconciler) observe(ctx context.Context, g *rbgsv1.RoleBasedGroup, t *topology.Group) (*children, error) {
-	opts := append(owner.Of(g), client.DisableReadYourWritesConsistency)
-	var (
-		sts  appsv1.StatefulSetList
-		deps appsv1.DeploymentList
-		svcs corev1.ServiceList
-		cms  corev1.ConfigMapList
-	)
-	for _, l := range []client.ObjectList{&sts, &deps, &svcs, &cms} {
-		if err := r.Client.List(ctx, l, opts...); err != nil {
-			return nil, fmt.Errorf("listing children of %s: %w", g.Name, err)
-		}
-	}
-	var pods corev1.PodList
-	if err := r.Client.List(ctx, &pods, client.InNamespace(g.Namespace), client.MatchingFields{PodGroupIndex: g.Name},
-		client.DisableReadYourWritesConsistency); err != nil {
-		return nil, fmt.Errorf("listing pods of %s: %w", g.Name, err)
-	}
-	ch := &children{
-		statefulSets: byName(sts.Items),
-		deployments:  byName(deps.Items),
-		services:     byName(svcs.Items),
-		configMaps:   byName(cms.Items),
-		podGroups:    map[string]*schedulingv1beta1.PodGroup{},
-		pods:         pods.Items,
-	}
-	if r.Gangs {
-		var pgs schedulingv1beta1.PodGroupList
-		if err := r.Client.List(ctx, &pgs, opts...); err != nil {
-			return nil, fmt.Errorf("listing PodGroups of %s: %w", g.Name, err)
-		}
-		ch.podGroups = byName(pgs.Items)
-	}
-
-	type read struct {
-		name string
-		obj  client.Object
-		set  func(found bool)
-	}
-	var reads []read
-	add := func(name string, obj client.Object, set func(bool)) {
-		reads = append(reads, read{name: name, obj: obj, set: set})
-	}
-	for _, name := range []string{naming.ClusterConfigMap(g.Name), naming.EnvConfigMap(g.Name)} {
-		cm := &corev1.ConfigMap{}
-		add(name, cm, func(found bool) { setChild(ch.configMaps, name, cm, found) })
-	}
-	for i := range t.Roles {
-		role := &t.Roles[i]
-		svc := &corev1.Service{}
-		add(role.Service, svc, func(found bool) { setChild(ch.services, role.Service, svc, found) })
-		switch {
-		case role.Kind == rbgsv1.WorkloadDeployment:
-			d := &appsv1.Deployment{}
-			add(role.Service, d, func(found bool) { setChild(ch.deployments, role.Service, d, found) })
-		case role.MultiPod():
-			for _, in := range role.Instances {
-				s, cm := &appsv1.StatefulSet{}, &corev1.ConfigMap{}
-				add(in.Workload, s, func(found bool) { setChild(ch.statefulSets, in.Workload, s, found) })
-				add(in.ConfigMap, cm, func(found bool) { setChild(ch.configMaps, in.ConfigMap, cm, found) })
-			}
-		default:
-			s := &appsv1.StatefulSet{}
-			add(role.Service, s, func(found bool) { setChild(ch.statefulSets, role.Service, s, found) })
-		}
-		for _, pg := range role.PodGroups {
-			if !r.Gangs {
-				break
-			}
-			o := &schedulingv1beta1.PodGroup{}
-			add(pg.Name, o, func(found bool) { setChild(ch.podGroups, pg.Name, o, found) })
-		}
-	}
-	errs := make([]error, len(reads))
-	found := make([]bool, len(reads))
-	apply.Parallel(8, len(reads), func(i int) {
-		err := r.Client.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: reads[i].name}, reads[i].obj)
-		switch {
-		case err == nil:
-			found[i] = metav1.IsControlledBy(reads[i].obj, g)
-		case !apierrors.IsNotFound(err):
-			errs[i] = fmt.Errorf("reading %s of %s: %w", reads[i].name, g.Name, err)
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	for i, rd := range reads {
-		rd.set(found[i])
-	}
-	return ch, nil
-}
-
-// setChild records what a read by name found: the object, or its absence.
-func setChild[P client.Object](m map[string]P, name string, obj P, found bool) {
-	if found {
-		m[name] = obj
-	} else {
-		delete(m, name)
-	}
-}
-
-func byName[T any, P interface {
-	*T
-	client.Object
-}](items []T) map[string]P {
-	m := make(map[string]P, len(items))
-	for i := range items {
-		p := P(&items[i])
-		m[p.GetName()] = p
-	}
-	return m
-}
-
-// roleState is what the cache shows of one role's workloads.
-type roleState struct {
-	exists bool
-	// ready: every replica (instance) available and up to date.
-	ready           bool
-	readyReplicas   int32
-	updatedReplicas int32
-	// readyPods counts Ready pods, for roles of size > 1.
-	readyPods int32
-}
-
-// observeRoles reads each role's workloads of the kind the spec (resolved
-// as t) asks for; for roles of size > 1, also the state of each instance.
-func observeRoles(g *rbgsv1.RoleBasedGroup, t *topology.Group, ch *children) (map[string]roleState, map[string][]instanceState) {
-	states := make(map[string]roleState, len(g.Spec.Roles))
-	instances := map[string][]instanceState{}
-	for i := range g.Spec.Roles {
-		r, role := &g.Spec.Roles[i], &t.Roles[i]
-		switch {
-		case role.Kind == rbgsv1.WorkloadDeployment:
-			states[r.Role] = deploymentState(ch.deployments[role.Service])
-		case role.MultiPod():
-			in := make([]instanceState, len(role.Instances))
-			for j := range role.Instances {
-				in[j] = observeInstance(g, r, role, &role.Instances[j], ch.statefulSets[role.Instances[j].Workload], ch.podGroups, ch.pods)
-			}
-			states[r.Role], instances[r.Role] = instancesState(in), in
-		default:
-			states[r.Role] = statefulSetState(ch.statefulSets[role.Service], ch.podsOf(r.Role))
-		}
-	}
-	return states, instances
-}
-
-// statefulSetState reads a role's StatefulSet, and its pods when the
-// StatefulSet's status lags behind them: once the StatefulSet controller
-// has seen the current spec (so its update revision is current), every pod
-// Ready at that revision, as many as wanted, makes the role ready without
-// waiting for the controller to count them. Under load the controller
-// updates statuses seconds after the pods turn Ready.
-func statefulSetState(s *appsv1.StatefulSet, pods []corev1.Pod) roleState {
-	if s == nil {
-		return roleState{}
-	}
-	want := int32(1)
-	if s.Spec.Replicas != nil {
-		want = *s.Spec.Replicas
-	}
-	st := s.Status
-	state := roleState{
-		exists:          true,
-		readyReplicas:   st.ReadyReplicas,
-		updatedReplicas: st.UpdatedReplicas,
-		ready: st.ObservedGeneration >= s.Generation &&
-			st.Replicas == want && st.AvailableReplicas == want && st.UpdatedReplicas == want &&
-			(want == 0 || st.CurrentRevision == st.UpdateRevision),
-	}
-	if state.ready || st.ObservedGeneration < s.Generation || st.UpdateRevision == "" || s.Spec.MinReadySeconds > 0 {
-		return state
-	}
-	var ready, total int32
-	for i := range pods {
-		p := &pods[i]
-		if p.DeletionTimestamp != nil {
-			continue
-		}
-		total++
-		if p.Labels[appsv1.ControllerRevisionHashLabelKey] == st.UpdateRevision && podReady(p) {
-			ready++
-		}
-	}
-	if total == want && ready == want {
-		state.ready = true
-		state.readyReplicas = max(state.readyReplicas, ready)
-		state.updatedReplicas = max(state.updatedReplicas, ready)
-	}
-	return state
-}
-
 func podReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
@@ -352,22 +355,4 @@ func podReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
-}
-
-func deploymentState(d *appsv1.Deployment) roleState {
-	if d == nil {
-		return roleState{}
-	}
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
-	st := d.Status
-	return roleState{
-		exists:          true,
-		readyReplicas:   st.ReadyReplicas,
-		updatedReplicas: st.UpdatedReplicas,
-		ready: st.ObservedGeneration >= d.Generation &&
-			st.Replicas == want && st.AvailableReplicas == want && st.UpdatedReplicas == want,
-	}
 }

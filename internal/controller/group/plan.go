@@ -2,110 +2,195 @@ package group
 
 import (
 	"cmp"
+	"fmt"
+	"maps"
 	"slices"
 
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
-	"github.com/openpatio/rbgs/internal/graph"
+	"github.com/openpatio/rbgs/internal/apply"
+	"github.com/openpatio/rbgs/internal/discovery"
 	"github.com/openpatio/rbgs/internal/naming"
 	"github.com/openpatio/rbgs/internal/topology"
 )
 
-// rolePlan says what to do with one role in this reconcile.
-type rolePlan struct {
-	role *rbgsv1.RoleSpec
-	// blocked: the role's gangs cannot be written; it is not started, and
-	// an existing one is left as it runs.
-	blocked bool
-	// start: apply the role's workload (create it, or keep it as specified).
-	start bool
-	// waitingFor lists the dependencies that hold back the creation of the
-	// role's workload.
-	waitingFor []string
+// A plan is a value: every write one reconcile makes, decided from its
+// observation before any (planGroup, which reads no client and no clock).
+// apply carries it out in order, discovery first (no pod may start
+// without its files), then gangs (before the pods that join them), then
+// workloads, pod deletions and prunes; it decides nothing. The status
+// comes last, once: the plan's, with what apply reports.
+type plan struct {
+	discovery []write
+	gangs     []write
+	workloads []write
+	// scales are workloads of a role's former layout scaled down as the
+	// new one comes up (see layout.go).
+	scales []scaleWrite
+	// recreation is what a restart policy asks for, nil when nothing.
+	recreation *recreation
+	// prune lists the children the spec no longer asks for.
+	prune []objectRef
+	// workerLabels are the pods of instances to label with their worker
+	// index.
+	workerLabels map[*corev1.Pod]string
+	// status is the status to write, but for the recreation's record.
+	status rbgsv1.RoleBasedGroupStatus
+	// started lists the roles whose workloads this reconcile creates.
+	started []string
 }
 
-// planRoles decides which roles' workloads to apply. A role whose gangs
-// cannot be written (blocked) is not started: its pods would be placed one
-// by one.
-//
-// A workload that exists is always kept up to date: a dependency that turns
-// unready after startup never tears down or freezes its dependants. A
-// workload that does not exist yet is created at once under the Parallel
-// policy, and under Ordered only when every dependency is ready. Because
-// each role only waits for its own dependencies, independent roles start
-// together and a chain a <- b <- c starts strictly in order.
-func planRoles(g *rbgsv1.RoleBasedGroup, states map[string]roleState, blocked map[string]bool) []rolePlan {
-	plans := make([]rolePlan, len(g.Spec.Roles))
-	ready := func(role string) bool { return states[role].ready }
-	for i := range g.Spec.Roles {
-		role := &g.Spec.Roles[i]
-		p := rolePlan{role: role, start: true}
-		if !states[role.Role].exists && g.Spec.StartupPolicy != rbgsv1.StartupParallel {
-			p.waitingFor = graph.Blockers(*role, ready)
-			p.start = len(p.waitingFor) == 0
+// write is one child to write: live from the cache (nil when absent),
+// build its desired state, called only when the memo cannot tell it is
+// already up to date (see apply.Writer).
+type write struct {
+	// intent replaces the group's intent when the desired object depends
+	// on more than the group's spec (see apply.Memo).
+	intent string
+	live   client.Object
+	build  func() client.Object
+}
+
+// objectRef is a child to delete, and why.
+type objectRef struct {
+	kind string
+	obj  client.Object
+	why  string
+}
+
+// planGroup plans one reconcile of the group of obs. scheme renders the
+// workloads whose pod template is kept (see keepRendering).
+func planGroup(obs *observation, scheme *runtime.Scheme) *plan {
+	files := discovery.Files(obs.t, lingeringFiles(obs.t, obs.ch.pods))
+	gangs := planGangs(obs)
+	roles := planRoles(obs.g, viewRoles(obs, gangs), gangs.blocked)
+	p := &plan{discovery: discoveryWrites(obs, files), gangs: gangs.writes, workerLabels: unlabelledWorkers(obs.ch.pods)}
+	for i := range roles {
+		rw := planRoleWrites(obs, scheme, &roles[i], gangs)
+		p.workloads = append(p.workloads, rw.writes...)
+		p.scales = append(p.scales, rw.scales...)
+		p.prune = append(p.prune, rw.gone...)
+		if roles[i].write && !roles[i].state.exists {
+			p.started = append(p.started, roles[i].spec.Role)
 		}
-		if blocked[role.Role] {
-			p.start, p.blocked = false, true
-		}
-		plans[i] = p
 	}
-	return plans
+	p.prune = append(p.prune, staleObjects(obs, files, roles)...)
+	p.prune = append(p.prune, gangs.replace...)
+	slices.SortFunc(p.prune, func(a, b objectRef) int {
+		return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.obj.GetName(), b.obj.GetName()))
+	})
+	p.status = computeStatus(obs.g, roles, obs.now)
+	if c := gangsCondition(obs, gangs.blocker); c != nil {
+		apimeta.SetStatusCondition(&p.status.Conditions, *c)
+	} else {
+		apimeta.RemoveStatusCondition(&p.status.Conditions, rbgsv1.ConditionGangsScheduled)
+	}
+	p.recreation = planRestart(obs.g, &p.status, obs.ch.pods, obs.now)
+	return p
 }
 
-// staleObjects lists the children the spec (resolved as t) no longer asks
-// for: workloads and Services of removed roles, workloads of the wrong kind
-// or shape after a role changed kind or size, instances scaled away, and
-// discovery ConfigMaps that hold no file (files, see discovery.Files).
-func staleObjects(t *topology.Group, ch *children, files map[string]map[string]string) []objectRef {
-	wantSTS := map[string]bool{}
-	wantDeploy := map[string]bool{}
-	wantSvc := map[string]bool{}
-	wantPG := map[string]bool{}
+// intent identifies everything the desired children of g depend on: its
+// identity, generation and labels, and the replicas of its roles (a
+// RoleScaler changes them without a new generation).
+func intent(g *rbgsv1.RoleBasedGroup) string {
+	counts := make([]int32, len(g.Spec.Roles))
+	for i := range g.Spec.Roles {
+		counts[i] = g.Spec.Roles[i].ReplicasOrDefault()
+	}
+	return fmt.Sprintf("%s/%d/%x/%v", g.UID, g.Generation, apply.MapHash(g.Labels), counts)
+}
+
+// discoveryWrites are the writes of the discovery ConfigMaps, files by
+// name (see discovery.Files), and of the env ConfigMap. Files of pods the
+// spec no longer has are among files until those pods are gone.
+func discoveryWrites(obs *observation, files map[string]map[string]string) []write {
+	g, t, ch := obs.g, obs.t, obs.ch
+	fileIntent := intent(g)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		for _, key := range slices.Sorted(maps.Keys(files[name])) {
+			fileIntent += "/" + name + "/" + key
+		}
+	}
+	out := []write{{live: ch.configMaps[naming.EnvConfigMap(g.Name)], build: func() client.Object { return desiredEnvConfigMap(g, t) }}}
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		out = append(out, write{intent: fileIntent, live: ch.configMaps[name], build: func() client.Object {
+			return desiredClusterConfigMap(g, name, files[name])
+		}})
+	}
+	return out
+}
+
+// staleObjects lists the children the spec (resolved as obs.t) no longer
+// asks for: workloads and Services of removed roles, instances scaled
+// away, PodGroups of gangs gone, and discovery ConfigMaps that hold no
+// file (files, see discovery.Files). The workloads of a role's former
+// layout are its move's to remove (see layout.go), and children already
+// being deleted are left to finish.
+func staleObjects(obs *observation, files map[string]map[string]string, roles []rolePlan) []objectRef {
+	t, ch := obs.t, obs.ch
+	want := map[string]map[string]bool{"StatefulSet": {}, "Deployment": {}, "Service": {}, "PodGroup": {}}
 	for _, r := range t.Roles {
-		wantSvc[r.Service] = true
+		want["Service"][r.Service] = true
 		for _, pg := range r.PodGroups {
-			wantPG[pg.Name] = true
+			want["PodGroup"][pg.Name] = true
 		}
 		switch {
 		case r.Kind == rbgsv1.WorkloadDeployment:
-			wantDeploy[r.Service] = true
+			want["Deployment"][r.Service] = true
 		case r.MultiPod():
 			for _, in := range r.Instances {
-				wantSTS[in.Workload] = true
+				want["StatefulSet"][in.Workload] = true
 			}
 		default:
-			wantSTS[r.Service] = true
+			want["StatefulSet"][r.Service] = true
 		}
 	}
 	var out []objectRef
-	for name, o := range ch.statefulSets {
-		if !wantSTS[name] {
-			out = append(out, objectRef{kind: "StatefulSet", obj: o})
+	add := func(kind string, o client.Object) {
+		if want[kind][o.GetName()] || o.GetDeletionTimestamp() != nil ||
+			slices.ContainsFunc(roles, func(p rolePlan) bool { return p.old.owns(o) }) {
+			return
 		}
+		out = append(out, objectRef{kind: kind, obj: o, why: whyStale(t.Role(o.GetLabels()[rbgsv1.LabelRole]), kind)})
 	}
-	for name, o := range ch.deployments {
-		if !wantDeploy[name] {
-			out = append(out, objectRef{kind: "Deployment", obj: o})
-		}
+	for _, o := range ch.statefulSets {
+		add("StatefulSet", o)
 	}
-	for name, o := range ch.services {
-		if !wantSvc[name] {
-			out = append(out, objectRef{kind: "Service", obj: o})
-		}
+	for _, o := range ch.deployments {
+		add("Deployment", o)
 	}
-	for name, o := range ch.podGroups {
-		if !wantPG[name] {
-			out = append(out, objectRef{kind: "PodGroup", obj: o})
-		}
+	for _, o := range ch.services {
+		add("Service", o)
+	}
+	for _, o := range ch.podGroups {
+		add("PodGroup", o)
 	}
 	// Discovery ConfigMaps of instances scaled away, once their pods are
 	// gone (until then their files linger among files).
 	for name, o := range ch.configMaps {
-		if _, ok := files[name]; !ok && name != naming.EnvConfigMap(t.Name) {
-			out = append(out, objectRef{kind: "ConfigMap", obj: o})
+		if _, ok := files[name]; !ok && name != naming.EnvConfigMap(t.Name) && o.DeletionTimestamp == nil {
+			out = append(out, objectRef{kind: "ConfigMap", obj: o, why: "no pod reads it any more"})
 		}
 	}
-	slices.SortFunc(out, func(a, b objectRef) int {
-		return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.obj.GetName(), b.obj.GetName()))
-	})
 	return out
+}
+
+// whyStale says why a child of kind of role (nil when the spec no longer
+// has the role) is deleted.
+func whyStale(role *topology.Role, kind string) string {
+	switch {
+	case role == nil:
+		return "its role left the spec"
+	case kind == "PodGroup" && role.Replicas == 0:
+		return "its role runs no pods"
+	case kind == "PodGroup":
+		return "its gang left the spec"
+	case kind == "StatefulSet":
+		return "its instance was scaled away"
+	}
+	return "the role no longer has it"
 }

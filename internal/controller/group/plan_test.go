@@ -1,10 +1,13 @@
 package group
 
 import (
+	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/discovery"
@@ -30,12 +33,12 @@ func runSteps(t *testing.T, g *rbgsv1.RoleBasedGroup, steps []step) {
 	for i, s := range steps {
 		var start []string
 		wait := map[string][]string{}
-		for _, p := range planRoles(g, s.states, nil) {
-			if p.start {
-				start = append(start, p.role.Role)
+		for _, p := range planRoles(g, viewsOf(g, s.states), nil) {
+			if p.write {
+				start = append(start, p.spec.Role)
 			}
 			if len(p.waitingFor) > 0 {
-				wait[p.role.Role] = p.waitingFor
+				wait[p.spec.Role] = p.waitingFor
 			}
 		}
 		if s.wait == nil {
@@ -99,25 +102,47 @@ func TestStaleObjects(t *testing.T) {
 	g := wrappers.MakeGroup("g", "ns").Role("prefill", 1).Role("router", 1).Workload(rbgsv1.WorkloadDeployment).Obj()
 	g.Spec.Roles = append(g.Spec.Roles, wrappers.RoleSpec("decode", 2))
 	g.Spec.Roles[2].Size = new(int32(4))
+	sts := statefulSets("g-prefill", "g-router", "g-old", "g-decode", "g-decode-0", "g-decode-1", "g-decode-2")
+	for i, role := range []string{"prefill", "router", "old", "decode", "decode", "decode", "decode"} {
+		sts[i].Labels = map[string]string{rbgsv1.LabelRole: role}
+	}
+	for i := 4; i < 7; i++ {
+		sts[i].Labels[rbgsv1.LabelInstance] = strconv.Itoa(i - 4)
+	}
+	deploys := deployments("g-router", "g-prefill")
+	deploys[1].Labels = map[string]string{rbgsv1.LabelRole: "prefill"}
+	going := cm("g-rbgs-cluster-decode-4")
+	going.DeletionTimestamp = &metav1.Time{}
 	ch := &children{
-		statefulSets: byName(statefulSets("g-prefill", "g-router", "g-old", "g-decode", "g-decode-0", "g-decode-1", "g-decode-2")),
-		deployments:  byName(deployments("g-router", "g-prefill")),
+		statefulSets: byName(sts),
+		deployments:  byName(deploys),
 		services:     byName(services("g-prefill", "g-router", "g-old", "g-decode")),
 		configMaps: byName([]corev1.ConfigMap{cm("g-rbgs-cluster"), cm("g-rbgs-env"), cm("g-rbgs-cluster-decode-0"),
-			cm("g-rbgs-cluster-decode-2"), cm("g-rbgs-cluster-decode-3")}),
+			cm("g-rbgs-cluster-decode-2"), cm("g-rbgs-cluster-decode-3"), going}),
 	}
-	t0 := topology.Resolve(g)
+	tp := topology.Resolve(g)
+	obs := &observation{g: g, t: tp, ch: ch}
 	// The files of instance 2 linger: one of its pods is still there.
 	two, one := int32(2), int32(1)
-	files := discovery.Files(t0, []discovery.PodRef{{Role: "decode", Rank: &two, Worker: &one}})
+	files := discovery.Files(tp, []discovery.PodRef{{Role: "decode", Rank: &two, Worker: &one}})
+	roles := planRoles(g, viewRoles(obs, &gangPlan{}), nil)
 	var got []string
-	for _, o := range staleObjects(t0, ch, files) {
-		got = append(got, o.kind+" "+o.obj.GetName())
+	for _, o := range staleObjects(obs, files, roles) {
+		got = append(got, o.kind+" "+o.obj.GetName()+": "+o.why)
 	}
-	want := []string{"ConfigMap g-rbgs-cluster-decode-3", "Deployment g-prefill", "Service g-old", "StatefulSet g-decode",
-		"StatefulSet g-decode-2", "StatefulSet g-old", "StatefulSet g-router"}
+	slices.Sort(got)
+	// The StatefulSet of decode of size 1, the Deployment of prefill and
+	// the StatefulSet of router are their roles' former layouts, which
+	// their moves remove; a ConfigMap being deleted is left to finish.
+	want := []string{"ConfigMap g-rbgs-cluster-decode-3: no pod reads it any more", "Service g-old: its role left the spec",
+		"StatefulSet g-decode-2: its instance was scaled away", "StatefulSet g-old: its role left the spec"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stale (-want +got):\n%s", diff)
+	}
+	for _, r := range roles {
+		if len(r.old) != 1 {
+			t.Errorf("role %s: former layout %+v, want its one workload of another kind or shape", r.spec.Role, r.old)
+		}
 	}
 }
 
@@ -127,20 +152,20 @@ func TestPlanHoldsBlockedRoles(t *testing.T) {
 	g := wrappers.MakeGroup("g", "ns").Role("a", 1).Role("b", 1).Role("c", 1, "b").Obj()
 	blocked := map[string]bool{"b": true}
 	for _, states := range []map[string]roleState{{}, {"a": ready, "b": ready}} {
-		for _, p := range planRoles(g, states, blocked) {
-			if want := p.role.Role == "b"; p.blocked != want {
-				t.Errorf("states %v: role %s blocked %v", states, p.role.Role, p.blocked)
+		for _, p := range planRoles(g, viewsOf(g, states), blocked) {
+			if want := p.spec.Role == "b"; p.blocked != want {
+				t.Errorf("states %v: role %s blocked %v", states, p.spec.Role, p.blocked)
 			}
-			if p.role.Role == "b" && p.start {
-				t.Errorf("states %v: a blocked role starts", states)
+			if p.spec.Role == "b" && (p.write || p.state.ready || p.state.serving) {
+				t.Errorf("states %v: a blocked role is written or ready: %+v", states, p)
 			}
-			if p.role.Role == "a" && !p.start {
+			if p.spec.Role == "a" && !p.write {
 				t.Errorf("states %v: a role without gangs does not start", states)
 			}
 		}
 	}
-	for _, p := range planRoles(g, map[string]roleState{"a": ready}, blocked) {
-		if p.role.Role == "c" && (p.start || len(p.waitingFor) != 1) {
+	for _, p := range planRoles(g, viewsOf(g, map[string]roleState{"a": ready}), blocked) {
+		if p.spec.Role == "c" && (p.write || len(p.waitingFor) != 1) {
 			t.Errorf("dependant of a blocked role: %+v", p)
 		}
 	}

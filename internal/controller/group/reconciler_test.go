@@ -39,15 +39,15 @@ func TestWriteStatusCoalescesCounts(t *testing.T) {
 	r := &Reconciler{Client: c, Scheme: wrappers.Scheme(), Recorder: events.NewFakeRecorder(100), Clock: clk, Statuses: &status.Writer{Client: c, Clock: clk},
 		Memo: apply.NewMemo(), StatusInterval: 10 * time.Second}
 	ctx := context.Background()
-	statusOf := func(s map[string]roleState) rbgsv1.RoleBasedGroupStatus {
-		return computeStatus(g, s, planRoles(g, s, nil), t0)
+	status1 := func(s map[string]roleState) rbgsv1.RoleBasedGroupStatus {
+		return statusOf(g, s, t0)
 	}
 	step := func(name string, s map[string]roleState, wantWrites int, wantRequeue time.Duration) {
 		t.Helper()
 		if err := c.Get(ctx, client.ObjectKeyFromObject(g), g); err != nil {
 			t.Fatal(err)
 		}
-		res, err := r.writeStatus(ctx, g, statusOf(s), nil, nil)
+		res, err := r.writeStatus(ctx, g, status1(s), report{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,11 +135,11 @@ func TestFirstStatusOfASetGroup(t *testing.T) {
 				if err := c.Get(ctx, client.ObjectKeyFromObject(g), g); err != nil {
 					t.Fatal(err)
 				}
-				next := computeStatus(g, s.roles, planRoles(g, s.roles, nil), metav1.NewTime(clk.Now()))
+				next := statusOf(g, s.roles, metav1.NewTime(clk.Now()))
 				if s.edit != nil {
 					s.edit(&next)
 				}
-				res, err := r.writeStatus(ctx, g, next, nil, nil)
+				res, err := r.writeStatus(ctx, g, next, report{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -182,7 +182,7 @@ func TestWriteStatusRecordsMetrics(t *testing.T) {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(g), g); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := r.writeStatus(ctx, g, computeStatus(g, s, planRoles(g, s, nil), t0), []string{"decode"}, nil); err != nil {
+		if _, err := r.writeStatus(ctx, g, statusOf(g, s, t0), report{started: []string{"decode"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -235,7 +235,7 @@ func TestWriteStatusRetriesConflicts(t *testing.T) {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(g), g); err != nil {
 			t.Fatal(err)
 		}
-		res, err := r.writeStatus(ctx, g, computeStatus(g, ready, planRoles(g, ready, nil), t0), nil, nil)
+		res, err := r.writeStatus(ctx, g, statusOf(g, ready, t0), report{})
 		if err != nil || res.RequeueAfter != wantRequeue {
 			t.Errorf("attempt %d: requeue %s, err %v; want requeue %s", attempt, res.RequeueAfter, err, wantRequeue)
 		}

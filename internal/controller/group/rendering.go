@@ -1,10 +1,6 @@
 package group
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -12,6 +8,7 @@ import (
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/apply"
+	"github.com/openpatio/rbgs/internal/revision"
 )
 
 // An upgrade of the operator may render pod templates differently for the
@@ -29,24 +26,15 @@ import (
 // templateInputs is a hash of what the pod template of role r of g is
 // rendered from.
 func templateInputs(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) string {
-	role := r.DeepCopy()
-	role.Replicas, role.RolloutStrategy = nil, nil
-	if role.SizeOrDefault() == 1 {
-		role.Size = nil
-	}
 	identity := map[string]string{"group": g.Name, "namespace": g.Namespace}
 	for _, k := range []string{rbgsv1.LabelSetName, rbgsv1.LabelGroupIndex, rbgsv1.LabelGroupRevision} {
 		identity[k] = g.Labels[k]
 	}
-	raw, err := json.Marshal(struct {
+	h, _ := revision.Hash(struct {
 		Role     *rbgsv1.RoleSpec  `json:"role"`
 		Identity map[string]string `json:"identity"`
-	}{role, identity})
-	if err != nil {
-		return ""
-	}
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:10])
+	}{revision.PodShaping(r), identity}, 10)
+	return h
 }
 
 // podTemplateOf is the pod template of a workload.
@@ -60,20 +48,17 @@ func podTemplateOf(o client.Object) *corev1.PodTemplateSpec {
 	return nil
 }
 
-// holdRendering returns desired, a workload, with the pod template of live
+// keepRendering returns desired, a workload, with the pod template of live
 // (from the cache, nil when absent) when the template's inputs are
 // unchanged but the operator would now write something else: its
 // rendering changed.
-func holdRendering(desired, live client.Object, scheme *runtime.Scheme) (client.Object, error) {
+func keepRendering(desired, live client.Object, scheme *runtime.Scheme) client.Object {
 	if isNil(live) || live.GetAnnotations()[rbgsv1.AnnotationTemplateInputs] != desired.GetAnnotations()[rbgsv1.AnnotationTemplateInputs] {
-		return desired, nil
+		return desired
 	}
 	d, err := apply.Prepare(desired, scheme)
-	if err != nil {
-		return nil, err
-	}
-	if live.GetAnnotations()[rbgsv1.AnnotationSpecHash] == d.Hash {
-		return desired, nil
+	if err != nil || live.GetAnnotations()[rbgsv1.AnnotationSpecHash] == d.Hash {
+		return desired
 	}
 	*podTemplateOf(desired) = *podTemplateOf(live).DeepCopy()
 	// The hash of the template an instance runs goes with it (see
@@ -81,7 +66,7 @@ func holdRendering(desired, live client.Object, scheme *runtime.Scheme) (client.
 	if h, ok := live.GetAnnotations()[rbgsv1.AnnotationTemplateHash]; ok {
 		desired.GetAnnotations()[rbgsv1.AnnotationTemplateHash] = h
 	}
-	return desired, nil
+	return desired
 }
 
 func isNil(o client.Object) bool {

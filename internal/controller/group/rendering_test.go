@@ -41,7 +41,7 @@ func TestTemplateInputs(t *testing.T) {
 
 // An upgrade that renders an unchanged role differently keeps the live
 // pod template; anything else gets the fresh rendering.
-func TestHoldRendering(t *testing.T) {
+func TestKeepRendering(t *testing.T) {
 	scheme := wrappers.Scheme()
 	g := seedGroup()
 	role := &g.Spec.Roles[0]
@@ -80,17 +80,14 @@ func TestHoldRendering(t *testing.T) {
 		{"edited behind the operator's back", edited, template(fresh())},
 		{"role changed since", changedRole, template(fresh())},
 	} {
-		got, err := holdRendering(fresh(), tc.live, scheme)
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := keepRendering(fresh(), tc.live, scheme)
 		if diff := cmp.Diff(tc.want, template(got)); diff != "" {
 			t.Errorf("%s: template (-want +got):\n%s", tc.name, diff)
 		}
 	}
 	// Only the template is held: a new replica count is applied.
 	role.Replicas = new(int32(5))
-	got, _ := holdRendering(fresh(), older, scheme)
+	got := keepRendering(fresh(), older, scheme)
 	if s := got.(*appsv1.StatefulSet); *s.Spec.Replicas != 5 {
 		t.Errorf("replicas %d", *s.Spec.Replicas)
 	}
@@ -99,17 +96,14 @@ func TestHoldRendering(t *testing.T) {
 // An instance whose template is held keeps the hash of the template it
 // runs, so a later change of the role that leaves the new rendering's
 // template alone still replaces it rather than leaving old pods beside new.
-func TestHoldRenderingKeepsAnInstancesTemplateHash(t *testing.T) {
+func TestKeepRenderingKeepsAnInstancesTemplateHash(t *testing.T) {
 	g := multiPodGroup()
 	r := &g.Spec.Roles[1]
 	role := topology.Resolve(g).Role("decode")
 	older := desiredInstance(g, r, role, &role.Instances[0], 4)
 	older.Annotations[rbgsv1.AnnotationSpecHash] = "older"
 	older.Annotations[rbgsv1.AnnotationTemplateHash] = "older-template"
-	got, err := holdRendering(desiredInstance(g, r, role, &role.Instances[0], 4), older, wrappers.Scheme())
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := keepRendering(desiredInstance(g, r, role, &role.Instances[0], 4), older, wrappers.Scheme())
 	if h := got.GetAnnotations()[rbgsv1.AnnotationTemplateHash]; h != "older-template" {
 		t.Errorf("template hash %q", h)
 	}

@@ -171,7 +171,7 @@ func TestTrimPodKeepsWhatRestartsRead(t *testing.T) {
 	if _, ok := trimmed.Labels["statefulset.kubernetes.io/pod-name"]; ok {
 		t.Errorf("kept a label nothing reads: %v", trimmed.Labels)
 	}
-	if podFailure(trimmed) != podFailure(&p) || trimmed.Labels[rbgsv1.LabelRole] != "decode" || !slices.Equal(IndexPodGroup(trimmed), []string{"g"}) ||
+	if podFailure(trimmed) != podFailure(&p) || trimmed.Labels[rbgsv1.LabelRole] != "decode" || !slices.Equal(IndexPodsOfGroup(trimmed), []string{"g"}) ||
 		trimmed.Labels[appsv1.ControllerRevisionHashLabelKey] != "rev1" || !trimmed.CreationTimestamp.Equal(&p.CreationTimestamp) {
 		t.Errorf("lost what restarts read: %+v", trimmed)
 	}
@@ -203,11 +203,17 @@ func TestRestartLimitIsStickyUntilTheSpecChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 		at := metav1.NewTime(clk.Now())
-		st := computeStatus(g, ready, planRoles(g, ready, nil), at)
-		if _, err := r.restartIfFailed(ctx, g, []corev1.Pod{failed}, &st, at); err != nil {
-			t.Fatal(err)
+		st := statusOf(g, ready, at)
+		if rc := planRestart(g, &st, []corev1.Pod{failed}, at); rc != nil {
+			if err := r.deletePods(ctx, rc.pods); err != nil {
+				t.Fatal(err)
+			}
+			if len(rc.pods) > 0 {
+				rc.record(&st, at)
+			}
+			r.announce(g, rc, len(rc.pods) > 0, &st)
 		}
-		if _, err := r.writeStatus(ctx, g, st, nil, nil); err != nil {
+		if _, err := r.writeStatus(ctx, g, st, report{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -290,9 +296,15 @@ func TestRecreateInstance(t *testing.T) {
 	rec := events.NewFakeRecorder(10)
 	r := &Reconciler{Client: c, Scheme: wrappers.Scheme(), Recorder: rec, Clock: clocktesting.NewFakeClock(now), Memo: apply.NewMemo()}
 	st := g.Status
-	if _, err := r.restartIfFailed(context.Background(), g, pods, &st, metav1.NewTime(now)); err != nil {
+	rc := planRestart(g, &st, pods, metav1.NewTime(now))
+	if rc == nil {
+		t.Fatal("no recreation planned")
+	}
+	if err := r.deletePods(context.Background(), rc.pods); err != nil {
 		t.Fatal(err)
 	}
+	rc.record(&st, metav1.NewTime(now))
+	r.announce(g, rc, true, &st)
 	var left corev1.PodList
 	if err := c.List(context.Background(), &left); err != nil {
 		t.Fatal(err)
@@ -321,7 +333,7 @@ func TestRecreateInstance(t *testing.T) {
 		t.Errorf("an old pod of the recreated instance counted: %+v", d)
 	}
 	d := decideRestart(g, &st, []corev1.Pod{instancePod(0, 1, now.Add(-time.Hour), 1)}, later)
-	if d.failure == "" || d.scope != (restartScope{role: "decode", instance: 0}) || d.wait != 8*time.Second {
+	if d.failure == "" || d.scope.role != "decode" || d.scope.instance == nil || *d.scope.instance != 0 || d.scope.ordinal || d.wait != 8*time.Second {
 		t.Errorf("instance 0's failure after instance 1's recreation: %+v", d)
 	}
 }

@@ -16,6 +16,7 @@ import (
 const (
 	ReasonStarting      = "Starting"
 	ReasonUpdating      = "Updating"
+	ReasonScaling       = "Scaling"
 	ReasonAllRolesReady = "AllRolesReady"
 	ReasonRoleUnready   = "RoleUnready"
 	ReasonInvalidSpec   = "InvalidSpec"
@@ -25,15 +26,17 @@ const (
 	ReasonNameConflict  = apply.ReasonNameConflict
 )
 
-// computeStatus derives the status of g from its roles' states and plans.
+// computeStatus derives the status of g from the plans of its roles.
 //
 // The phase follows the group's life: Pending until it is Running for the
-// first time; Running while every role is ready; then, when a role is not
+// first time; Running while every role is ready, and while roles only
+// scale and keep serving (see roleState.serving: Ready stays True,
+// Progressing is True with reason Scaling); then, when a role is not
 // ready, Degraded if the spec is the one it was Running with (something
 // broke) or Progressing if the spec changed since (the operator is working
 // on it). The previous status tells which: it is the only memory a group
 // needs, and it survives restarts.
-func computeStatus(g *rbgsv1.RoleBasedGroup, states map[string]roleState, plans []rolePlan, now metav1.Time) rbgsv1.RoleBasedGroupStatus {
+func computeStatus(g *rbgsv1.RoleBasedGroup, roles []rolePlan, now metav1.Time) rbgsv1.RoleBasedGroupStatus {
 	prev := g.Status
 	st := rbgsv1.RoleBasedGroupStatus{
 		ObservedGeneration: g.Generation,
@@ -45,61 +48,38 @@ func computeStatus(g *rbgsv1.RoleBasedGroup, states map[string]roleState, plans 
 		RunningRevision:    prev.RunningRevision,
 	}
 	var notReady []string
-	for _, p := range plans {
-		s := states[p.role.Role]
-		want := p.role.ReplicasOrDefault()
-		rs := rbgsv1.RoleStatus{
-			Role:            p.role.Role,
-			Replicas:        want,
-			ReadyReplicas:   s.readyReplicas,
-			UpdatedReplicas: s.updatedReplicas,
-			WaitingFor:      p.waitingFor,
-			RecreateSince:   recreateSince(g, p.role, &prev, now),
-		}
-		counted := ""
-		if size := p.role.SizeOrDefault(); size > 1 {
-			rs.Size, rs.ReadyPods = size, s.readyPods
-			counted = fmt.Sprintf(" instances, %d/%d pods", s.readyPods, want*size)
-		}
-		st.Roles = append(st.Roles, rs)
-		switch {
-		case s.ready:
+	serving := true
+	for i := range roles {
+		p := &roles[i]
+		st.Roles = append(st.Roles, roleStatus(g, p, &prev, now))
+		if p.state.ready {
 			st.ReadyRoles++
-		case p.blocked:
-			notReady = append(notReady, p.role.Role+" (held: its gangs cannot be written, see GangsScheduled)")
-		case len(p.waitingFor) > 0:
-			notReady = append(notReady, fmt.Sprintf("%s (waiting for %s)", p.role.Role, strings.Join(p.waitingFor, ", ")))
-		case s.readyReplicas >= want:
-			notReady = append(notReady, p.role.Role+" (updating)")
-		default:
-			notReady = append(notReady, fmt.Sprintf("%s (%d/%d ready%s)", p.role.Role, s.readyReplicas, want, counted))
+			continue
 		}
+		serving = serving && p.state.serving
+		notReady = append(notReady, roleNote(p))
 	}
-	hasRun := prev.Phase == rbgsv1.PhaseRunning || prev.Phase == rbgsv1.PhaseDegraded || prev.Phase == rbgsv1.PhaseProgressing
-	sameSpec := prev.ObservedGeneration == g.Generation
 	var reason string
-	switch {
-	case st.ReadyRoles == st.DesiredRoles:
-		st.Phase, reason = rbgsv1.PhaseRunning, ReasonAllRolesReady
+	st.Phase, reason = phaseOf(g, &prev, st.ReadyRoles == st.DesiredRoles, serving)
+	if st.Phase == rbgsv1.PhaseRunning && reason == ReasonAllRolesReady {
 		// The set's rollout reads it: the group serves at this revision.
 		st.RunningRevision = g.Labels[rbgsv1.LabelGroupRevision]
-	case hasRun && sameSpec && prev.Phase != rbgsv1.PhaseProgressing:
-		st.Phase, reason = rbgsv1.PhaseDegraded, ReasonRoleUnready
-	case hasRun:
-		st.Phase, reason = rbgsv1.PhaseProgressing, ReasonUpdating
-	default:
-		st.Phase, reason = rbgsv1.PhasePending, ReasonStarting
 	}
-
 	message := "every role is ready"
-	if len(notReady) > 0 {
+	switch {
+	case reason == ReasonScaling:
+		message = "roles scaling: " + strings.Join(notReady, ", ")
+	case len(notReady) > 0:
 		message = "roles not ready: " + strings.Join(notReady, ", ")
 	}
 	ready, progressing := metav1.ConditionFalse, metav1.ConditionFalse
-	switch st.Phase {
-	case rbgsv1.PhaseRunning:
+	switch {
+	case st.Phase == rbgsv1.PhaseRunning:
 		ready = metav1.ConditionTrue
-	case rbgsv1.PhasePending, rbgsv1.PhaseProgressing:
+		if reason == ReasonScaling {
+			progressing = metav1.ConditionTrue
+		}
+	case st.Phase == rbgsv1.PhasePending, st.Phase == rbgsv1.PhaseProgressing:
 		progressing = metav1.ConditionTrue
 	}
 	for _, c := range []struct {
@@ -112,6 +92,63 @@ func computeStatus(g *rbgsv1.RoleBasedGroup, states map[string]roleState, plans 
 		})
 	}
 	return st
+}
+
+// phaseOf is the phase of g, whose previous status is prev, and its reason,
+// given whether every role is ready and whether those that are not only
+// scale while they serve.
+func phaseOf(g *rbgsv1.RoleBasedGroup, prev *rbgsv1.RoleBasedGroupStatus, allReady, serving bool) (rbgsv1.GroupPhase, string) {
+	hasRun := prev.Phase == rbgsv1.PhaseRunning || prev.Phase == rbgsv1.PhaseDegraded || prev.Phase == rbgsv1.PhaseProgressing
+	sameSpec := prev.ObservedGeneration == g.Generation
+	switch {
+	case allReady:
+		return rbgsv1.PhaseRunning, ReasonAllRolesReady
+	case prev.Phase == rbgsv1.PhaseRunning && serving:
+		return rbgsv1.PhaseRunning, ReasonScaling
+	case hasRun && sameSpec && prev.Phase != rbgsv1.PhaseProgressing:
+		return rbgsv1.PhaseDegraded, ReasonRoleUnready
+	case hasRun:
+		return rbgsv1.PhaseProgressing, ReasonUpdating
+	}
+	return rbgsv1.PhasePending, ReasonStarting
+}
+
+// roleStatus is the status of role p of g, whose previous status is prev.
+func roleStatus(g *rbgsv1.RoleBasedGroup, p *rolePlan, prev *rbgsv1.RoleBasedGroupStatus, now metav1.Time) rbgsv1.RoleStatus {
+	rs := rbgsv1.RoleStatus{
+		Role:            p.spec.Role,
+		Replicas:        p.spec.ReplicasOrDefault(),
+		ReadyReplicas:   p.state.readyReplicas,
+		UpdatedReplicas: p.state.updatedReplicas,
+		WaitingFor:      p.waitingFor,
+		RecreateSince:   recreateSince(g, p.spec, prev, now),
+	}
+	if size := p.spec.SizeOrDefault(); size > 1 {
+		rs.Size, rs.ReadyPods = size, p.state.readyPods
+	}
+	return rs
+}
+
+// roleNote says why role p is not ready.
+func roleNote(p *rolePlan) string {
+	want := p.spec.ReplicasOrDefault()
+	counted := ""
+	if size := p.spec.SizeOrDefault(); size > 1 {
+		counted = fmt.Sprintf(" instances, %d/%d pods", p.state.readyPods, want*size)
+	}
+	switch {
+	case p.blocked:
+		return p.spec.Role + " (blocked: its gangs cannot be written, see GangsScheduled)"
+	case len(p.waitingFor) > 0:
+		return fmt.Sprintf("%s (waiting for %s)", p.spec.Role, strings.Join(p.waitingFor, ", "))
+	case len(p.old) > 0:
+		return fmt.Sprintf("%s (moving to a new layout, %d/%d ready)", p.spec.Role, p.state.readyReplicas, want)
+	case p.state.serving && p.state.readyReplicas > want:
+		return fmt.Sprintf("%s (scaling down to %d)", p.spec.Role, want)
+	case p.state.readyReplicas >= want && !p.state.serving:
+		return p.spec.Role + " (updating)"
+	}
+	return fmt.Sprintf("%s (%d/%d ready%s)", p.spec.Role, p.state.readyReplicas, want, counted)
 }
 
 // markConflict says in st that a child could not be created because an
@@ -129,10 +166,8 @@ func markConflict(st *rbgsv1.RoleBasedGroupStatus, c *apply.ConflictError, gener
 // previous one, at the current generation, Failed, with the reason.
 func failedStatus(g *rbgsv1.RoleBasedGroup, err error, now metav1.Time) rbgsv1.RoleBasedGroupStatus {
 	st := *g.Status.DeepCopy()
-	st.ObservedGeneration = g.Generation
-	st.Phase = rbgsv1.PhaseFailed
 	st.DesiredRoles = int32(len(g.Spec.Roles))
-	status.SetNotReady(&st.Conditions, ReasonInvalidSpec, err.Error(), g.Generation, now)
+	status.Failed(&st.ObservedGeneration, &st.Phase, &st.Conditions, g.Generation, ReasonInvalidSpec, err, now)
 	return st
 }
 

@@ -51,7 +51,7 @@ func TestStatusThroughALifetime(t *testing.T) {
 	}
 	for i, s := range steps {
 		g.Generation = s.generation
-		st := computeStatus(g, s.states, planRoles(g, s.states, nil), t0)
+		st := statusOf(g, s.states, t0)
 		g.Status = st
 		c := apimeta.FindStatusCondition(st.Conditions, rbgsv1.ConditionReady)
 		wantReady := metav1.ConditionFalse
@@ -79,7 +79,7 @@ func TestStatusThroughALifetime(t *testing.T) {
 func TestStatusRoles(t *testing.T) {
 	g := wrappers.MakeGroup("g", "ns").Generation(3).Role("prefill", 2).Role("decode", 2, "prefill").Obj()
 	states := map[string]roleState{"prefill": {exists: true, readyReplicas: 1, updatedReplicas: 2}}
-	st := computeStatus(g, states, planRoles(g, states, nil), t0)
+	st := statusOf(g, states, t0)
 	want := []rbgsv1.RoleStatus{
 		{Role: "prefill", Replicas: 2, ReadyReplicas: 1, UpdatedReplicas: 2},
 		{Role: "decode", Replicas: 2, WaitingFor: []string{"prefill"}},
@@ -96,10 +96,10 @@ func TestStatusRoles(t *testing.T) {
 func TestStatusKeepsTransitionTimes(t *testing.T) {
 	g := wrappers.MakeGroup("g", "ns").Generation(1).Role("a", 1).Obj()
 	s := map[string]roleState{"a": {exists: true}}
-	g.Status = computeStatus(g, s, planRoles(g, s, nil), t0)
+	g.Status = statusOf(g, s, t0)
 	later := metav1.NewTime(t0.Add(time.Minute))
 	s = map[string]roleState{"a": {exists: true, readyReplicas: 0}}
-	st := computeStatus(g, s, planRoles(g, s, nil), later)
+	st := statusOf(g, s, later)
 	if c := apimeta.FindStatusCondition(st.Conditions, rbgsv1.ConditionReady); !c.LastTransitionTime.Equal(&t0) {
 		t.Errorf("Ready moved to %v without a status change", c.LastTransitionTime)
 	}
@@ -126,7 +126,7 @@ func TestMarkConflict(t *testing.T) {
 		want  rbgsv1.GroupPhase
 	}{{true, rbgsv1.PhaseDegraded}, {false, rbgsv1.PhasePending}} {
 		s := map[string]roleState{"prefill": {exists: true, ready: tc.ready, readyReplicas: 1}}
-		st := computeStatus(g, s, planRoles(g, s, nil), t0)
+		st := statusOf(g, s, t0)
 		markConflict(&st, c, g.Generation, t0)
 		if st.Phase != tc.want {
 			t.Errorf("ready %v: phase %s, want %s", tc.ready, st.Phase, tc.want)
@@ -158,7 +158,7 @@ func TestStatusRunningRevision(t *testing.T) {
 	}
 	for i, s := range steps {
 		g.Labels[rbgsv1.LabelGroupRevision] = s.revision
-		g.Status = computeStatus(g, s.states, planRoles(g, s.states, nil), t0)
+		g.Status = statusOf(g, s.states, t0)
 		if g.Status.RunningRevision != s.want {
 			t.Errorf("step %d: runningRevision %q, want %q", i, g.Status.RunningRevision, s.want)
 		}

@@ -6,15 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/scaling"
 	"github.com/openpatio/rbgs/internal/status"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
@@ -37,9 +38,9 @@ func groupOfSet(s string, i string, roles ...rbgsv1.RoleStatus) *rbgsv1.RoleBase
 
 func reconciler(objs ...client.Object) (*Reconciler, client.Client) {
 	c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(objs...).
-		WithStatusSubresource(&rbgsv1.RoleScaler{}, &rbgsv1.RoleBasedGroup{}).WithIndex(&rbgsv1.RoleScaler{}, TargetIndex, IndexTarget).Build()
+		WithStatusSubresource(&rbgsv1.RoleScaler{}, &rbgsv1.RoleBasedGroup{}).WithIndex(&rbgsv1.RoleScaler{}, scaling.TargetIndex, scaling.IndexTarget).Build()
 	clk := clocktesting.NewFakeClock(t0)
-	return &Reconciler{Client: c, Recorder: events.NewFakeRecorder(10), Clock: clk, Statuses: &status.Writer{Client: c, Clock: clk}}, c
+	return &Reconciler{Client: c, Clock: clk, Statuses: &status.Writer{Client: c, Clock: clk}}, c
 }
 
 func reconcileScaler(t *testing.T, r *Reconciler, c client.Client, name string) *rbgsv1.RoleScaler {
@@ -58,41 +59,39 @@ func ready(rs *rbgsv1.RoleScaler) *metav1.Condition {
 	return apimeta.FindStatusCondition(rs.Status.Conditions, rbgsv1.ConditionReady)
 }
 
-// Scaling writes decode's replicas into the set's template and nothing
-// else; once every group runs them Ready, the RoleScaler is Ready with the
-// groups' lowest counts.
-func TestReconcileScalesTheSetTemplate(t *testing.T) {
+// A RoleScaler counts instances across its target's groups: 5 over 2
+// groups is 3 each. It writes nothing but its status: the sum the groups
+// run, the sum Ready, a selector of one pod per instance, and Ready once
+// every group runs its share.
+func TestReconcileReportsTheGroupsSum(t *testing.T) {
 	set := wrappers.MakeSet("s", "ns").Replicas(2).Role("prefill", 1).Role("decode", 2).Obj()
-	rs := scalerOf("s-decode", rbgsv1.TargetSet, "s", "decode", 4, t0)
+	rs := scalerOf("s-decode", rbgsv1.TargetSet, "s", "decode", 5, t0)
 	r, c := reconciler(set, rs,
 		groupOfSet("s", "0", rbgsv1.RoleStatus{Role: "decode", Replicas: 2, ReadyReplicas: 2}),
 		groupOfSet("s", "1", rbgsv1.RoleStatus{Role: "decode", Replicas: 2, ReadyReplicas: 1}))
 	got := reconcileScaler(t, r, c, "s-decode")
-	if c := ready(got); c == nil || c.Reason != rbgsv1.ReasonScaling || !strings.Contains(c.Message, "from 2 to 4") {
+	if c := ready(got); c == nil || c.Reason != rbgsv1.ReasonScaling || !strings.Contains(c.Message, "do not run 3 Ready replicas yet") {
 		t.Errorf("Ready %+v", c)
 	}
-	if got.Status.Replicas != 2 || got.Status.ReadyReplicas != 1 || got.Status.Selector != "patio.io/rbgs-name=s,patio.io/rbgs-role=decode" {
-		t.Errorf("status %+v", got.Status)
+	if got.Status.Replicas != 4 || got.Status.ReadyReplicas != 3 || got.Status.Selector != "patio.io/rbgs-name=s,patio.io/rbgs-role=decode" {
+		t.Errorf("status %+v, want the sums 4 and 3", got.Status)
 	}
 	var after rbgsv1.RoleBasedGroupSet
 	if err := c.Get(context.Background(), client.ObjectKeyFromObject(set), &after); err != nil {
 		t.Fatal(err)
 	}
-	if n := after.Spec.GroupTemplate.Roles[1].ReplicasOrDefault(); n != 4 {
-		t.Errorf("decode replicas %d, want 4", n)
-	}
-	if n := after.Spec.GroupTemplate.Roles[0].ReplicasOrDefault(); n != 1 {
-		t.Errorf("prefill replicas %d, want 1 kept", n)
+	if !equality.Semantic.DeepEqual(after.Spec, set.Spec) {
+		t.Errorf("the RoleScaler wrote the set: %+v", after.Spec)
 	}
 
-	// The groups run 4, all Ready: Scaled, and a second reconcile writes
-	// nothing more.
+	// The groups run 3 each, all Ready: Scaled at 6, and a second
+	// reconcile writes nothing more.
 	for _, i := range []string{"0", "1"} {
 		var g rbgsv1.RoleBasedGroup
 		if err := c.Get(context.Background(), client.ObjectKey{Namespace: "ns", Name: "s-" + i}, &g); err != nil {
 			t.Fatal(err)
 		}
-		g.Status.Roles = []rbgsv1.RoleStatus{{Role: "decode", Replicas: 4, ReadyReplicas: 4}}
+		g.Status.Roles = []rbgsv1.RoleStatus{{Role: "decode", Replicas: 3, ReadyReplicas: 3}}
 		if err := c.Status().Update(context.Background(), &g); err != nil {
 			t.Fatal(err)
 		}
@@ -101,12 +100,24 @@ func TestReconcileScalesTheSetTemplate(t *testing.T) {
 	if c := ready(got); c == nil || c.Status != metav1.ConditionTrue || c.Reason != rbgsv1.ReasonScaled {
 		t.Errorf("Ready %+v", c)
 	}
-	if got.Status.Replicas != 4 || got.Status.ReadyReplicas != 4 {
+	if got.Status.Replicas != 6 || got.Status.ReadyReplicas != 6 {
 		t.Errorf("status %+v", got.Status)
 	}
 	rv := got.ResourceVersion
 	if again := reconcileScaler(t, r, c, "s-decode"); again.ResourceVersion != rv {
 		t.Error("a reconcile with nothing changed wrote the status")
+	}
+}
+
+// Instances of several pods are counted by their leaders.
+func TestSelectorCountsLeaders(t *testing.T) {
+	set := wrappers.MakeSet("s", "ns").Replicas(2).Role("decode", 2).Obj()
+	set.Spec.GroupTemplate.Roles[0].Size = new(int32(4))
+	rs := scalerOf("s-decode", rbgsv1.TargetSet, "s", "decode", 4, t0)
+	r, c := reconciler(set, rs)
+	got := reconcileScaler(t, r, c, "s-decode")
+	if want := "patio.io/rbgs-name=s,patio.io/rbgs-role=decode,patio.io/rbgs-worker-index=0"; got.Status.Selector != want {
+		t.Errorf("selector %q, want %q", got.Status.Selector, want)
 	}
 }
 
@@ -123,7 +134,8 @@ func TestReconcileReportsWhatItCannotDo(t *testing.T) {
 		{scalerOf("in-set", rbgsv1.TargetGroup, "s-0", "decode", 1, t0), rbgsv1.ReasonTargetInSet, "target the set instead (targetRef kind RoleBasedGroupSet, name s)"},
 		{scalerOf("no-role", rbgsv1.TargetGroup, "alone", "router", 1, t0), rbgsv1.ReasonRoleNotFound, "RoleBasedGroup alone has no role router (roles: decode)"},
 		{scalerOf("b-second", rbgsv1.TargetGroup, "alone", "decode", 3, t0.Add(time.Second)), rbgsv1.ReasonDuplicate, "RoleScaler a-first already scales role decode"},
-		{scalerOf("too-many", rbgsv1.TargetGroup, "alone", "decode", 300, t0), rbgsv1.ReasonReplicasRefused, "cannot run role decode at 300 replicas"},
+		{scalerOf("too-many", rbgsv1.TargetGroup, "alone", "decode", 300, t0), rbgsv1.ReasonReplicasRefused,
+			"cannot run role decode at 300 replicas in each of its 1 groups (300 in all)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.rs.Name, func(t *testing.T) {
@@ -153,11 +165,11 @@ func TestRoleCounts(t *testing.T) {
 		*groupOfSet("s", "1", rbgsv1.RoleStatus{Role: "decode", Replicas: 2, ReadyReplicas: 1}, rbgsv1.RoleStatus{Role: "prefill", Replicas: 1}),
 		*groupOfSet("s", "2", rbgsv1.RoleStatus{Role: "decode", Replicas: 3, ReadyReplicas: 2}),
 	}
-	if n, ready := roleCounts(groups, "decode"); n != 2 || ready != 1 {
-		t.Errorf("decode: %d replicas, %d ready; want the lowest, 2 and 1", n, ready)
+	if n, ready := roleCounts(groups, "decode"); n != 8 || ready != 6 {
+		t.Errorf("decode: %d replicas, %d ready; want the sums, 8 and 6", n, ready)
 	}
-	if n, ready := roleCounts(groups, "prefill"); n != 0 || ready != 0 {
-		t.Errorf("prefill, without status in two groups: %d, %d", n, ready)
+	if n, ready := roleCounts(groups, "prefill"); n != 1 || ready != 0 {
+		t.Errorf("prefill, with status in one group: %d, %d", n, ready)
 	}
 	if n, ready := roleCounts(nil, "decode"); n != 0 || ready != 0 {
 		t.Errorf("no groups: %d, %d", n, ready)

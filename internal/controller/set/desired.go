@@ -1,9 +1,6 @@
 package set
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"strconv"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,6 +8,8 @@ import (
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/naming"
 	"github.com/openpatio/rbgs/internal/owner"
+	rev "github.com/openpatio/rbgs/internal/revision"
+	"github.com/openpatio/rbgs/internal/scaling"
 )
 
 // revision identifies what a group runs, apart from replica counts: a hash
@@ -20,26 +19,19 @@ import (
 // keeps the revision, so scaling never goes through a rollout; any other change makes a new revision that
 // reaches the groups a few at a time.
 func revision(s *rbgsv1.RoleBasedGroupSet) string {
-	t := s.Spec.GroupTemplate.DeepCopy()
+	t := &rbgsv1.GroupTemplate{Roles: make([]rbgsv1.RoleSpec, len(s.Spec.GroupTemplate.Roles))}
 	for i := range t.Roles {
-		r := &t.Roles[i]
-		// Replicas and how instances are replaced change no pod; a size of
-		// 1 is the default.
-		r.Replicas, r.RolloutStrategy = nil, nil
-		if r.SizeOrDefault() == 1 {
-			r.Size = nil
-		}
+		t.Roles[i] = *rev.PodShaping(&s.Spec.GroupTemplate.Roles[i])
 	}
-	raw, err := json.Marshal(struct {
+	h, ok := rev.Hash(struct {
 		StartupPolicy rbgsv1.StartupPolicy  `json:"startupPolicy"`
 		Template      *rbgsv1.GroupTemplate `json:"template"`
-	}{s.Spec.StartupPolicy, t})
-	if err != nil {
+	}{s.Spec.StartupPolicy, t}, 5)
+	if !ok {
 		// The API types always marshal; keep the revision stable regardless.
 		return "invalid"
 	}
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:5])
+	return h
 }
 
 // updatedSpec is the spec of a group at the update revision.
@@ -53,17 +45,23 @@ func updatedSpec(s *rbgsv1.RoleBasedGroupSet) rbgsv1.RoleBasedGroupSpec {
 
 // scaledSpec is the spec of a group the rollout has not reached yet: its
 // own roles and templates, with the replica counts and restart settings of
-// the set (neither changes a pod).
+// the set (neither changes a pod). A role whose size the new revision
+// changes keeps its own replicas: the set's count is of instances of the
+// new size (a role of size 1 x 8 edited to size 4 x 2 runs 8 pods, not 2,
+// until its group's turn comes).
 func scaledSpec(s *rbgsv1.RoleBasedGroupSet, current *rbgsv1.RoleBasedGroup) rbgsv1.RoleBasedGroupSpec {
 	spec := *current.Spec.DeepCopy()
 	spec.RestartSpec = *s.Spec.RestartSpec.DeepCopy()
 	for i := range spec.Roles {
-		for _, t := range s.Spec.GroupTemplate.Roles {
-			if t.Role == spec.Roles[i].Role {
-				spec.Roles[i].Replicas = t.Replicas
-				spec.Roles[i].RolloutStrategy = t.RolloutStrategy.DeepCopy()
-			}
+		r := &spec.Roles[i]
+		t := scaling.RoleOf(s.Spec.GroupTemplate.Roles, r.Role)
+		if t == nil {
+			continue
 		}
+		if t.SizeOrDefault() == r.SizeOrDefault() {
+			r.Replicas = t.Replicas
+		}
+		r.RolloutStrategy = t.RolloutStrategy.DeepCopy()
 	}
 	return spec
 }

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,12 +25,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/apply"
 	"github.com/openpatio/rbgs/internal/metrics"
-	"github.com/openpatio/rbgs/internal/naming"
 	"github.com/openpatio/rbgs/internal/owner"
 	"github.com/openpatio/rbgs/internal/status"
 	"github.com/openpatio/rbgs/internal/validation"
@@ -65,8 +65,57 @@ const writeParallelism = 64
 // +kubebuilder:rbac:groups=openpatio.io,resources=rolebasedgroupsets/finalizers,verbs=update
 // +kubebuilder:rbac:groups=openpatio.io,resources=rolebasedgroups,verbs=get;list;watch;create;patch;delete
 
-// Reconcile brings one set to its spec.
+// Reconcile brings one set to its spec: it observes the set's groups and
+// RoleScalers, plans which groups to create, move and delete (pure,
+// plan.go and writes.go), writes them, and writes its status once.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	s, err := r.set(ctx, req)
+	if s == nil || err != nil {
+		return ctrl.Result{}, err
+	}
+	now := metav1.NewTime(r.Clock.Now())
+	if errs := validation.RoleBasedGroupSet(s); len(errs) > 0 {
+		return r.writeStatus(ctx, s, failedStatus(s, errs.ToAggregate(), now), nil)
+	}
+	key := req.String()
+	obs, err := r.observe(ctx, key, s, now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	rev := revision(obs.s)
+	ro := rolloutOf(obs.s, rev)
+	current := currentRevision(s.Status.CurrentRevision, obs.groups, ro.replicas, rev)
+	states := make([]groupState, 0, len(obs.groups))
+	for i, g := range obs.groups {
+		states = append(states, stateOf(i, g))
+	}
+	moves := planSet(ro, states)
+
+	r.Memo.Retain(key, groupUIDs(obs.groups))
+	w := apply.NewWriter(ctx, r.Client, r.Reader, r.Scheme, r.Memo, key, "")
+	writes := planWrites(obs, moves, ro, current)
+	// Groups are independent: write them side by side.
+	apply.Parallel(writeParallelism, len(writes), func(j int) { w.WriteFor(writes[j].intent, writes[j].live, writes[j].build) })
+	deleteErr := r.deleteGroups(ctx, obs.groups, moves.delete)
+
+	// The status describes what the cache showed before this reconcile's
+	// writes; the writes come back through the watch and update it.
+	st := computeStatus(obs.s, obs.groups, ro, current, now)
+	if c, ok := errors.AsType[*apply.ConflictError](w.Err()); ok {
+		// A group could not be created: an object the set does not control
+		// holds its name. Retried with backoff until the name is free.
+		c.SetConditions(&st.Conditions, s.Generation, now)
+		r.Recorder.Eventf(s, nil, corev1.EventTypeWarning, ReasonNameConflict, "Create", "%s", c.Error())
+	}
+	r.Metrics.SetPhase(key, st.Phase)
+	r.Metrics.SetGroups(s.Namespace, s.Name, ro.replicas, st.ReadyGroups, st.UpdatedGroups)
+	result, statusErr := r.writeStatus(ctx, s, st, &moves)
+	return result, errors.Join(w.Err(), deleteErr, statusErr)
+}
+
+// set reads the set of req; nil when it is gone (its memories are
+// dropped) or being deleted (the garbage collector removes its groups).
+func (r *Reconciler) set(ctx context.Context, req ctrl.Request) (*rbgsv1.RoleBasedGroupSet, error) {
 	var s rbgsv1.RoleBasedGroupSet
 	if err := r.Client.Get(ctx, req.NamespacedName, &s); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -75,165 +124,34 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			r.Metrics.SetPhase(req.String(), "")
 			r.Metrics.ForgetSet(req.Namespace, req.Name)
 		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		return nil, client.IgnoreNotFound(err)
 	}
 	if !s.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil // the garbage collector removes the groups
+		return nil, nil
 	}
-	now := metav1.NewTime(r.Clock.Now())
-	replicas := *s.Spec.Replicas
-	if errs := validation.RoleBasedGroupSet(&s); len(errs) > 0 {
-		return r.writeStatus(ctx, &s, failedStatus(&s, errs.ToAggregate(), now), nil)
-	}
+	return &s, nil
+}
 
-	key := req.String()
-	groups, err := r.observe(ctx, key, &s)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	rev := revision(&s)
-	ro := rolloutOf(&s, rev)
-	current := currentRevision(s.Status.CurrentRevision, groups, replicas, rev)
-	states := make([]groupState, 0, len(groups))
-	for i, g := range groups {
-		states = append(states, stateOf(i, g))
-	}
-	plan := planSet(ro, states)
-
-	r.Memo.Retain(key, groupUIDs(groups))
-	w := apply.NewWriter(ctx, r.Client, r.Reader, r.Scheme, r.Memo, key, "")
-	updated := sync.OnceValue(func() rbgsv1.RoleBasedGroupSpec { return updatedSpec(&s) })
-	updatedIntent := fmt.Sprintf("%s/%d/%s", s.UID, s.Generation, rev)
-	// A group created where the rollout does not reach (below the
-	// partition, or while paused) runs the current revision, with the
-	// roles of a group that runs it.
-	var currentGroup *rbgsv1.RoleBasedGroup
-	if current != rev {
-		currentGroup = lowestAt(groups, current)
-	}
-	type job struct {
-		index int32
-		live  *rbgsv1.RoleBasedGroup
-	}
-	var jobs []job
-	for _, i := range plan.create {
-		jobs = append(jobs, job{index: i})
-	}
-	for i, g := range groups {
-		if i < replicas {
-			jobs = append(jobs, job{index: i, live: g})
-		}
-	}
-	// Groups are independent: write them side by side.
-	apply.Parallel(writeParallelism, len(jobs), func(j int) {
-		i, live := jobs[j].index, jobs[j].live
-		// base is the group whose roles and templates a group not moved
-		// to the update revision keeps.
-		base := live
-		if live == nil && (ro.paused || i < ro.partition) {
-			base = currentGroup
-		}
-		if base == nil || base.Labels[rbgsv1.LabelGroupRevision] == rev || slices.Contains(plan.update, i) {
-			w.WriteFor(updatedIntent, live, func() client.Object { return desiredGroup(&s, i, rev, updated()) })
-			return
-		}
-		old := base.Labels[rbgsv1.LabelGroupRevision]
-		w.WriteFor(fmt.Sprintf("%s/%d/%s/%d", s.UID, s.Generation, old, base.Generation), live,
-			func() client.Object { return desiredGroup(&s, i, old, scaledSpec(&s, base)) })
-	})
-	var deleteErrs []error
-	var mu sync.Mutex
-	apply.Parallel(writeParallelism, len(plan.delete), func(j int) {
-		g := groups[plan.delete[j]]
+// deleteGroups deletes the groups at indices, each only if it is still the
+// group that was observed.
+func (r *Reconciler) deleteGroups(ctx context.Context, groups map[int32]*rbgsv1.RoleBasedGroup, indices []int32) error {
+	errs := make([]error, len(indices))
+	apply.Parallel(writeParallelism, len(indices), func(j int) {
+		g := groups[indices[j]]
 		uid := g.UID
 		err := r.Client.Delete(ctx, g, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &uid})
 		if client.IgnoreNotFound(err) != nil {
-			mu.Lock()
-			deleteErrs = append(deleteErrs, fmt.Errorf("deleting group %s: %w", g.Name, err))
-			mu.Unlock()
+			errs[j] = fmt.Errorf("deleting group %s: %w", g.Name, err)
 		}
 	})
-
-	// The status describes what the cache showed before this reconcile's
-	// writes; the writes come back through the watch and update it.
-	st := computeStatus(&s, groups, ro, current, now)
-	if c, ok := errors.AsType[*apply.ConflictError](w.Err()); ok {
-		// A group could not be created: an object the set does not control
-		// holds its name. Retried with backoff until the name is free.
-		c.SetConditions(&st.Conditions, s.Generation, now)
-		r.Recorder.Eventf(&s, nil, corev1.EventTypeWarning, ReasonNameConflict, "Create", "%s", c.Error())
-	}
-	r.Metrics.SetPhase(key, st.Phase)
-	r.Metrics.SetGroups(s.Namespace, s.Name, replicas, st.ReadyGroups, st.UpdatedGroups)
-	result, statusErr := r.writeStatus(ctx, &s, st, &plan)
-	return result, errors.Join(w.Err(), errors.Join(deleteErrs...), statusErr)
-}
-
-// observe returns the set's groups by index. Groups 0..replicas-1 are read
-// one by one, each read waiting until the cache has seen this operator's
-// last write of that group, so a lagging cache never makes the set create a
-// group twice; groups at higher indices (to delete) come from the owner
-// index without waiting. Groups whose index label is missing or does not
-// match their name are not the set's to manage.
-func (r *Reconciler) observe(ctx context.Context, key string, s *rbgsv1.RoleBasedGroupSet) (map[int32]*rbgsv1.RoleBasedGroup, error) {
-	// The listed groups are the cache's own objects, not copies: a set of a
-	// thousand groups is reconciled for every change of one, and copying
-	// every group each time dominated the operator's CPU and allocations.
-	// Nothing here modifies them: desired specs are built from copies, and
-	// a delete only reads the object's key.
-	var list rbgsv1.RoleBasedGroupList
-	if err := r.Client.List(ctx, &list, append(owner.Of(s), client.DisableReadYourWritesConsistency, client.UnsafeDisableDeepCopy)...); err != nil {
-		return nil, fmt.Errorf("listing groups of %s: %w", s.Name, err)
-	}
-	groups := make(map[int32]*rbgsv1.RoleBasedGroup, len(list.Items))
-	for i := range list.Items {
-		g := &list.Items[i]
-		idx, err := strconv.ParseInt(g.Labels[rbgsv1.LabelGroupIndex], 10, 32)
-		if err != nil || g.Name != naming.Group(s.Name, int32(idx)) {
-			continue
-		}
-		groups[int32(idx)] = g
-	}
-	// Only groups missing from the list, or listed in a version older than
-	// this operator's last write, need a read that waits.
-	var recheck []int32
-	for i := range *s.Spec.Replicas {
-		if g, ok := groups[i]; !ok || !r.Memo.Settled(key, g) {
-			recheck = append(recheck, i)
-		}
-	}
-	read := make([]*rbgsv1.RoleBasedGroup, len(recheck))
-	errs := make([]error, len(recheck))
-	apply.Parallel(16, len(recheck), func(j int) {
-		g := &rbgsv1.RoleBasedGroup{}
-		err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: naming.Group(s.Name, recheck[j])}, g)
-		switch {
-		case err == nil && metav1.IsControlledBy(g, s):
-			read[j] = g
-		case err != nil && !apierrors.IsNotFound(err):
-			errs[j] = fmt.Errorf("reading group %d of %s: %w", recheck[j], s.Name, err)
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	for j, i := range recheck {
-		if read[j] != nil {
-			groups[i] = read[j]
-		} else {
-			delete(groups, i)
-		}
-	}
-	return groups, nil
+	return errors.Join(errs...)
 }
 
 // failedStatus is the status of a set whose template cannot be built: the
 // previous one, at the current generation, Failed, with the reason.
 func failedStatus(s *rbgsv1.RoleBasedGroupSet, err error, now metav1.Time) rbgsv1.RoleBasedGroupSetStatus {
 	st := *s.Status.DeepCopy()
-	st.ObservedGeneration = s.Generation
-	st.Phase = rbgsv1.PhaseFailed
-	status.SetNotReady(&st.Conditions, ReasonInvalidSpec, err.Error(), s.Generation, now)
+	status.Failed(&st.ObservedGeneration, &st.Phase, &st.Conditions, s.Generation, ReasonInvalidSpec, err, now)
 	return st
 }
 
@@ -319,9 +237,18 @@ func indices(ix []int32) string {
 // maxRanges bounds the ranges indices lists.
 const maxRanges = 20
 
+// scaledSet maps a RoleScaler to the set it targets, if it targets one.
+func scaledSet(_ context.Context, o client.Object) []reconcile.Request {
+	rs := o.(*rbgsv1.RoleScaler)
+	if rs.Spec.TargetRef.Kind != rbgsv1.TargetSet {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: rs.Namespace, Name: rs.Spec.TargetRef.Name}}}
+}
+
 // SetupWithManager registers the reconciler, its owner index and watches:
-// the set wakes on its own spec changes and on any change of its groups,
-// their status included.
+// the set wakes on its own spec changes, on any change of its groups,
+// their status included, and on changes of the RoleScalers of its roles.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, workers int) error {
 	if err := owner.AddIndex(ctx, mgr, &rbgsv1.RoleBasedGroup{}); err != nil {
 		return err
@@ -329,6 +256,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&rbgsv1.RoleBasedGroupSet{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&rbgsv1.RoleBasedGroup{}).
+		// A RoleScaler's count is the set's to pass to its groups.
+		Watches(&rbgsv1.RoleScaler{}, handler.EnqueueRequestsFromMapFunc(scaledSet),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Named("rolebasedgroupset").
 		Complete(r)

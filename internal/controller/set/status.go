@@ -29,18 +29,32 @@ const (
 	ReasonNameConflict   = apply.ReasonNameConflict
 )
 
-// available: the group reports Running for its current generation.
+// available: the group serves at the revision the set gave it: it
+// reports Running at its current generation, or Running at that revision
+// while the set's last write, of counts alone, has not reached its status
+// yet (a scale changes no revision, and a group that scales keeps
+// serving: see the group's Scaling reason).
 func available(g *rbgsv1.RoleBasedGroup) bool {
-	return g.Status.ObservedGeneration == g.Generation && g.Status.Phase == rbgsv1.PhaseRunning
+	st := &g.Status
+	if st.Phase != rbgsv1.PhaseRunning {
+		return false
+	}
+	if st.RunningRevision == "" {
+		return st.ObservedGeneration == g.Generation
+	}
+	return st.RunningRevision == g.Labels[rbgsv1.LabelGroupRevision]
 }
 
 // groupPhase is the phase the set reports for one of its groups: a group
-// whose status does not describe its current generation yet is Progressing.
+// whose status does not describe its current generation yet is
+// Progressing, unless it serves (see available).
 func groupPhase(g *rbgsv1.RoleBasedGroup) rbgsv1.GroupPhase {
-	if g.Status.Phase == "" {
+	switch {
+	case g.Status.Phase == "":
 		return rbgsv1.PhasePending
-	}
-	if g.Status.ObservedGeneration != g.Generation && g.Status.Phase != rbgsv1.PhasePending {
+	case available(g):
+		return rbgsv1.PhaseRunning
+	case g.Status.ObservedGeneration != g.Generation && g.Status.Phase != rbgsv1.PhasePending:
 		return rbgsv1.PhaseProgressing
 	}
 	return g.Status.Phase
@@ -49,7 +63,6 @@ func groupPhase(g *rbgsv1.RoleBasedGroup) rbgsv1.GroupPhase {
 // computeStatus summarises the set from its groups (indexed by group
 // index), under rollout r from revision current.
 func computeStatus(s *rbgsv1.RoleBasedGroupSet, groups map[int32]*rbgsv1.RoleBasedGroup, r rollout, current string, now metav1.Time) rbgsv1.RoleBasedGroupSetStatus {
-	replicas := r.replicas
 	st := rbgsv1.RoleBasedGroupSetStatus{
 		ObservedGeneration: s.Generation,
 		Replicas:           int32(len(groups)),
@@ -58,6 +71,19 @@ func computeStatus(s *rbgsv1.RoleBasedGroupSet, groups map[int32]*rbgsv1.RoleBas
 		Selector:           labels.SelectorFromSet(labels.Set{rbgsv1.LabelSetName: s.Name}).String(),
 		Conditions:         slices.Clone(s.Status.Conditions),
 	}
+	st.Groups, st.GroupsOmitted = tallyGroups(&st, groups, r)
+	p := progressOf(r, groups)
+	st.UpdatedGroups = p.updated
+	ready, progressing := setConditions(&st, r, p, current, now)
+	ready.ObservedGeneration, progressing.ObservedGeneration = s.Generation, s.Generation
+	apimeta.SetStatusCondition(&st.Conditions, ready)
+	apimeta.SetStatusCondition(&st.Conditions, progressing)
+	return st
+}
+
+// tallyGroups counts the groups by phase and the ready ones into st, and
+// returns the bounded list of groups (see boundGroups).
+func tallyGroups(st *rbgsv1.RoleBasedGroupSetStatus, groups map[int32]*rbgsv1.RoleBasedGroup, r rollout) ([]rbgsv1.GroupStatus, int32) {
 	entries := make([]rbgsv1.GroupStatus, 0, len(groups))
 	for i, g := range groups {
 		phase := groupPhase(g)
@@ -73,28 +99,29 @@ func computeStatus(s *rbgsv1.RoleBasedGroupSet, groups map[int32]*rbgsv1.RoleBas
 		case rbgsv1.PhaseFailed:
 			st.GroupCounts.Failed++
 		}
-		updated := g.Labels[rbgsv1.LabelGroupRevision] == r.updateRevision
-		if i < replicas && available(g) {
+		if i < r.replicas && available(g) {
 			st.ReadyGroups++
 		}
 		entries = append(entries, rbgsv1.GroupStatus{
-			GroupID: strconv.Itoa(int(i)), Name: g.Name, Phase: phase, Updated: updated,
+			GroupID: strconv.Itoa(int(i)), Name: g.Name, Phase: phase, Updated: g.Labels[rbgsv1.LabelGroupRevision] == r.updateRevision,
 			Roles: roleStatuses(g.Status.Roles),
 		})
 	}
-	st.Groups, st.GroupsOmitted = boundGroups(entries, rbgsv1.MaxGroupStatuses)
-	p := progressOf(r, groups)
-	st.UpdatedGroups = p.updated
+	return boundGroups(entries, rbgsv1.MaxGroupStatuses)
+}
 
-	ready := metav1.Condition{Type: rbgsv1.ConditionReady, ObservedGeneration: s.Generation, LastTransitionTime: now}
-	progressing := metav1.Condition{Type: rbgsv1.ConditionProgressing, ObservedGeneration: s.Generation, LastTransitionTime: now}
+// setConditions are the Ready and Progressing conditions of the set whose
+// counts st holds, under rollout r at progress p, and its phase (in st).
+func setConditions(st *rbgsv1.RoleBasedGroupSetStatus, r rollout, p progress, current string, now metav1.Time) (ready, progressing metav1.Condition) {
+	replicas := r.replicas
+	ready = metav1.Condition{Type: rbgsv1.ConditionReady, LastTransitionTime: now}
+	progressing = metav1.Condition{Type: rbgsv1.ConditionProgressing, LastTransitionTime: now}
 	summary := fmt.Sprintf("%d/%d groups ready, %d/%d updated", st.ReadyGroups, replicas, st.UpdatedGroups, replicas)
 	progressMessage := summary
 	if p.reason(r) != "" {
 		progressMessage = p.message(r, current)
 	}
-	scaling := st.Replicas != replicas
-	rolling := p.rolling(r)
+	scaling, rolling := st.Replicas != replicas, p.rolling(r)
 	switch {
 	case st.GroupCounts.Failed > 0:
 		st.Phase = rbgsv1.PhaseFailed
@@ -132,9 +159,7 @@ func computeStatus(s *rbgsv1.RoleBasedGroupSet, groups map[int32]*rbgsv1.RoleBas
 		}
 	}
 	ready.Message, progressing.Message = summary, progressMessage
-	apimeta.SetStatusCondition(&st.Conditions, ready)
-	apimeta.SetStatusCondition(&st.Conditions, progressing)
-	return st
+	return ready, progressing
 }
 
 // roleStatuses is a group's role statuses as its set reports them: counts

@@ -207,13 +207,16 @@ func TestStateOf(t *testing.T) {
 	if s := stateOf(0, g); !s.ready || !s.started || s.moving || s.down {
 		t.Errorf("Running at its revision: %+v", s)
 	}
-	g.Generation = 2 // a scale the group has not seen yet
-	if s := stateOf(0, g); s.ready || !s.started || s.moving || s.down || !s.unavailable() || s.costless() {
+	g.Generation = 2 // a scale the group has not seen yet: it serves as before
+	if s := stateOf(0, g); !s.ready || !s.started || s.moving || s.down || s.unavailable() || s.costless() {
 		t.Errorf("lagging a scale: %+v", s)
 	}
+	if groupPhase(g) != rbgsv1.PhaseRunning {
+		t.Errorf("a group lagging a scale is listed %s", groupPhase(g))
+	}
 	g.Labels[rbgsv1.LabelGroupRevision] = "newer"
-	if s := stateOf(0, g); !s.moving || !s.costless() {
-		t.Errorf("moved on: %+v", s)
+	if s := stateOf(0, g); s.ready || !s.moving || !s.costless() || groupPhase(g) != rbgsv1.PhaseProgressing {
+		t.Errorf("moved on: %+v, listed %s", s, groupPhase(g))
 	}
 	g.Labels[rbgsv1.LabelGroupRevision] = "new"
 	g.Status.ObservedGeneration, g.Status.Phase = 2, rbgsv1.PhaseDegraded

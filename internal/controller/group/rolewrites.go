@@ -1,0 +1,202 @@
+package group
+
+import (
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/internal/topology"
+)
+
+// roleWrites is what a reconcile writes of one role: its Service and
+// workloads, and how the workloads of its former layout go.
+type roleWrites struct {
+	writes []write
+	scales []scaleWrite
+	gone   []objectRef
+}
+
+// planRoleWrites plans the writes of role p of obs: none when it is not
+// written (blocked, or waiting for its dependencies).
+func planRoleWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs *gangPlan) roleWrites {
+	if !p.write {
+		return roleWrites{}
+	}
+	g, r, role, ch := obs.g, p.spec, p.topo, obs.ch
+	out := roleWrites{writes: []write{{live: ch.services[role.Service], build: func() client.Object { return desiredService(g, r) }}}}
+	want := r.ReplicasOrDefault()
+	running, ready := newLayoutRunning(p, ch)
+	keep := p.old.keep(want, running, ready, r.InstancesMaxUnavailable(), role.Gang == rbgsv1.GangRole)
+	out.scales, out.gone = p.old.shrink(keep)
+	pods := len(roleScope(r.Role).of(ch.pods))
+	switch {
+	case role.Kind == rbgsv1.WorkloadDeployment:
+		if w, ok := singleWrite(obs, scheme, p, gangs, ch.deployments[role.Service], want-keep, pods, func(n int32) client.Object {
+			d := desiredDeployment(g, r)
+			d.Spec.Replicas = &n
+			return d
+		}); ok {
+			out.writes = append(out.writes, w)
+		}
+	case role.MultiPod():
+		out.writes = append(out.writes, instanceWrites(obs, scheme, p, gangs, keep, running-ready)...)
+	default:
+		if w, ok := singleWrite(obs, scheme, p, gangs, ch.statefulSets[role.Service], want-keep, pods, func(n int32) client.Object {
+			s := desiredStatefulSet(g, r)
+			s.Spec.Replicas = &n
+			return s
+		}); ok {
+			out.writes = append(out.writes, w)
+		}
+	}
+	return out
+}
+
+// liveReplicas is the replicas a workload from the cache asks for, nil
+// when it is absent.
+func liveReplicas(o client.Object) *int32 {
+	switch w := o.(type) {
+	case *appsv1.StatefulSet:
+		if w != nil {
+			return new(replicasOf(w.Spec.Replicas))
+		}
+	case *appsv1.Deployment:
+		if w != nil {
+			return new(replicasOf(w.Spec.Replicas))
+		}
+	}
+	return nil
+}
+
+// newLayoutRunning counts the instances of role p's own layout that run,
+// and of those the Ready ones: what a move from a former layout has
+// brought up so far.
+func newLayoutRunning(p *rolePlan, ch *children) (running, ready int32) {
+	if len(p.old) == 0 {
+		return 0, 0
+	}
+	role := p.topo
+	switch {
+	case role.Kind == rbgsv1.WorkloadDeployment:
+		if d := ch.deployments[role.Service]; d != nil {
+			return replicasOf(d.Spec.Replicas), min(d.Status.ReadyReplicas, replicasOf(d.Spec.Replicas))
+		}
+	case role.MultiPod():
+		for _, s := range p.instances {
+			if s.exists && !s.emptied {
+				running++
+				if s.serving() {
+					ready++
+				}
+			}
+		}
+	default:
+		if s := ch.statefulSets[role.Service]; s != nil {
+			return replicasOf(s.Spec.Replicas), min(s.Status.ReadyReplicas, replicasOf(s.Spec.Replicas))
+		}
+	}
+	return running, ready
+}
+
+// singleWrite is the write of the one workload of a role of size 1 (a
+// StatefulSet or a Deployment): live from the cache, want replicas, build
+// the desired workload for a count. A role placed as one gang moves to a
+// new gang all at once (see gangCount).
+func singleWrite(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs *gangPlan, live client.Object,
+	want int32, pods int, build func(int32) client.Object) (write, bool) {
+	n, ok, liveCount := want, true, liveReplicas(live)
+	if pg := p.topo.PodGroup(); pg != "" {
+		moving := liveCount != nil && (templateGang(live) != pg || gangs.stale(pg))
+		n, ok = gangCount(liveCount, want, pods, moving, gangs.ready(pg))
+	}
+	if !ok {
+		return write{}, false
+	}
+	return write{intent: fmt.Sprintf("%s/%d", intent(obs.g), n), live: live, build: func() client.Object {
+		return keepRendering(build(n), live, scheme)
+	}}, true
+}
+
+// templateGang is the gang the pods of workload w join, "" when none.
+func templateGang(w client.Object) string {
+	if t := podTemplateOf(w); t != nil && t.Spec.SchedulingGroup != nil && t.Spec.SchedulingGroup.PodGroupName != nil {
+		return *t.Spec.SchedulingGroup.PodGroupName
+	}
+	return ""
+}
+
+// gangCount is how many replicas the workload of a role placed as one
+// gang gets (want, as the role asks), and whether it is written at all.
+// Its pods move to a new gang all at once (moving: none is left), and
+// come back together: an emptied workload stays empty while a pod of the
+// role is left or its gang is not in place. A missing workload is not
+// created before its gang is in place. liveCount is nil when the workload
+// is absent.
+func gangCount(liveCount *int32, want int32, pods int, moving, gangReady bool) (int32, bool) {
+	switch {
+	case liveCount == nil:
+		return want, gangReady
+	case moving:
+		return 0, true
+	case *liveCount == 0 && want > 0 && (pods > 0 || !gangReady):
+		return 0, true
+	}
+	return want, true
+}
+
+// instanceWrites are the writes of the instances of role p (of size > 1):
+// each as planInstances says, the first keep left to the role's former
+// layout, with the budget the move of its layout left (unavailable: the
+// new instances that are not Ready yet).
+func instanceWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs *gangPlan, keep, unavailable int32) []write {
+	g, r, role := obs.g, p.spec, p.topo
+	states := p.instances
+	for i := range states {
+		states[i].deferred = states[i].index < keep
+	}
+	budget := r.InstancesMaxUnavailable()
+	if keep > 0 {
+		budget -= unavailable
+	}
+	together := false
+	if pg := role.PodGroup(); pg != "" {
+		together = gangs.stale(pg)
+		for j := range role.Instances {
+			if live := obs.ch.statefulSets[role.Instances[j].Workload]; live != nil && templateGang(live) != pg {
+				together = true
+			}
+		}
+	}
+	steps := planInstances(states, budget, together)
+	var out []write
+	for j := range role.Instances {
+		in, step, live := &role.Instances[j], steps[j], obs.ch.statefulSets[role.Instances[j].Workload]
+		if step == instanceSkip {
+			continue
+		}
+		out = append(out, write{
+			// The step depends on the instance's pods, which the memo does
+			// not see: it is part of the intent.
+			intent: fmt.Sprintf("%s/%d", intent(g), step),
+			live:   live,
+			build:  func() client.Object { return instanceObject(g, r, role, in, step, live, scheme) },
+		})
+	}
+	return out
+}
+
+// instanceObject is the StatefulSet of instance in of role r for step
+// (see planInstances); live is the instance's StatefulSet from the cache.
+func instanceObject(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, role *topology.Role, in *topology.Instance,
+	step instanceStep, live *appsv1.StatefulSet, scheme *runtime.Scheme) client.Object {
+	switch step {
+	case instanceAsItRuns:
+		return asItRuns(desiredInstance(g, r, role, in, role.Size), live)
+	case instanceEmpty:
+		return keepRendering(desiredInstance(g, r, role, in, 0), live, scheme)
+	}
+	return keepRendering(desiredInstance(g, r, role, in, role.Size), live, scheme)
+}

@@ -1,0 +1,80 @@
+package set
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+)
+
+// groupWrite is one group to write: live from the cache (nil when
+// absent), intent what its desired state depends on (see apply.Memo),
+// build that state, called only when needed.
+type groupWrite struct {
+	intent string
+	live   client.Object
+	build  func() client.Object
+}
+
+// planWrites plans the writes of the groups of obs that moves (see
+// planSet) creates or keeps, at revision rev while current is the
+// revision of the groups not updated yet. A group at the update revision,
+// or moved to it now, gets the set's template; one the rollout has not
+// reached keeps its roles and templates and takes the set's counts (see
+// scaledSpec); a group created where the rollout does not reach (below
+// the partition, or while paused) runs the current revision, with the
+// roles of a group that runs it.
+func planWrites(obs *observation, moves setPlan, ro rollout, current string) []groupWrite {
+	s := obs.s
+	counts := replicaCounts(s)
+	updated := sync.OnceValue(func() rbgsv1.RoleBasedGroupSpec { return updatedSpec(s) })
+	updatedIntent := fmt.Sprintf("%s/%d/%s/%v", s.UID, s.Generation, ro.updateRevision, counts)
+	var currentGroup *rbgsv1.RoleBasedGroup
+	if current != ro.updateRevision {
+		currentGroup = lowestAt(obs.groups, current)
+	}
+	var out []groupWrite
+	add := func(i int32, live *rbgsv1.RoleBasedGroup) {
+		// base is the group whose roles and templates a group not moved
+		// to the update revision keeps.
+		base := live
+		if live == nil && (ro.paused || i < ro.partition) {
+			base = currentGroup
+		}
+		w := groupWrite{live: live}
+		if base == nil || base.Labels[rbgsv1.LabelGroupRevision] == ro.updateRevision || slices.Contains(moves.update, i) {
+			w.intent, w.build = updatedIntent, func() client.Object { return desiredGroup(s, i, ro.updateRevision, updated()) }
+		} else {
+			old := base.Labels[rbgsv1.LabelGroupRevision]
+			w.intent = fmt.Sprintf("%s/%d/%s/%d/%v", s.UID, s.Generation, old, base.Generation, counts)
+			w.build = func() client.Object { return desiredGroup(s, i, old, scaledSpec(s, base)) }
+		}
+		if live == nil {
+			// A nil pointer is no object to the writer.
+			w.live = nil
+		}
+		out = append(out, w)
+	}
+	for _, i := range moves.create {
+		add(i, nil)
+	}
+	for i, g := range obs.groups {
+		if i < ro.replicas {
+			add(i, g)
+		}
+	}
+	return out
+}
+
+// replicaCounts lists the replicas of the roles of s's template, which
+// its RoleScalers may change without a new generation of s.
+func replicaCounts(s *rbgsv1.RoleBasedGroupSet) []int32 {
+	out := make([]int32, len(s.Spec.GroupTemplate.Roles))
+	for i := range s.Spec.GroupTemplate.Roles {
+		out[i] = s.Spec.GroupTemplate.Roles[i].ReplicasOrDefault()
+	}
+	return out
+}

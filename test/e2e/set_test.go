@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -138,6 +139,13 @@ func TestSetEndToEnd(t *testing.T) {
 				s.Spec.GroupTemplate.Roles[i].Template.Spec.Containers[0].Image = "registry.example.com/llm-server:v2"
 			}
 		})
+		// A group is unavailable when fewer of its pods serve than it runs
+		// whole (prefill 2, decode 3): counted from the pods themselves,
+		// not from what the operator reports.
+		whole := 0
+		for _, r := range s.Spec.GroupTemplate.Roles {
+			whole += int(r.ReplicasOrDefault())
+		}
 		var (
 			mu      sync.Mutex
 			worst   int
@@ -153,13 +161,19 @@ func TestSetEndToEnd(t *testing.T) {
 					return
 				case <-time.After(50 * time.Millisecond):
 				}
-				var l rbgsv1.RoleBasedGroupList
+				var l corev1.PodList
 				if err := k8s.List(context.Background(), &l, client.InNamespace(ns), client.MatchingLabels{rbgsv1.LabelSetName: "demo-group"}); err != nil {
 					continue
 				}
+				serving := map[string]int{}
+				for i := range l.Items {
+					if ok, _ := podReady(&l.Items[i]); ok && l.Items[i].DeletionTimestamp.IsZero() {
+						serving[l.Items[i].Labels[rbgsv1.LabelGroupName]]++
+					}
+				}
 				unavailable := 0
-				for _, g := range l.Items {
-					if g.Status.Phase != rbgsv1.PhaseRunning || g.Status.ObservedGeneration != g.Generation {
+				for _, g := range []string{"demo-group-0", "demo-group-1", "demo-group-2"} {
+					if serving[g] < whole {
 						unavailable++
 					}
 				}

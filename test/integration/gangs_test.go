@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,20 +49,34 @@ func schedulingGroup(t *testing.T, ns, name string) string {
 	return ""
 }
 
-// setInitiallyScheduled plays the scheduler: it reports whether PodGroup
-// name could be placed.
-func setInitiallyScheduled(t *testing.T, ns, name string, status metav1.ConditionStatus, reason, message string) {
+// placeGang plays a StatefulSet and the scheduler for the pods of a gang
+// (envtest runs neither): it creates, once, pod k of workload sts for each
+// k below n, with the labels of role (and instance, unless negative) of
+// group, joining PodGroup gang, then says through their PodScheduled
+// conditions whether the scheduler placed them.
+func placeGang(t *testing.T, ns, group, role string, instance int, sts, gang string, n int, status corev1.ConditionStatus, reason, message string) {
 	t.Helper()
-	eventually(t, "scheduling PodGroup "+name, func() error {
-		var pg schedulingv1beta1.PodGroup
-		if err := get(t, ns, name, &pg); err != nil {
-			return err
+	for k := range n {
+		name := fmt.Sprintf("%s-%d", sts, k)
+		labels := map[string]string{rbgsv1.LabelGroupName: group, rbgsv1.LabelRole: role, appsv1.PodIndexLabel: strconv.Itoa(k)}
+		if instance >= 0 {
+			labels[rbgsv1.LabelInstance] = strconv.Itoa(instance)
 		}
-		apimeta.SetStatusCondition(&pg.Status.Conditions, metav1.Condition{
-			Type: schedulingv1beta1.PodGroupInitiallyScheduled, Status: status, Reason: reason, Message: message,
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels}, Spec: corev1.PodSpec{
+			Containers:      []corev1.Container{{Name: "main", Image: wrappers.Image}},
+			SchedulingGroup: &corev1.PodSchedulingGroup{PodGroupName: &gang},
+		}}
+		if err := k8s.Create(context.Background(), p); client.IgnoreAlreadyExists(err) != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "placing pod "+name, func() error {
+			if err := get(t, ns, name, p); err != nil {
+				return err
+			}
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: status, Reason: reason, Message: message}}
+			return k8s.Status().Update(context.Background(), p)
 		})
-		return k8s.Status().Update(context.Background(), &pg)
-	})
+	}
 }
 
 // gangsCondition waits until the group's GangsScheduled condition has
@@ -140,14 +156,23 @@ func TestGangObjects(t *testing.T) {
 	// The scheduler has not placed them yet; then it cannot place one
 	// instance, says why, and the group says so, naming the instance.
 	gangsCondition(t, ns, "gang", "Pending", "instance 0 of role decode")
-	setInitiallyScheduled(t, ns, "gang-decode-0", metav1.ConditionTrue, "Scheduled", "")
-	setInitiallyScheduled(t, ns, "gang-router", metav1.ConditionTrue, "Scheduled", "")
-	setInitiallyScheduled(t, ns, "gang-decode-1", metav1.ConditionFalse, schedulingv1beta1.PodGroupReasonUnschedulable,
+	placeGang(t, ns, "gang", "decode", 0, "gang-decode-0", "gang-decode-0", 2, corev1.ConditionTrue, "", "")
+	placeGang(t, ns, "gang", "router", -1, "gang-router", "gang-router", 2, corev1.ConditionTrue, "", "")
+	placeGang(t, ns, "gang", "decode", 1, "gang-decode-1", "gang-decode-1", 2, corev1.ConditionFalse, corev1.PodReasonUnschedulable,
 		"0/2 nodes are available: 2 Insufficient nvidia.com/gpu")
 	gangsCondition(t, ns, "gang", "Unschedulable", "instance 1 of role decode", "gang-decode-1", "Insufficient nvidia.com/gpu")
 	wantEvents(t, ns, "gang", "Unschedulable")
-	setInitiallyScheduled(t, ns, "gang-decode-1", metav1.ConditionTrue, "Scheduled", "")
+	placeGang(t, ns, "gang", "decode", 1, "gang-decode-1", "gang-decode-1", 2, corev1.ConditionTrue, "", "")
 	gangsCondition(t, ns, "gang", "Scheduled")
+	// A pod of a placed gang the scheduler cannot place again (its
+	// PodGroup placed the gang once, long ago): the group says so.
+	placeGang(t, ns, "gang", "decode", 1, "gang-decode-1", "gang-decode-1", 1, corev1.ConditionFalse, corev1.PodReasonUnschedulable,
+		"0/2 nodes are available: 2 node(s) didn't match pod topology")
+	gangsCondition(t, ns, "gang", "Unschedulable", "instance 1 of role decode", "didn't match pod topology")
+	// The pods go (envtest runs no garbage collector).
+	if err := k8s.DeleteAllOf(context.Background(), &corev1.Pod{}, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
 
 	// One edit scales the role gang up and the instance gangs down.
 	update(t, g, func(g *rbgsv1.RoleBasedGroup) {
@@ -269,7 +294,7 @@ func TestGangsWithoutTheWorkloadAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ready := apimeta.FindStatusCondition(got.Status.Conditions, rbgsv1.ConditionReady); ready == nil ||
-		!strings.Contains(ready.Message, "decode (held: its gangs cannot be written, see GangsScheduled)") {
-		t.Errorf("Ready condition %+v does not say decode is held", ready)
+		!strings.Contains(ready.Message, "decode (blocked: its gangs cannot be written, see GangsScheduled)") {
+		t.Errorf("Ready condition %+v does not say decode is blocked", ready)
 	}
 }

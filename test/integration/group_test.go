@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
@@ -150,7 +151,32 @@ func TestGroupScaleOneRole(t *testing.T) {
 		}
 		return nil
 	})
-	groupPhase(t, ns, "scale", rbgsv1.PhaseProgressing)
+	// The group keeps serving what it served: Running, and Ready, while
+	// prefill scales; Progressing says Scaling.
+	eventually(t, "Running while scaling", func() error {
+		var got rbgsv1.RoleBasedGroup
+		if err := get(t, ns, "scale", &got); err != nil {
+			return err
+		}
+		ready := apimeta.FindStatusCondition(got.Status.Conditions, rbgsv1.ConditionReady)
+		progressing := apimeta.FindStatusCondition(got.Status.Conditions, rbgsv1.ConditionProgressing)
+		if got.Status.ObservedGeneration != got.Generation || got.Status.Phase != rbgsv1.PhaseRunning || ready == nil || ready.Status != metav1.ConditionTrue ||
+			progressing == nil || progressing.Status != metav1.ConditionTrue || progressing.Reason != "Scaling" {
+			return fmt.Errorf("phase %s at %d/%d, Ready %+v, Progressing %+v", got.Status.Phase, got.Status.ObservedGeneration, got.Generation, ready, progressing)
+		}
+		return nil
+	})
+	markStatefulSetReady(t, ns, "scale-prefill")
+	eventually(t, "scaled", func() error {
+		var got rbgsv1.RoleBasedGroup
+		if err := get(t, ns, "scale", &got); err != nil {
+			return err
+		}
+		if c := apimeta.FindStatusCondition(got.Status.Conditions, rbgsv1.ConditionProgressing); c == nil || c.Status != metav1.ConditionFalse {
+			return fmt.Errorf("Progressing %+v", c)
+		}
+		return nil
+	})
 	var after appsv1.StatefulSet
 	if err := get(t, ns, "scale-decode", &after); err != nil {
 		t.Fatal(err)

@@ -40,6 +40,8 @@ var (
 	cfg *rest.Config
 	// k8s reads and writes directly, with no cache.
 	k8s client.Client
+	// k8sWatch is k8s that also watches.
+	k8sWatch client.WithWatch
 )
 
 func TestMain(m *testing.M) {
@@ -79,7 +81,8 @@ func run(m *testing.M) int {
 	}
 	scheme, err := rbgsscheme.New()
 	if err == nil {
-		k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+		k8sWatch, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+		k8s = k8sWatch
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

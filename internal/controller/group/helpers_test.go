@@ -52,3 +52,13 @@ func viewsOf(g *rbgsv1.RoleBasedGroup, states map[string]roleState) []roleView {
 func statusOf(g *rbgsv1.RoleBasedGroup, states map[string]roleState, now metav1.Time) rbgsv1.RoleBasedGroupStatus {
 	return computeStatus(g, planRoles(g, viewsOf(g, states), nil), now)
 }
+
+// conditionOf is condition t of st, empty when st has none.
+func conditionOf(st rbgsv1.RoleBasedGroupStatus, t string) metav1.Condition {
+	for _, c := range st.Conditions {
+		if c.Type == t {
+			return c
+		}
+	}
+	return metav1.Condition{}
+}

@@ -92,20 +92,22 @@ func scaledGroup(_ context.Context, o client.Object) []reconcile.Request {
 
 // childChanged filters the events of children down to those a reconcile
 // acts on. Creations are skipped: the operator made the child, and at
-// start-up every group is reconciled anyway. Updates count when the child's
-// spec (generation), labels or annotations changed, or, for workloads, when
-// what the group's status reads of them (state) changed; status updates
-// that change nothing the group reports are skipped. Deletions always count.
+// start-up every group is reconciled anyway. Updates of children without
+// a state (Services, ConfigMaps, PodGroups) always count; those of
+// workloads count when their spec (generation), labels or annotations
+// changed, or what the group's status reads of them (state): status
+// updates that change nothing the group reports are skipped. Deletions
+// always count.
 func childChanged(state func(client.Object) roleState) predicate.Funcs {
 	return predicate.Funcs{
 		CreateFunc: func(event.CreateEvent) bool { return false },
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, n := e.ObjectOld, e.ObjectNew
-			if o.GetGeneration() != n.GetGeneration() ||
+			if state == nil || o.GetGeneration() != n.GetGeneration() ||
 				!maps.Equal(o.GetLabels(), n.GetLabels()) || !maps.Equal(o.GetAnnotations(), n.GetAnnotations()) {
 				return true
 			}
-			return state != nil && state(o) != state(n)
+			return state(o) != state(n)
 		},
 	}
 }

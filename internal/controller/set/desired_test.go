@@ -57,3 +57,29 @@ func TestScaledSpec(t *testing.T) {
 		t.Errorf("scaled spec %+v", spec)
 	}
 }
+
+// A group the rollout has not reached keeps its own replicas of a role
+// whose size the new revision changes: the set counts instances of the new
+// size (1 x 8 edited to 4 x 2 keeps 8 pods, not 2; the reverse keeps 2
+// instances of 4, not 8).
+func TestScaledSpecKeepsCountsOfAnotherSize(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		oldSize, newSize    int32
+		oldCount, newCount  int32
+		wantCount, wantSize int32
+	}{
+		{"size 1 x 8 to size 4 x 2", 1, 4, 8, 2, 8, 1},
+		{"size 4 x 2 to size 1 x 8", 4, 1, 2, 8, 2, 4},
+		{"same size", 2, 2, 3, 5, 5, 2},
+	} {
+		s := wrappers.MakeSet("s", "ns").Role("decode", tc.newCount).Obj()
+		s.Spec.GroupTemplate.Roles[0].Size = &tc.newSize
+		g := wrappers.MakeGroup("s-0", "ns").Role("decode", tc.oldCount).Obj()
+		g.Spec.Roles[0].Size = &tc.oldSize
+		r := scaledSpec(s, g).Roles[0]
+		if r.ReplicasOrDefault() != tc.wantCount || r.SizeOrDefault() != tc.wantSize {
+			t.Errorf("%s: %d x %d, want %d x %d", tc.name, r.ReplicasOrDefault(), r.SizeOrDefault(), tc.wantCount, tc.wantSize)
+		}
+	}
+}

@@ -38,9 +38,11 @@ if [[ "${1:-}" == "stop" ]]; then
 fi
 
 start=${SECONDS}
-say "Building the cluster binaries (the first time takes about 20 minutes) and the operator"
+say "Building the cluster binaries (the first time takes about 20 minutes), the operator and the kubectl plugin"
 hack/tools.sh kube etcd kwok
-go build -o bin/manager ./cmd/manager
+# bin/manager, and the plugin kubectl finds on PATH as "kubectl rbgs"
+# (bin/kubectl-rbgs, with its completion hook).
+make --no-print-directory build
 
 say "Starting the local cluster"
 hack/cluster.sh up >/dev/null
@@ -82,7 +84,8 @@ say "/etc/rbgs/cluster.yaml of pod demo-group-0-decode-0"
 say "Done in $((SECONDS - start)) s. The cluster and the operator keep running:"
 cat <<EOT
   export KUBECONFIG=${KUBECONFIG}
-  export PATH=${ROOT}/bin:\$PATH
+  export PATH=${ROOT}/bin:\$PATH              # kubectl, and the plugin: kubectl rbgs
+  kubectl rbgs status demo-group               # the set, its groups, roles and pods
   kubectl get rbgs demo-group -o yaml          # the whole story in one status
   kubectl scale rbgs demo-group --replicas=3   # one more group
   kubectl get events --sort-by=.lastTimestamp  # what the operator did

@@ -124,11 +124,13 @@ type RoleScheduling struct {
 }
 
 // RoleRolloutStrategy says how a template change reaches the instances of
-// a role of size > 1.
+// a role of size > 1, and how a role moves to another layout.
 type RoleRolloutStrategy struct {
 	// maxUnavailable is the number (or percentage, rounded down, at least 1)
 	// of the role's instances replaced at once; the next go when those are
-	// Ready again. Default 1.
+	// Ready again. It also bounds a move between layouts (a change of size
+	// between 1 and more, or of workload kind): the instances of the new
+	// layout come up that many at a time as the old ones go. Default 1.
 	// +kubebuilder:validation:XIntOrString
 	// +optional
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
@@ -173,9 +175,10 @@ type RoleSpec struct {
 	// +optional
 	Scheduling *RoleScheduling `json:"scheduling,omitempty"`
 
-	// rolloutStrategy of the instances of a role of size > 1: how many may
-	// be replaced at once when its template changes. An instance's pods are
-	// always replaced together, never a mix of versions.
+	// rolloutStrategy of the instances of the role: how many may be
+	// replaced at once when its template changes (size > 1), or move at
+	// once to a new layout. An instance's pods are always replaced
+	// together, never a mix of versions.
 	// +optional
 	RolloutStrategy *RoleRolloutStrategy `json:"rolloutStrategy,omitempty"`
 
@@ -248,7 +251,8 @@ const (
 	PhasePending GroupPhase = "Pending"
 	// PhaseProgressing: roles are being created, scaled or updated.
 	PhaseProgressing GroupPhase = "Progressing"
-	// PhaseRunning: every role is Ready.
+	// PhaseRunning: every role is Ready, or, for a group that was
+	// Running, only scales and keeps serving what it served.
 	PhaseRunning GroupPhase = "Running"
 	// PhaseDegraded: the group was Running and a role is no longer Ready.
 	PhaseDegraded GroupPhase = "Degraded"
@@ -258,16 +262,20 @@ const (
 
 // Condition types of groups and sets.
 const (
-	// ConditionReady is True when every role (every group, for a set) is Ready.
+	// ConditionReady is True when every role (every group, for a set) is
+	// Ready. A group that was Running stays Ready while its roles only
+	// scale and lose no Ready pod (reason Scaling, with Progressing True).
 	ConditionReady = "Ready"
 	// ConditionProgressing is True while the operator is creating, scaling or
 	// updating something.
 	ConditionProgressing = "Progressing"
 	// ConditionGangsScheduled, on a group whose roles ask for gangs, is True
-	// once the scheduler placed every gang, and False with the reason and
-	// the scheduler's message when a gang cannot be placed (Unschedulable,
-	// SchedulerError) or the cluster cannot place gangs at all
-	// (GangSchedulingUnavailable, TopologyUnavailable).
+	// once the scheduler placed every pod of every gang (the pods'
+	// PodScheduled conditions say so), and False with the reason and the
+	// scheduler's message when a pod of a gang cannot be placed
+	// (Unschedulable, SchedulerError), Pending while gangs wait, or when the
+	// cluster cannot place gangs at all (GangSchedulingUnavailable,
+	// TopologyUnavailable).
 	ConditionGangsScheduled = "GangsScheduled"
 	// ConditionRestartLimitReached is True once restartPolicy RecreateGroup
 	// has recreated a group maxRestarts times in a row: the operator stops

@@ -9,7 +9,7 @@ import (
 type RoleScalerTargetKind string
 
 const (
-	// TargetSet scales the role in every group of a set.
+	// TargetSet scales the role across the groups of a set.
 	TargetSet RoleScalerTargetKind = "RoleBasedGroupSet"
 	// TargetGroup scales the role of one group (not one of a set's).
 	TargetGroup RoleScalerTargetKind = "RoleBasedGroup"
@@ -40,10 +40,13 @@ type RoleScalerSpec struct {
 	// +kubebuilder:validation:MaxLength=63
 	// +required
 	Role string `json:"role"`
-	// replicas of the role in every group of the target: pods, or
-	// instances for a role of size > 1. The RoleScaler writes it into the
-	// target's role while it exists; kubectl scale, HorizontalPodAutoscalers
-	// and KEDA set it through the scale subresource.
+	// replicas is the number of instances of the role (pods, for size 1)
+	// across every group of the target: each group runs ceil(replicas /
+	// groups), recomputed when the set's number of groups changes. While
+	// the RoleScaler exists, the target runs this count whatever its own
+	// spec says of the role's replicas. kubectl scale,
+	// HorizontalPodAutoscalers and KEDA set it through the scale
+	// subresource.
 	// +kubebuilder:validation:Minimum=0
 	// +required
 	Replicas int32 `json:"replicas"`
@@ -54,22 +57,25 @@ type RoleScalerStatus struct {
 	// observedGeneration is the generation of the spec this status is about.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// replicas the role runs now: the lowest count over the target's groups
-	// (pods, or instances for a role of size > 1).
+	// replicas is the number of instances of the role the target's groups
+	// run, summed over the groups.
 	// +optional
 	Replicas int32 `json:"replicas"`
-	// readyReplicas is the lowest Ready count of the role over the groups.
+	// readyReplicas is the number of those instances that are Ready,
+	// summed over the groups.
 	// +optional
 	ReadyReplicas int32 `json:"readyReplicas"`
-	// selector selects the pods of the role in every group of the target,
-	// in label selector syntax (the scale subresource's selector, over
-	// which autoscalers average per-pod metrics).
+	// selector selects one pod per instance of the role in every group of
+	// the target (its pods for size 1, the leaders for size > 1), in label
+	// selector syntax: the scale subresource's selector, over which
+	// autoscalers average per-pod metrics, so the pods it matches are
+	// status.replicas once settled.
 	// +optional
 	Selector string `json:"selector,omitempty"`
-	// conditions: Ready is True once the target's role runs spec.replicas
-	// in every group, all Ready; False says why not (the target or the
-	// role is missing, another RoleScaler drives the role, the replicas are
-	// refused, or the groups are still scaling).
+	// conditions: Ready is True once every group of the target runs its
+	// share of spec.replicas, all Ready; False says why not (the target or
+	// the role is missing, another RoleScaler drives the role, the
+	// replicas are refused, or the groups are still scaling).
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -78,9 +84,9 @@ type RoleScalerStatus struct {
 
 // Reasons of a RoleScaler's Ready condition.
 const (
-	// ReasonScaled: every group runs the role at spec.replicas, all Ready.
+	// ReasonScaled: every group runs its share of spec.replicas, all Ready.
 	ReasonScaled = "Scaled"
-	// ReasonScaling: groups do not run spec.replicas Ready yet.
+	// ReasonScaling: groups do not run their share Ready yet.
 	ReasonScaling = "Scaling"
 	// ReasonTargetNotFound: the target does not exist (yet).
 	ReasonTargetNotFound = "TargetNotFound"
@@ -92,13 +98,13 @@ const (
 	// ReasonDuplicate: an older RoleScaler drives the same role.
 	ReasonDuplicate = "Duplicate"
 	// ReasonReplicasRefused: the target cannot run the role at
-	// spec.replicas (the message says why).
+	// spec.replicas (the message says why); it keeps the count it runs.
 	ReasonReplicasRefused = "ReplicasRefused"
 )
 
-// RoleScaler scales one role of a RoleBasedGroupSet (in every group) or of
-// a RoleBasedGroup, through a scale subresource that kubectl scale,
-// HorizontalPodAutoscalers and KEDA drive.
+// RoleScaler scales one role of a RoleBasedGroupSet (across its groups) or
+// of a RoleBasedGroup, through a scale subresource that kubectl scale,
+// HorizontalPodAutoscalers and KEDA drive, in instances across the groups.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status

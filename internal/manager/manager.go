@@ -121,15 +121,28 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
+	if err := setupControllers(ctx, mgr, o, gangs); err != nil {
+		return nil, err
+	}
+	if err := setupProbesAndWebhook(mgr, o.Webhook); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// setupControllers registers the group, set and RoleScaler controllers;
+// gangs says whether the cluster served PodGroups at start.
+func setupControllers(ctx context.Context, mgr ctrl.Manager, o Options, gangs bool) error {
 	m := metrics.Global()
+	statuses := func() *status.Writer { return &status.Writer{Client: mgr.GetClient(), Clock: clock.RealClock{}} }
 	groups := &group.Reconciler{
 		Client:   mgr.GetClient(),
 		Reader:   mgr.GetAPIReader(),
-		Scheme:   scheme,
+		Scheme:   mgr.GetScheme(),
 		Recorder: boundedRecorder{mgr.GetEventRecorder("rbgs-group-controller")},
 		Clock:    clock.RealClock{},
 		Memo:     apply.NewMemo(),
-		Statuses: &status.Writer{Client: mgr.GetClient(), Clock: clock.RealClock{}},
+		Statuses: statuses(),
 
 		StatusInterval: o.GroupStatusInterval,
 		Metrics:        m,
@@ -137,51 +150,47 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		PodGroups:      &group.PodGroupAPI{Mapper: mgr.GetRESTMapper(), Clock: clock.RealClock{}, Interval: podGroupAPIInterval},
 	}
 	if err := groups.SetupWithManager(ctx, mgr, o.GroupWorkers); err != nil {
-		return nil, err
+		return err
 	}
 	sets := &set.Reconciler{
 		Client:   mgr.GetClient(),
 		Reader:   mgr.GetAPIReader(),
-		Scheme:   scheme,
+		Scheme:   mgr.GetScheme(),
 		Recorder: boundedRecorder{mgr.GetEventRecorder("rbgs-set-controller")},
 		Clock:    clock.RealClock{},
 		Memo:     apply.NewMemo(),
-		Statuses: &status.Writer{Client: mgr.GetClient(), Clock: clock.RealClock{}},
+		Statuses: statuses(),
 
 		StatusInterval: o.SetStatusInterval,
 		Metrics:        m,
 	}
 	if err := sets.SetupWithManager(ctx, mgr, o.SetWorkers); err != nil {
-		return nil, err
+		return err
 	}
-	scalers := &scaler.Reconciler{
-		Client:         mgr.GetClient(),
-		Clock:          clock.RealClock{},
-		Statuses:       &status.Writer{Client: mgr.GetClient(), Clock: clock.RealClock{}},
-		StatusInterval: o.SetStatusInterval,
-	}
-	if err := scalers.SetupWithManager(ctx, mgr); err != nil {
-		return nil, err
-	}
+	scalers := &scaler.Reconciler{Client: mgr.GetClient(), Clock: clock.RealClock{}, Statuses: statuses(), StatusInterval: o.SetStatusInterval}
+	return scalers.SetupWithManager(ctx, mgr)
+}
+
+// setupProbesAndWebhook registers the health probes and, with w, the
+// validating webhook, whose server readiness gates readyz.
+func setupProbesAndWebhook(mgr ctrl.Manager, w *WebhookOptions) error {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return nil, err
+		return err
 	}
 	ready := healthz.Ping
-	if w := o.Webhook; w != nil {
+	if w != nil {
+		var err error
 		if w.Certs != nil {
 			err = rbgswebhook.SetupWithCerts(mgr, *w.Certs)
 		} else {
 			err = rbgswebhook.Setup(mgr)
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		ready = mgr.GetWebhookServer().StartedChecker()
 	}
-	if err := mgr.AddReadyzCheck("readyz", ready); err != nil {
-		return nil, err
-	}
-	return mgr, nil
+	return mgr.AddReadyzCheck("readyz", ready)
 }
 
 func webhookServer(o *WebhookOptions) ctrlwebhook.Server {

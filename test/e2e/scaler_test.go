@@ -251,13 +251,16 @@ func TestRoleScaler(t *testing.T) {
 			roleReady(t, ns, g, "decode", 3)
 		}
 		scalerReady(t, ns, "demo-group-decode", 6)
+		// The HPA reads its current replicas from the scale's spec, and
+		// averages the metric over the 6 pods the selector matches now.
 		eventually(t, "the HPA reports what it scaled", 60*time.Second, func() error {
 			var h autoscalingv2.HorizontalPodAutoscaler
 			if err := get(ns, hpa.Name, &h); err != nil {
 				return err
 			}
-			if h.Status.DesiredReplicas != 5 || h.Status.CurrentReplicas != 6 {
-				return fmt.Errorf("desired %d, current %d", h.Status.DesiredReplicas, h.Status.CurrentReplicas)
+			if h.Status.DesiredReplicas != 5 || h.Status.CurrentReplicas != 5 || len(h.Status.CurrentMetrics) != 1 ||
+				h.Status.CurrentMetrics[0].Pods == nil || h.Status.CurrentMetrics[0].Pods.Current.AverageValue.Cmp(resource.MustParse("12")) != 0 {
+				return fmt.Errorf("desired %d, current %d, metrics %+v", h.Status.DesiredReplicas, h.Status.CurrentReplicas, h.Status.CurrentMetrics)
 			}
 			return nil
 		})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,6 +62,29 @@ func completeNames(e *env, groups bool) cobra.CompletionFunc {
 // completeConfig completes config NAME GROUP ROLE RANK [WORKER]: sets, the
 // indices of set NAME's groups, the roles of the group, the ranks of the
 // role, the worker indices of its instances.
+// groupIndices lists the indices of the groups of set that start with
+// prefix, in order.
+func groupIndices(ctx context.Context, c client.Reader, namespace, set, prefix string) []string {
+	var list rbgsv1.RoleBasedGroupList
+	if err := c.List(ctx, &list, client.InNamespace(namespace), client.MatchingLabels{rbgsv1.LabelSetName: set}); err != nil {
+		return nil
+	}
+	var indices []int
+	for _, g := range list.Items {
+		if i, err := strconv.Atoi(g.Labels[rbgsv1.LabelGroupIndex]); err == nil {
+			indices = append(indices, i)
+		}
+	}
+	slices.Sort(indices)
+	var out []string
+	for _, i := range indices {
+		if s := strconv.Itoa(i); strings.HasPrefix(s, prefix) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 func completeConfig(e *env) cobra.CompletionFunc {
 	sets := completeNames(e, false)
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
@@ -76,24 +100,7 @@ func completeConfig(e *env) cobra.CompletionFunc {
 		}
 		ctx := cmd.Context()
 		if len(args) == 1 {
-			var list rbgsv1.RoleBasedGroupList
-			if err := c.List(ctx, &list, client.InNamespace(namespace), client.MatchingLabels{rbgsv1.LabelSetName: args[0]}); err != nil {
-				return nil, noFiles
-			}
-			var indices []int
-			for _, g := range list.Items {
-				if i, err := strconv.Atoi(g.Labels[rbgsv1.LabelGroupIndex]); err == nil {
-					indices = append(indices, i)
-				}
-			}
-			slices.Sort(indices)
-			var out []string
-			for _, i := range indices {
-				if s := strconv.Itoa(i); strings.HasPrefix(s, toComplete) {
-					out = append(out, s)
-				}
-			}
-			return out, noFiles | cobra.ShellCompDirectiveKeepOrder
+			return groupIndices(ctx, c, namespace, args[0], toComplete), noFiles | cobra.ShellCompDirectiveKeepOrder
 		}
 		group := args[1]
 		if i, err := strconv.Atoi(group); err == nil {

@@ -32,34 +32,38 @@ func inCluster() bool {
 // operator's CPU at 100, and the peak RSS drops from about 150 MiB to 116.
 const gcPercent = 50
 
-func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
-	// The defaults suit both a run on a developer's machine next to the
-	// local cluster (loopback addresses, no leader election, webhook at
-	// https://localhost:19443) and a pod (leader election on, webhook on
-	// all interfaces with its certificate mounted from a Secret).
-	local := !inCluster()
-	namespace := os.Getenv("POD_NAMESPACE")
-	if namespace == "" {
-		namespace = "rbgs-system"
+// settings are the operator's options as its flags give them.
+type settings struct {
+	o                      manager.Options
+	webhook                manager.WebhookOptions
+	qps                    float64
+	burst                  int
+	compression, withHooks bool
+	local                  bool
+	namespace              string
+}
+
+// parseFlags reads the command line. The defaults suit both a run on a
+// developer's machine next to the local cluster (loopback addresses, no
+// leader election, webhook at https://localhost:19443) and a pod (leader
+// election on, webhook on all interfaces with its certificate mounted from
+// a Secret).
+func parseFlags() (*settings, *zap.Options) {
+	s := &settings{local: !inCluster(), namespace: os.Getenv("POD_NAMESPACE")}
+	if s.namespace == "" {
+		s.namespace = "rbgs-system"
 	}
 	metricsAddr, probeAddr, webhookHost := ":8080", ":8081", ""
-	if local {
+	if s.local {
 		metricsAddr, probeAddr, webhookHost = "127.0.0.1:18080", "127.0.0.1:18081", "127.0.0.1"
 	}
-
-	var o manager.Options
-	var qps float64
-	var burst int
-	var compression, enableWebhook bool
-	w := manager.WebhookOptions{Certs: &webhook.CertOptions{Local: local}}
+	o, w := &s.o, &s.webhook
+	w.Certs = &webhook.CertOptions{Local: s.local}
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", metricsAddr, "address of the metrics endpoint (\"0\" disables it)")
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", probeAddr, "address of the /healthz and /readyz endpoints")
 	flag.StringVar(&o.PprofAddr, "pprof-bind-address", "", "address of the Go profiler's endpoints (empty disables them)")
-	flag.BoolVar(&o.LeaderElect, "leader-elect", !local, "elect a leader so only one replica reconciles (default on in a pod)")
-	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", namespace, "namespace of the leader election lease")
+	flag.BoolVar(&o.LeaderElect, "leader-elect", !s.local, "elect a leader so only one replica reconciles (default on in a pod)")
+	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", s.namespace, "namespace of the leader election lease")
 	flag.StringVar(&o.Namespace, "namespace", "", "watch only this namespace (default: all)")
 	flag.IntVar(&o.GroupWorkers, "group-workers", 64, "groups reconciled in parallel")
 	flag.IntVar(&o.SetWorkers, "set-workers", 4, "sets reconciled in parallel")
@@ -67,11 +71,11 @@ func main() {
 		"least time between two status writes of a group that change only counts and messages")
 	flag.DurationVar(&o.SetStatusInterval, "set-status-interval", time.Second,
 		"least time between two status writes of a set that change only counts")
-	flag.Float64Var(&qps, "kube-api-qps", 500, "steady requests per second to the API server")
-	flag.IntVar(&burst, "kube-api-burst", 1000, "burst of requests to the API server")
-	flag.BoolVar(&compression, "kube-api-compression", false,
+	flag.Float64Var(&s.qps, "kube-api-qps", 500, "steady requests per second to the API server")
+	flag.IntVar(&s.burst, "kube-api-burst", 1000, "burst of requests to the API server")
+	flag.BoolVar(&s.compression, "kube-api-compression", false,
 		"let the API server gzip its responses (off: the operator receives mostly watch events, which compression makes cost CPU at both ends)")
-	flag.BoolVar(&enableWebhook, "enable-webhook", true, "serve the validating webhook and manage its certificate")
+	flag.BoolVar(&s.withHooks, "enable-webhook", true, "serve the validating webhook and manage its certificate")
 	flag.StringVar(&w.Host, "webhook-host", webhookHost, "address the webhook listens on")
 	flag.IntVar(&w.Port, "webhook-port", 19443, "port the webhook listens on")
 	flag.StringVar(&w.Certs.CertDir, "webhook-cert-dir", "",
@@ -80,36 +84,52 @@ func main() {
 	flag.StringVar(&w.Certs.ServiceName, "webhook-service-name", "rbgs-webhook-service", "Service in front of the webhook")
 	flag.StringVar(&w.Certs.ConfigName, "webhook-config-name", "rbgs-validating-webhook-configuration",
 		"ValidatingWebhookConfiguration to inject the CA into")
-	zapOpts := zap.Options{}
+	zapOpts := &zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
-	log := ctrl.Log.WithName("setup")
+	return s, zapOpts
+}
 
+// options are the manager's options: with the webhook, its certificate
+// folder and Secret resolved.
+func (s *settings) options() manager.Options {
+	o, w := s.o, s.webhook
+	if !s.withHooks {
+		return o
+	}
+	if w.Certs.CertDir == "" {
+		w.Certs.CertDir = "/tmp/k8s-webhook-server/serving-certs"
+		if s.local {
+			// One folder per port: operators of several local clusters
+			// may run side by side.
+			w.Certs.CertDir = filepath.Join(os.TempDir(), fmt.Sprintf("rbgs-webhook-certs-%d", w.Port))
+		}
+	}
+	w.Certs.Secret = types.NamespacedName{Namespace: s.namespace, Name: w.Certs.Secret.Name}
+	w.Certs.LeaderElection = o.LeaderElect
+	o.Webhook = &w
+	return o
+}
+
+func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+	s, zapOpts := parseFlags()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(zapOpts)))
+	log := ctrl.Log.WithName("setup")
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		log.Error(err, "loading kubeconfig")
 		os.Exit(1)
 	}
-	cfg.QPS, cfg.Burst = float32(qps), burst
-	cfg.DisableCompression = !compression
-	if enableWebhook {
-		if w.Certs.CertDir == "" {
-			w.Certs.CertDir = "/tmp/k8s-webhook-server/serving-certs"
-			if local {
-				// One folder per port: operators of several local clusters
-				// may run side by side.
-				w.Certs.CertDir = filepath.Join(os.TempDir(), fmt.Sprintf("rbgs-webhook-certs-%d", w.Port))
-			}
-		}
-		w.Certs.Secret = types.NamespacedName{Namespace: namespace, Name: w.Certs.Secret.Name}
-		w.Certs.LeaderElection = o.LeaderElect
-		o.Webhook = &w
-	}
+	cfg.QPS, cfg.Burst = float32(s.qps), s.burst
+	cfg.DisableCompression = !s.compression
+	o := s.options()
 	ctx := ctrl.SetupSignalHandler()
 	mgr, err := manager.New(ctx, cfg, o)
 	if err == nil {
-		log.Info("starting", "host", cfg.Host, "leaderElection", o.LeaderElect, "webhook", enableWebhook)
+		log.Info("starting", "host", cfg.Host, "leaderElection", o.LeaderElect, "webhook", s.withHooks)
 		err = mgr.Start(ctx)
 	}
 	if err != nil {

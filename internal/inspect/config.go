@@ -34,11 +34,7 @@ func PodConfig(ctx context.Context, c client.Reader, namespace, set, group, role
 	t := topology.Resolve(&g)
 	r := t.Role(role)
 	if r == nil {
-		var names []string
-		for _, r := range t.Roles {
-			names = append(names, r.Name)
-		}
-		return fmt.Errorf("group %s has no role %q (roles: %s)", group, role, strings.Join(names, ", "))
+		return fmt.Errorf("group %s has no role %q (roles: %s)", group, role, strings.Join(rbgsv1.RoleNames(g.Spec.Roles), ", "))
 	}
 	// Where the pod's file is, its workload, what the pod is called, and
 	// what the downward API tells it.
@@ -82,25 +78,7 @@ func PodConfig(ctx context.Context, c client.Reader, namespace, set, group, role
 		content = "# not rendered yet\n"
 	}
 	fmt.Fprint(w, content)
-	fmt.Fprintf(w, "\n# environment of container %s\n", template.Spec.Containers[0].Name)
-	vars := map[string]string{}
-	// envFrom comes first; the container's own env entries win.
-	maps.Copy(vars, env.Data)
-	for _, e := range template.Spec.Containers[0].Env {
-		switch {
-		case e.ValueFrom == nil:
-			vars[e.Name] = e.Value
-		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.labels['"+appsv1.PodIndexLabel+"']":
-			vars[e.Name] = strconv.Itoa(int(ordinal))
-		case e.ValueFrom.FieldRef != nil:
-			vars[e.Name] = "(from the pod's " + e.ValueFrom.FieldRef.FieldPath + ")"
-		default:
-			vars[e.Name] = "(from a reference)"
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(vars)) {
-		fmt.Fprintf(w, "%s=%s\n", k, vars[k])
-	}
+	printEnv(w, &template.Spec.Containers[0], env.Data, ordinal)
 	return nil
 }
 
@@ -118,4 +96,28 @@ func podTemplate(ctx context.Context, c client.Reader, namespace, name string, s
 		return nil, fmt.Errorf("Deployment %s: %w", name, err)
 	}
 	return &d.Spec.Template, nil
+}
+
+// printEnv prints the environment of container c of a pod of ordinal
+// ordinal, whose envFrom ConfigMap holds fromConfigMap.
+func printEnv(w io.Writer, c *corev1.Container, fromConfigMap map[string]string, ordinal int32) {
+	fmt.Fprintf(w, "\n# environment of container %s\n", c.Name)
+	vars := map[string]string{}
+	// envFrom comes first; the container's own env entries win.
+	maps.Copy(vars, fromConfigMap)
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom == nil:
+			vars[e.Name] = e.Value
+		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.labels['"+appsv1.PodIndexLabel+"']":
+			vars[e.Name] = strconv.Itoa(int(ordinal))
+		case e.ValueFrom.FieldRef != nil:
+			vars[e.Name] = "(from the pod's " + e.ValueFrom.FieldRef.FieldPath + ")"
+		default:
+			vars[e.Name] = "(from a reference)"
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		fmt.Fprintf(w, "%s=%s\n", k, vars[k])
+	}
 }

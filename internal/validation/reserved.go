@@ -80,6 +80,47 @@ const (
 
 // roleCollisions lists the collisions of one role; at is the role's path,
 // nil when only keys are wanted.
+// containerCollisions adds, with add, the collisions of container c, at
+// cpath: injected variables and prefixes, and mounts and devices of or in
+// the discovery volume.
+func containerCollisions(c *corev1.Container, cpath func() *field.Path, add func(key string, err func() *field.Error)) {
+	id := "\x00" + c.Name + "\x00"
+	for j, e := range c.Env {
+		if strings.HasPrefix(e.Name, rbgsv1.EnvPrefix) {
+			add("env"+id+e.Name, func() *field.Error {
+				return field.Invalid(cpath().Child("env").Index(j).Child("name"), e.Name, envFix+": rename the variable")
+			})
+		}
+	}
+	for j, e := range c.EnvFrom {
+		if strings.HasPrefix(e.Prefix, rbgsv1.EnvPrefix) {
+			add("envFrom"+id+e.Prefix, func() *field.Error {
+				return field.Invalid(cpath().Child("envFrom").Index(j).Child("prefix"), e.Prefix, envFix+": choose another prefix")
+			})
+		}
+	}
+	for j, m := range c.VolumeMounts {
+		if m.Name == rbgsv1.ClusterVolumeName {
+			add("mountName"+id+cleanPath(m.MountPath), func() *field.Error {
+				return field.Invalid(cpath().Child("volumeMounts").Index(j).Child("name"), m.Name,
+					mountNameFix+": remove this mount and read the files there (a volume of your own needs another name)")
+			})
+		}
+		if inClusterConfigDir(m.MountPath) {
+			add("mountPath"+id+cleanPath(m.MountPath), func() *field.Error {
+				return field.Invalid(cpath().Child("volumeMounts").Index(j).Child("mountPath"), m.MountPath, mountFix+": mount the volume elsewhere")
+			})
+		}
+	}
+	for j, d := range c.VolumeDevices {
+		if inClusterConfigDir(d.DevicePath) {
+			add("devicePath"+id+cleanPath(d.DevicePath), func() *field.Error {
+				return field.Invalid(cpath().Child("volumeDevices").Index(j).Child("devicePath"), d.DevicePath, mountFix+": put the device elsewhere")
+			})
+		}
+	}
+}
+
 func roleCollisions(r *rbgsv1.RoleSpec, at *field.Path) []collision {
 	var out []collision
 	add := func(key string, err func() *field.Error) {
@@ -107,47 +148,7 @@ func roleCollisions(r *rbgsv1.RoleSpec, at *field.Path) []collision {
 	}
 	containers := func(kind string, list []corev1.Container) {
 		for i := range list {
-			c := &list[i]
-			cpath := func() *field.Path { return spec().Child(kind).Index(i) }
-			id := "\x00" + c.Name + "\x00"
-			for j, e := range c.Env {
-				if strings.HasPrefix(e.Name, rbgsv1.EnvPrefix) {
-					add("env"+id+e.Name, func() *field.Error {
-						return field.Invalid(cpath().Child("env").Index(j).Child("name"), e.Name,
-							envFix+": rename the variable")
-					})
-				}
-			}
-			for j, e := range c.EnvFrom {
-				if strings.HasPrefix(e.Prefix, rbgsv1.EnvPrefix) {
-					add("envFrom"+id+e.Prefix, func() *field.Error {
-						return field.Invalid(cpath().Child("envFrom").Index(j).Child("prefix"), e.Prefix,
-							envFix+": choose another prefix")
-					})
-				}
-			}
-			for j, m := range c.VolumeMounts {
-				if m.Name == rbgsv1.ClusterVolumeName {
-					add("mountName"+id+cleanPath(m.MountPath), func() *field.Error {
-						return field.Invalid(cpath().Child("volumeMounts").Index(j).Child("name"), m.Name,
-							mountNameFix+": remove this mount and read the files there (a volume of your own needs another name)")
-					})
-				}
-				if inClusterConfigDir(m.MountPath) {
-					add("mountPath"+id+cleanPath(m.MountPath), func() *field.Error {
-						return field.Invalid(cpath().Child("volumeMounts").Index(j).Child("mountPath"), m.MountPath,
-							mountFix+": mount the volume elsewhere")
-					})
-				}
-			}
-			for j, d := range c.VolumeDevices {
-				if inClusterConfigDir(d.DevicePath) {
-					add("devicePath"+id+cleanPath(d.DevicePath), func() *field.Error {
-						return field.Invalid(cpath().Child("volumeDevices").Index(j).Child("devicePath"), d.DevicePath,
-							mountFix+": put the device elsewhere")
-					})
-				}
-			}
+			containerCollisions(&list[i], func() *field.Path { return spec().Child(kind).Index(i) }, add)
 		}
 	}
 	containers("initContainers", r.Template.Spec.InitContainers)

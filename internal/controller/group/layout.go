@@ -110,7 +110,10 @@ func (o oldLayout) mixedInto(st roleState) roleState {
 // which ready are Ready) and maxUnavailable: a step takes away as many
 // as the budget leaves once every unavailable instance, old or new, is
 // counted. Old instances beyond want go at once (a scale down), and all
-// go at once when allAtOnce.
+// go at once when allAtOnce. It is never more than the new layout leaves
+// (want - running): the new layout's count is read as this operator last
+// wrote it, while the old workloads come from a cache that may still show
+// one a step deleted, which must not bring the new layout back down.
 func (o oldLayout) keep(want, running, ready, maxUnavailable int32, allAtOnce bool) int32 {
 	n, oldReady := o.count()
 	n = min(n, want)
@@ -118,7 +121,7 @@ func (o oldLayout) keep(want, running, ready, maxUnavailable int32, allAtOnce bo
 		return 0
 	}
 	unavailable := (n - min(oldReady, n)) + (running - ready)
-	return max(n-max(maxUnavailable-unavailable, 0), 0)
+	return min(max(n-max(maxUnavailable-unavailable, 0), 0), max(want-running, 0))
 }
 
 // scaleWrite sets the replicas of a workload of a former layout.

@@ -34,7 +34,11 @@ type sim struct {
 	// lingering names PodGroups that stay (being deleted) for as many
 	// steps after their deletion as it says.
 	lingering map[string]int
-	uids      int
+	// lagging: the cache shows a deleted workload for one more step, and
+	// pods take a settle to turn Ready.
+	lagging bool
+	stale   []objectRef
+	uids    int
 }
 
 func newSim(t *testing.T, g *rbgsv1.RoleBasedGroup) *sim {
@@ -71,11 +75,25 @@ func (s *sim) step() *plan {
 		}
 		rc.record(&p.status, t0)
 	}
+	for _, o := range s.stale {
+		s.remove(o)
+	}
+	s.stale = nil
 	for _, o := range p.prune {
+		if s.lagging && (o.kind == "StatefulSet" || o.kind == "Deployment") {
+			s.stale = append(s.stale, o)
+			s.deletePodsOf(o.kind + "/" + o.obj.GetName())
+			continue
+		}
 		s.remove(o)
 	}
 	s.g.Status = p.status
 	return p
+}
+
+// deletePodsOf deletes the pods of workload owner ("Kind/name").
+func (s *sim) deletePodsOf(owner string) {
+	s.ch.pods = slices.DeleteFunc(s.ch.pods, func(p corev1.Pod) bool { return p.Annotations["owner"] == owner })
 }
 
 // store lands obj as the API server would: a new one gets a UID and
@@ -197,15 +215,28 @@ func (s *sim) settle(unready ...string) {
 		}
 	}
 	s.orphans()
+	for _, o := range s.stale {
+		s.deletePodsOf(o.kind + "/" + o.obj.GetName())
+	}
 	for i := range s.ch.pods {
 		s.ch.pods[i].Status.Conditions[0].Status = readiness(s.ch.pods[i].Name, unready)
 	}
 	for _, sts := range s.ch.statefulSets {
-		s.settleStatefulSet(sts, unready)
+		if !s.isStale(sts) {
+			s.settleStatefulSet(sts, unready)
+		}
 	}
 	for _, d := range s.ch.deployments {
-		s.settleDeployment(d, unready)
+		if !s.isStale(d) {
+			s.settleDeployment(d, unready)
+		}
 	}
+}
+
+// isStale reports whether o is deleted, and only the lagging cache shows it
+// (as it last saw it).
+func (s *sim) isStale(o client.Object) bool {
+	return slices.ContainsFunc(s.stale, func(r objectRef) bool { return r.obj.GetName() == o.GetName() && r.kind == kindOf(o) })
 }
 
 // readiness is the Ready condition of pod name: False when unready names it.
@@ -267,23 +298,33 @@ func (s *sim) settleStatefulSet(sts *appsv1.StatefulSet, unready []string) {
 }
 
 func (s *sim) settleDeployment(d *appsv1.Deployment, unready []string) {
+	owner, rev := "Deployment/"+d.Name, revisionOf(d.Name, &d.Spec.Template)
+	n := replicasOf(d.Spec.Replicas)
+	name := func(k int32) string { return fmt.Sprintf("%s-%s-%d", d.Name, templateHashOf(&d.Spec.Template)[:5], k) }
 	var kept []corev1.Pod
+	have := map[string]bool{}
 	for _, p := range s.ch.pods {
-		if p.Annotations["owner"] != "Deployment/"+d.Name {
+		if p.Annotations["owner"] != owner {
 			kept = append(kept, p)
+			continue
+		}
+		// A pod of another template, or beyond the count, goes.
+		for k := range n {
+			if p.Name == name(k) {
+				kept, have[p.Name] = append(kept, p), true
+			}
 		}
 	}
-	rev := revisionOf(d.Name, &d.Spec.Template)
-	n := replicasOf(d.Spec.Replicas)
 	for k := range n {
-		p := s.pod(fmt.Sprintf("%s-%s-%d", d.Name, templateHashOf(&d.Spec.Template)[:5], k), "Deployment/"+d.Name, -1, rev, &d.Spec.Template, unready)
-		kept = append(kept, p)
+		if !have[name(k)] {
+			kept = append(kept, s.pod(name(k), owner, -1, rev, &d.Spec.Template, unready))
+		}
 	}
 	s.ch.pods = kept
-	ready := n
-	for _, u := range unready {
-		if strings.HasPrefix(u, d.Name+"-") {
-			ready--
+	ready := int32(0)
+	for i := range s.ch.pods {
+		if s.ch.pods[i].Annotations["owner"] == owner && podReady(&s.ch.pods[i]) {
+			ready++
 		}
 	}
 	d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: ready, AvailableReplicas: ready}
@@ -302,7 +343,11 @@ func (s *sim) pod(name, owner string, k int32, rev string, t *corev1.PodTemplate
 		p.Labels[appsv1.PodIndexLabel] = strconv.Itoa(int(k))
 	}
 	p.Spec.SchedulingGroup = t.Spec.SchedulingGroup
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: readiness(name, unready)}, {Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}
+	ready := readiness(name, unready)
+	if s.lagging {
+		ready = corev1.ConditionFalse // Ready at the next settle
+	}
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: ready}, {Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}
 	return p
 }
 

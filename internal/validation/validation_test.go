@@ -191,3 +191,59 @@ func TestNames(t *testing.T) {
 		t.Errorf("set (-want +got):\n%s", diff)
 	}
 }
+
+// Gangs that would deadlock, and a recreation policy with nothing to
+// recreate, are refused, naming the field and the fix.
+func TestGangAndRestartPolicies(t *testing.T) {
+	ordered := wrappers.MakeGroup("g", "ns").Role("router", 2).Gang(rbgsv1.GangRole, "").Obj()
+	ordered.Spec.Roles[0].PodManagementPolicy = "OrderedReady"
+	deployment := wrappers.MakeGroup("g", "ns").Role("router", 2).Workload(rbgsv1.WorkloadDeployment).Obj()
+	deployment.Spec.Roles[0].RestartPolicy = rbgsv1.RestartRecreateInstance
+	groupWide := wrappers.MakeGroup("g", "ns").Role("router", 2).Workload(rbgsv1.WorkloadDeployment).Role("decode", 1).Obj()
+	groupWide.Spec.RestartPolicy = rbgsv1.RestartRecreateInstance
+	ownPolicy := groupWide.DeepCopy()
+	ownPolicy.Spec.Roles[0].RestartPolicy = rbgsv1.RestartNone
+	cases := []struct {
+		name string
+		g    *rbgsv1.RoleBasedGroup
+		want []string
+	}{
+		{"a gang with OrderedReady", ordered, []string{`spec.roles[0].podManagementPolicy: Invalid value: "OrderedReady": role router: a gang places all its pods together, ` +
+			`and OrderedReady creates each pod only once the previous one is Ready, so the gang would wait forever: use podManagementPolicy Parallel ` +
+			`(it cannot change on a role: remove the role and add it again under another name), or remove scheduling.gang`}},
+		{"RecreateInstance on a Deployment role", deployment, []string{`spec.roles[0].restartPolicy: Invalid value: "RecreateInstance": role router runs as a Deployment, ` +
+			`whose pods are no instances of their own to recreate: use None (the Deployment replaces a failed pod) or RecreateGroup`}},
+		{"the group's RecreateInstance over a Deployment role", groupWide, []string{`spec.restartPolicy: Invalid value: "RecreateInstance": role router runs as a Deployment, ` +
+			`whose pods are no instances of their own to recreate: give that role a restartPolicy of its own (None or RecreateGroup), or use another policy here`}},
+		{"a Deployment role with a policy of its own", ownPolicy, nil},
+	}
+	for _, tc := range cases {
+		if diff := cmp.Diff(tc.want, lines(validation.RoleBasedGroup(tc.g))); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
+	}
+}
+
+// A running role placed as one gang cannot change layout in one edit;
+// from 0 replicas, or without a gang of the whole role, it can.
+func TestGangLayouts(t *testing.T) {
+	path := field.NewPath("spec", "roles")
+	role := func(size, replicas int32, gang rbgsv1.GangPolicy) []rbgsv1.RoleSpec {
+		return wrappers.MakeGroup("g", "ns").Role("decode", replicas).Size(size).Gang(gang, "").Obj().Spec.Roles
+	}
+	want := `spec.roles[0]: Forbidden: role decode is placed as one gang (scheduling.gang Role), so it cannot change between size 1 and size over 1, ` +
+		`or its workload kind, a few instances at a time: its pods are only placed together. Do it in two steps: set replicas to 0, then change size (or workload.kind) and replicas`
+	if diff := cmp.Diff([]string{want}, lines(validation.GangLayouts(role(2, 2, rbgsv1.GangRole), role(1, 2, rbgsv1.GangRole), path))); diff != "" {
+		t.Errorf("size 1 to 2 of a running role gang (-want +got):\n%s", diff)
+	}
+	for name, c := range map[string][2][]rbgsv1.RoleSpec{
+		"from 0 replicas":        {role(2, 2, rbgsv1.GangRole), role(1, 0, rbgsv1.GangRole)},
+		"to 0 replicas":          {role(2, 0, rbgsv1.GangRole), role(1, 2, rbgsv1.GangRole)},
+		"a size within the same": {role(4, 2, rbgsv1.GangRole), role(2, 2, rbgsv1.GangRole)},
+		"no gang of the role":    {role(2, 2, rbgsv1.GangInstance), role(1, 2, rbgsv1.GangNone)},
+	} {
+		if errs := validation.GangLayouts(c[0], c[1], path); len(errs) > 0 {
+			t.Errorf("%s: %v", name, errs)
+		}
+	}
+}

@@ -25,9 +25,10 @@ type servingSampler struct {
 	least   int
 	samples int
 	// short counts the samples that saw fewer instances than the role's
-	// count: proof the sampler saw the change at all.
-	short  int
-	finish func()
+	// count, mixed those that saw pods of two layouts side by side: proof
+	// the sampler saw the change at all.
+	short, mixed int
+	finish       func()
 }
 
 func sampleServing(t *testing.T, ns, group, role string, want int) *servingSampler {
@@ -40,9 +41,11 @@ func sampleServing(t *testing.T, ns, group, role string, want int) *servingSampl
 			return
 		}
 		serves := map[string]bool{}
+		layouts := map[string]bool{}
 		for i := range l.Items {
 			p := &l.Items[i]
 			key := p.Name
+			layouts[layoutOf(p)] = true
 			if in, ok := p.Labels[rbgsv1.LabelInstance]; ok {
 				key = "instance " + in
 			}
@@ -64,9 +67,24 @@ func sampleServing(t *testing.T, ns, group, role string, want int) *servingSampl
 		if n < want {
 			s.short++
 		}
+		if len(layouts) > 1 {
+			s.mixed++
+		}
 		s.mu.Unlock()
 	})
 	return s
+}
+
+// layoutOf says which layout runs pod p: one StatefulSet per instance, one
+// StatefulSet of the role, or a Deployment.
+func layoutOf(p *corev1.Pod) string {
+	switch {
+	case p.Labels[rbgsv1.LabelInstance] != "":
+		return "instances"
+	case p.Labels[appsv1.PodIndexLabel] != "":
+		return "statefulset"
+	}
+	return "deployment"
 }
 
 // A role of 3 instances with maxUnavailable 1, on the real StatefulSet
@@ -98,9 +116,9 @@ func TestSizeAndLayoutChangesWithinBudget(t *testing.T) {
 			return nil
 		})
 		s.finish()
-		if s.least < 2 || s.short == 0 {
-			t.Errorf("%s: at worst %d of 3 instances served (%d of %d samples short of 3); want at least 2, and a sample that saw the change",
-				what, s.least, s.short, s.samples)
+		if s.least < 2 || s.short+s.mixed == 0 {
+			t.Errorf("%s: at worst %d of 3 instances served (%d of %d samples short of 3, %d with two layouts); want at least 2, and a sample that saw the change",
+				what, s.least, s.short, s.samples, s.mixed)
 		}
 		var have []string
 		var sts appsv1.StatefulSetList
@@ -121,7 +139,7 @@ func TestSizeAndLayoutChangesWithinBudget(t *testing.T) {
 		if !slices.Equal(have, workloads) {
 			t.Errorf("%s: workloads %v, want %v", what, have, workloads)
 		}
-		t.Logf("%s: at worst %d of 3 instances served, over %d samples (%d short)", what, s.least, s.samples, s.short)
+		t.Logf("%s: at worst %d of 3 instances served, over %d samples (%d short, %d with two layouts)", what, s.least, s.samples, s.short, s.mixed)
 	}
 	change("size 2 to 3 with a new image", 9, func(r *rbgsv1.RoleSpec) {
 		r.Size = new(int32(3))

@@ -104,6 +104,16 @@ func TestWebhookRejections(t *testing.T) {
 		}), groupDenied + `spec.roles[1].template.spec.containers[0].volumeMounts[1].mountPath: Invalid value: "/etc//rbgs/live/": ` + mountFix + `: mount the volume elsewhere`},
 		{"a Deployment role named cluster", wrappers.MakeGroup("g", ns).Role("prefill", 1).Role("cluster", 1).Workload(rbgsv1.WorkloadDeployment).Obj(),
 			groupDenied + `spec.roles[1].role: Invalid value: "cluster": a Deployment role's discovery file is the ConfigMap key "cluster.yaml", which holds the group's live topology (/etc/rbgs/live/cluster.yaml): rename the role, or run it as a StatefulSet`},
+		{"a gang created one pod at a time", func() *rbgsv1.RoleBasedGroup {
+			g := wrappers.MakeGroup("g", ns).Role("router", 2).Gang(rbgsv1.GangRole, "").Obj()
+			g.Spec.Roles[0].PodManagementPolicy = appsv1.OrderedReadyPodManagement
+			return g
+		}(), groupDenied + `spec.roles[0].podManagementPolicy: Invalid value: "OrderedReady": role router: a gang places all its pods together, and OrderedReady creates each pod only once the previous one is Ready, so the gang would wait forever: use podManagementPolicy Parallel (it cannot change on a role: remove the role and add it again under another name), or remove scheduling.gang`},
+		{"RecreateInstance on a Deployment role", func() *rbgsv1.RoleBasedGroup {
+			g := wrappers.MakeGroup("g", ns).Role("router", 2).Workload(rbgsv1.WorkloadDeployment).Obj()
+			g.Spec.Roles[0].RestartPolicy = rbgsv1.RestartRecreateInstance
+			return g
+		}(), groupDenied + `spec.roles[0].restartPolicy: Invalid value: "RecreateInstance": role router runs as a Deployment, whose pods are no instances of their own to recreate: use None (the Deployment replaces a failed pod) or RecreateGroup`},
 		{"several at once", seed(func(g *rbgsv1.RoleBasedGroup) {
 			g.Spec.Roles[0].Dependencies = []string{"decode"}
 			g.Spec.Roles[1].Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "RBGS_X", Value: "x"}}
@@ -135,6 +145,24 @@ func TestWebhookRejections(t *testing.T) {
 		if err == nil || err.Error() != want {
 			t.Errorf("got  %v\nwant %s", err, want)
 		}
+	})
+
+	t.Run("a running role gang changing its layout in one edit", func(t *testing.T) {
+		g := wrappers.MakeGroup("gl", ns).Role("router", 2).Gang(rbgsv1.GangRole, "").Obj()
+		create(t, g)
+		g.Spec.Roles[0].Size = new(int32(2))
+		err := k8s.Update(context.Background(), g)
+		want := strings.Replace(groupDenied, `"g"`, `"gl"`, 1) + `spec.roles[0]: Forbidden: role router is placed as one gang (scheduling.gang Role), so it cannot change between size 1 and size over 1, ` +
+			`or its workload kind, a few instances at a time: its pods are only placed together. Do it in two steps: set replicas to 0, then change size (or workload.kind) and replicas`
+		if err == nil || err.Error() != want {
+			t.Errorf("got  %v\nwant %s", err, want)
+		}
+		// The two steps go through.
+		if err := get(t, ns, "gl", g); err != nil {
+			t.Fatal(err)
+		}
+		update(t, g, func(g *rbgsv1.RoleBasedGroup) { g.Spec.Roles[0].Replicas = new(int32(0)) })
+		update(t, g, func(g *rbgsv1.RoleBasedGroup) { g.Spec.Roles[0].Size, g.Spec.Roles[0].Replicas = new(int32(2)), new(int32(2)) })
 	})
 
 	setCases := []struct {

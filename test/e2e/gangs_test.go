@@ -7,11 +7,14 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/test/wrappers"
@@ -243,5 +246,79 @@ func TestGangScheduling(t *testing.T) {
 				t.Errorf("pod %s scheduling group %+v", p.Name, sg)
 			}
 		}
+	})
+
+	t.Run("a role scaled to 0 and back while its gang is still being deleted", func(t *testing.T) {
+		g := &rbgsv1.RoleBasedGroup{}
+		if err := get(ns, "whole", g); err != nil {
+			t.Fatal(err)
+		}
+		// kube-controller-manager keeps a PodGroup while a pod uses it:
+		// scaled back at once, the role waits for it to go, and comes back
+		// in a new one.
+		update(t, g, func(g *rbgsv1.RoleBasedGroup) { g.Spec.Roles[0].Replicas = new(int32(0)) })
+		eventually(t, "the role at 0 and its gang going", 30*time.Second, func() error {
+			var sts appsv1.StatefulSet
+			if err := get(ns, "whole-prefill", &sts); err != nil {
+				return err
+			}
+			var pg schedulingv1beta1.PodGroup
+			if err := get(ns, "whole-prefill", &pg); err == nil && pg.DeletionTimestamp == nil {
+				return fmt.Errorf("PodGroup not deleted")
+			}
+			if *sts.Spec.Replicas != 0 {
+				return fmt.Errorf("replicas %d", *sts.Spec.Replicas)
+			}
+			return nil
+		})
+		update(t, g, func(g *rbgsv1.RoleBasedGroup) { g.Spec.Roles[0].Replicas = new(int32(2)) })
+		roleReady(t, ns, "whole", "prefill", 2)
+		groupPhase(t, ns, "whole", rbgsv1.PhaseRunning)
+		gangsCondition(t, ns, "whole", "Scheduled")
+		removed := 0
+		var l eventsv1.EventList
+		if err := k8s.List(context.Background(), &l, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range l.Items {
+			if e.Regarding.Name == "whole" && e.Reason == "RoleRemoved" {
+				if strings.Contains(e.Note, "its role left the spec") {
+					t.Errorf("a scale to 0 reported as a role gone: %s", e.Note)
+				}
+				removed++
+				if e.Series != nil {
+					removed += int(e.Series.Count) - 1
+				}
+			}
+		}
+		if removed > 1 {
+			t.Errorf("the PodGroup deleted %d times, want once", removed)
+		}
+	})
+
+	t.Run("a gang of the whole role added to a role that runs", func(t *testing.T) {
+		g := wrappers.MakeGroup("late", ns).Role("router", 3).Obj()
+		if err := k8s.Create(context.Background(), g); err != nil {
+			t.Fatal(err)
+		}
+		roleReady(t, ns, "late", "router", 3)
+		// Its pods move to the gang all together: none is left outside it
+		// beside pods in it, and the update does not stall.
+		update(t, g, func(g *rbgsv1.RoleBasedGroup) { g.Spec.Roles[0].Scheduling = &rbgsv1.RoleScheduling{Gang: rbgsv1.GangRole} })
+		eventually(t, "every router pod in the gang", 90*time.Second, func() error {
+			ps := pods(t, ns, map[string]string{rbgsv1.LabelGroupName: "late"})
+			in := 0
+			for _, p := range ps {
+				if ok, _ := podReady(&p); ok && p.Spec.SchedulingGroup != nil && *p.Spec.SchedulingGroup.PodGroupName == "late-router" {
+					in++
+				}
+			}
+			if in != 3 || len(ps) != 3 {
+				return fmt.Errorf("%d of %d pods Ready in the gang", in, len(ps))
+			}
+			return nil
+		})
+		groupPhase(t, ns, "late", rbgsv1.PhaseRunning)
+		gangsCondition(t, ns, "late", "Scheduled")
 	})
 }

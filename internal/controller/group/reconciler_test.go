@@ -11,6 +11,7 @@ import (
 
 	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -223,12 +224,18 @@ rbgs_groups{phase="Running"} 1
 // the next event, which may never come.
 func TestWriteStatusRetriesConflicts(t *testing.T) {
 	g := wrappers.MakeGroup("g", "ns").Generation(1).Role("prefill", 1).Obj()
+	g.CreationTimestamp = metav1.NewTime(t0.Add(-10 * time.Second))
 	c := fake.NewClientBuilder().WithScheme(wrappers.Scheme()).WithObjects(g).WithStatusSubresource(g).
 		WithInterceptorFuncs(wrappers.StatusConflicts(1, nil)).Build()
 	clk := clocktesting.NewFakeClock(t0.Time)
 	rec := events.NewFakeRecorder(10)
+	m := metrics.New()
+	reg := prometheus.NewRegistry()
+	if err := m.Register(reg); err != nil {
+		t.Fatal(err)
+	}
 	r := &Reconciler{Client: c, Scheme: wrappers.Scheme(), Recorder: rec, Clock: clk, Statuses: &status.Writer{Client: c, Clock: clk},
-		Memo: apply.NewMemo()}
+		Memo: apply.NewMemo(), Metrics: m}
 	ctx := context.Background()
 	ready := map[string]roleState{"prefill": {exists: true, ready: true, readyReplicas: 1}}
 	for attempt, wantRequeue := range []time.Duration{status.ConflictRetry, 0} {
@@ -249,4 +256,53 @@ func TestWriteStatusRetriesConflicts(t *testing.T) {
 	if n := len(rec.Events); n != 1 {
 		t.Errorf("%d events; want one GroupRunning, recorded once the status was written", n)
 	}
+	// The first startup is counted once: by the write that persisted it.
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP rbgs_group_startup_seconds Seconds from a RoleBasedGroup's creation to its first Running.
+# TYPE rbgs_group_startup_seconds histogram
+rbgs_group_startup_seconds_bucket{le="1"} 0
+rbgs_group_startup_seconds_bucket{le="2"} 0
+rbgs_group_startup_seconds_bucket{le="5"} 0
+rbgs_group_startup_seconds_bucket{le="10"} 1
+rbgs_group_startup_seconds_bucket{le="20"} 1
+rbgs_group_startup_seconds_bucket{le="30"} 1
+rbgs_group_startup_seconds_bucket{le="60"} 1
+rbgs_group_startup_seconds_bucket{le="120"} 1
+rbgs_group_startup_seconds_bucket{le="300"} 1
+rbgs_group_startup_seconds_bucket{le="600"} 1
+rbgs_group_startup_seconds_bucket{le="1800"} 1
+rbgs_group_startup_seconds_bucket{le="+Inf"} 1
+rbgs_group_startup_seconds_sum 10
+rbgs_group_startup_seconds_count 1
+`), "rbgs_group_startup_seconds"); err != nil {
+		t.Error(err)
+	}
+}
+
+// Whether the cluster serves PodGroups is asked at most once per interval.
+func TestPodGroupAPIAsksOncePerInterval(t *testing.T) {
+	clk := clocktesting.NewFakeClock(t0.Time)
+	mapper := &countingMapper{}
+	a := &PodGroupAPI{Mapper: mapper, Clock: clk, Interval: time.Minute}
+	for range 5 {
+		if a.Served() {
+			t.Fatal("served without the kind")
+		}
+	}
+	clk.Step(time.Minute)
+	a.Served()
+	if mapper.asked != 2 {
+		t.Errorf("asked the API server %d times over 6 reconciles in one interval and one more, want 2", mapper.asked)
+	}
+}
+
+// countingMapper knows no kind, and counts how often it is asked.
+type countingMapper struct {
+	apimeta.RESTMapper
+	asked int
+}
+
+func (m *countingMapper) RESTMapping(gk schema.GroupKind, _ ...string) (*apimeta.RESTMapping, error) {
+	m.asked++
+	return nil, &apimeta.NoKindMatchError{GroupKind: gk}
 }

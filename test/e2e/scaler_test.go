@@ -161,13 +161,34 @@ func TestRoleScaler(t *testing.T) {
 
 	// scale scales decode to total with kubectl and waits for every group to
 	// run its share, with the prefill pods of prefill untouched.
+	// The set stays Ready while decode scales: its groups keep serving
+	// what they served.
 	scale := func(total int32, share int, prefill []string) {
 		t.Helper()
+		var mu sync.Mutex
+		samples, unready := 0, 0
+		stop := sampleEvery(t, 20*time.Millisecond, func() {
+			var s rbgsv1.RoleBasedGroupSet
+			if err := get(ns, "demo-group", &s); err != nil {
+				return
+			}
+			c := apimeta.FindStatusCondition(s.Status.Conditions, rbgsv1.ConditionReady)
+			mu.Lock()
+			samples++
+			if c == nil || c.Status != metav1.ConditionTrue {
+				unready++
+			}
+			mu.Unlock()
+		})
 		kubectl(t, "-n", ns, "scale", "rolescaler/demo-group-decode", fmt.Sprintf("--replicas=%d", total))
 		for _, g := range []string{"demo-group-0", "demo-group-1"} {
 			roleReady(t, ns, g, "decode", share)
 		}
 		setRunning(t, ns, "demo-group", 2)
+		stop()
+		if unready > 0 || samples == 0 {
+			t.Errorf("the set was not Ready in %d of %d samples while decode scaled to %d", unready, samples, total)
+		}
 		scalerReady(t, ns, "demo-group-decode", int32(2*share))
 		if got := podUIDs(t, ns, "demo-group", "prefill"); !slices.Equal(got, prefill) {
 			t.Errorf("prefill pods replaced by a scale of decode to %d: %v, were %v", total, got, prefill)

@@ -260,7 +260,11 @@ func (p *gangPlan) plan(obs *observation, role *topology.Role, pg topology.PodGr
 // PodScheduled conditions of the pods of each gang: False with the
 // scheduler's word when a pod of a gang cannot be placed, Pending until
 // every gang has its pods placed, True then; nil when no role asks for a
-// gang.
+// gang. Until a gang is placed for the first time, its PodGroup's
+// PodGroupInitiallyScheduled condition is the scheduler's latest word on
+// the gang as a whole, and counts too; once True it never changes again,
+// and only the pods tell of an instance refilled under it that cannot be
+// placed.
 func gangsCondition(obs *observation, blocker gangBlocker) *metav1.Condition {
 	if len(gangRoles(obs.t)) == 0 {
 		return nil
@@ -279,10 +283,15 @@ func gangsCondition(obs *observation, blocker gangBlocker) *metav1.Condition {
 				what = fmt.Sprintf("instance %d of role %s", *pg.Instance, r.Name)
 			}
 			placed, failed := gangPlacement(gangScope(r, pg).of(obs.ch.pods))
+			if live := obs.ch.podGroups[pg.Name]; failed == nil && live != nil {
+				if sc := apimeta.FindStatusCondition(live.Status.Conditions, schedulingv1beta1.PodGroupInitiallyScheduled); sc != nil && sc.Status == metav1.ConditionFalse {
+					failed = &corev1.PodCondition{Reason: sc.Reason, Message: sc.Message}
+				}
+			}
 			switch {
 			case failed != nil:
 				c.Status, c.Reason = metav1.ConditionFalse, ReasonGangUnschedulable
-				if failed.Reason == corev1.PodReasonSchedulerError {
+				if failed.Reason == corev1.PodReasonSchedulerError || failed.Reason == schedulingv1beta1.PodGroupReasonSchedulerError {
 					c.Reason = ReasonGangSchedulerError
 				}
 				c.Message = fmt.Sprintf("%s (PodGroup %s) cannot be placed: %s", what, pg.Name, failed.Message)

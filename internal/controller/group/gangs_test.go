@@ -274,23 +274,32 @@ func TestGangsCondition(t *testing.T) {
 	refilled[3] = gangPod("decode", 1, 1, corev1.ConditionFalse, corev1.PodReasonUnschedulable, "0/2 nodes are available: 2 Insufficient nvidia.com/gpu")
 	waiting := placed()[:4]
 	waiting = append(waiting, gangPod("router", -1, 0, "", "", ""))
+	// A PodGroup never placed says why; one placed once says nothing more.
+	first := map[string]*schedulingv1beta1.PodGroup{"g-router": {ObjectMeta: metav1.ObjectMeta{Name: "g-router"}, Status: schedulingv1beta1.PodGroupStatus{
+		Conditions: []metav1.Condition{{Type: schedulingv1beta1.PodGroupInitiallyScheduled, Status: metav1.ConditionFalse,
+			Reason: schedulingv1beta1.PodGroupReasonUnschedulable, Message: "2 pods do not fit in one rack"}}}}}
+	placedOnce := map[string]*schedulingv1beta1.PodGroup{"g-decode-1": {ObjectMeta: metav1.ObjectMeta{Name: "g-decode-1"}, Status: schedulingv1beta1.PodGroupStatus{
+		Conditions: []metav1.Condition{{Type: schedulingv1beta1.PodGroupInitiallyScheduled, Status: metav1.ConditionTrue, Reason: "Scheduled"}}}}}
 	cases := []struct {
 		name    string
+		pgs     map[string]*schedulingv1beta1.PodGroup
 		pods    []corev1.Pod
 		blocker gangBlocker
 		status  metav1.ConditionStatus
 		reason  string
 		message []string
 	}{
-		{"every gang placed", placed(), gangBlocker{}, metav1.ConditionTrue, ReasonGangsScheduled, []string{"every gang is placed"}},
-		{"a refilled instance cannot be placed", refilled, gangBlocker{}, metav1.ConditionFalse, ReasonGangUnschedulable,
+		{"every gang placed", nil, placed(), gangBlocker{}, metav1.ConditionTrue, ReasonGangsScheduled, []string{"every gang is placed"}},
+		{"a refilled instance cannot be placed", placedOnce, refilled, gangBlocker{}, metav1.ConditionFalse, ReasonGangUnschedulable,
 			[]string{"instance 1 of role decode", "PodGroup g-decode-1", "Insufficient nvidia.com/gpu"}},
-		{"a gang short of pods", waiting, gangBlocker{}, metav1.ConditionFalse, ReasonGangsPending, []string{"role router"}},
-		{"API missing", nil, gangBlocker{ReasonGangSchedulingUnavailable, gangsUnavailable}, metav1.ConditionFalse,
+		{"a gang short of pods", nil, waiting, gangBlocker{}, metav1.ConditionFalse, ReasonGangsPending, []string{"role router"}},
+		{"a gang never placed, its pods waiting", first, waiting, gangBlocker{}, metav1.ConditionFalse, ReasonGangUnschedulable,
+			[]string{"role router (PodGroup g-router) cannot be placed: 2 pods do not fit in one rack"}},
+		{"API missing", nil, nil, gangBlocker{ReasonGangSchedulingUnavailable, gangsUnavailable}, metav1.ConditionFalse,
 			ReasonGangSchedulingUnavailable, []string{"GenericWorkload", "--runtime-config=scheduling.k8s.io/v1beta1=true"}},
 	}
 	for _, c := range cases {
-		got := gangsCondition(gangObservation(g, nil, c.pods), c.blocker)
+		got := gangsCondition(gangObservation(g, c.pgs, c.pods), c.blocker)
 		if got == nil || got.Type != rbgsv1.ConditionGangsScheduled || got.Status != c.status || got.Reason != c.reason {
 			t.Errorf("%s: condition %+v, want %s %s", c.name, got, c.status, c.reason)
 			continue

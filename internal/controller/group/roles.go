@@ -172,7 +172,9 @@ func viewRoles(obs *observation, gangs *gangPlan) []roleView {
 			}
 			v.state = instancesState(v.instances, floor)
 		default:
-			v.state = statefulSetRole(obs.ch.statefulSets[role.Service], pods, v.inputs, want, floor)
+			// Its own pods: none of an instance of a former layout.
+			own := slices.DeleteFunc(slices.Clone(pods), func(p corev1.Pod) bool { return p.Labels[rbgsv1.LabelInstance] != "" })
+			v.state = statefulSetRole(obs.ch.statefulSets[role.Service], own, v.inputs, want, floor)
 		}
 		v.state = v.old.mixedInto(v.state)
 		views[i] = v

@@ -304,7 +304,9 @@ func TestGangScheduling(t *testing.T) {
 		roleReady(t, ns, "late", "router", 3)
 		// Its pods move to the gang all together: none is left outside it
 		// beside pods in it, and the update does not stall.
-		update(t, g, func(g *rbgsv1.RoleBasedGroup) { g.Spec.Roles[0].Scheduling = &rbgsv1.RoleScheduling{Gang: rbgsv1.GangRole} })
+		update(t, g, func(g *rbgsv1.RoleBasedGroup) {
+			g.Spec.Roles[0].Scheduling = &rbgsv1.RoleScheduling{Gang: rbgsv1.GangRole}
+		})
 		eventually(t, "every router pod in the gang", 90*time.Second, func() error {
 			ps := pods(t, ns, map[string]string{rbgsv1.LabelGroupName: "late"})
 			in := 0

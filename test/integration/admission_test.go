@@ -162,7 +162,9 @@ func TestWebhookRejections(t *testing.T) {
 			t.Fatal(err)
 		}
 		update(t, g, func(g *rbgsv1.RoleBasedGroup) { g.Spec.Roles[0].Replicas = new(int32(0)) })
-		update(t, g, func(g *rbgsv1.RoleBasedGroup) { g.Spec.Roles[0].Size, g.Spec.Roles[0].Replicas = new(int32(2)), new(int32(2)) })
+		update(t, g, func(g *rbgsv1.RoleBasedGroup) {
+			g.Spec.Roles[0].Size, g.Spec.Roles[0].Replicas = new(int32(2)), new(int32(2))
+		})
 	})
 
 	setCases := []struct {

@@ -47,10 +47,36 @@ func (r *RoleSpec) InstancesMaxUnavailable() int32 {
 	return atLeastOne(r.RolloutStrategy.MaxUnavailable, r.ReplicasOrDefault())
 }
 
-// MaxUnavailableOf is how many of replicas groups may be unavailable at
-// once during a rollout, at least 1, so a rollout always progresses.
-func (r *RolloutStrategy) MaxUnavailableOf(replicas int32) int32 {
-	return atLeastOne(r.MaxUnavailable, replicas)
+// Budget is how many of replicas groups may be unavailable at once during
+// a rollout (maxUnavailable, a percentage rounded down) and how many may
+// run above replicas (maxSurge, rounded up), as a Deployment resolves
+// them: when both come to 0, one group may be unavailable, so a rollout
+// always progresses.
+func (r *RolloutStrategy) Budget(replicas int32) (maxUnavailable, maxSurge int32) {
+	return budget(r.MaxUnavailable, r.MaxSurge, replicas)
+}
+
+// budget resolves maxUnavailable (default 1) and maxSurge (default 0) of
+// total.
+func budget(unavailable, surge *intstr.IntOrString, total int32) (int32, int32) {
+	u := int32(1)
+	if unavailable != nil {
+		n, err := intstr.GetScaledValueFromIntOrPercent(unavailable, int(total), false)
+		if err == nil && n >= 0 {
+			u = int32(n)
+		}
+	}
+	s := int32(0)
+	if surge != nil {
+		n, err := intstr.GetScaledValueFromIntOrPercent(surge, int(total), true)
+		if err == nil && n >= 0 {
+			s = int32(n)
+		}
+	}
+	if u == 0 && s == 0 {
+		u = 1
+	}
+	return u, s
 }
 
 // atLeastOne resolves a count or a percentage of total (rounded down) to a

@@ -6,19 +6,34 @@ import (
 )
 
 // RolloutStrategy says how a change of the group template reaches the groups.
+// +kubebuilder:validation:XValidation:rule="!has(self.maxUnavailable) || (type(self.maxUnavailable) == int ? self.maxUnavailable != 0 : self.maxUnavailable != '0%') || (has(self.maxSurge) && (type(self.maxSurge) == int ? self.maxSurge != 0 : self.maxSurge != '0%'))",fieldPath=".maxSurge",message="maxUnavailable and maxSurge are both 0, so no group could ever move: set maxSurge to 1 (or more) to start a group at the new revision before an old one goes, or maxUnavailable to 1"
 type RolloutStrategy struct {
-	// maxUnavailable is the number (or percentage of replicas, rounded down,
-	// at least 1) of groups that may be unavailable at once during a
-	// rollout. Groups are moved to the new revision from the highest index
-	// down, a few at a time; the next ones go only when the moved ones are
-	// Running again. Outdated groups that are unavailable on their own
-	// (Degraded, Failed, never Running) are moved at once, as a Deployment
-	// replaces unavailable pods first.
+	// maxUnavailable is the number (or percentage of replicas, rounded
+	// down) of groups that may be unavailable at once during a rollout: the
+	// set keeps at least replicas - maxUnavailable groups Running,
+	// counting surge groups. Groups are moved to the new revision from the
+	// highest index down, a few at a time; the next ones go only when the
+	// moved ones are Running again. Outdated groups that are unavailable on
+	// their own (Degraded, Failed, never Running) are moved at once, as a
+	// Deployment replaces unavailable pods first. 0 needs maxSurge; when
+	// both come to 0 for a number of groups, 1 group moves at a time.
+	// Default 1.
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:XIntOrString
-	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^[1-9][0-9]?%$|^100%$')",message="must be a number of groups of at least 1, or a percentage from 1% to 100%: e.g. 1 to update one group at a time, or 25%"
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^[0-9]{1,2}%$|^100%$')",message="must be a number of groups of at least 0, or a percentage from 0% to 100%: e.g. 1 to update one group at a time, 25%, or 0 with maxSurge 1 to add a group before one goes"
 	// +optional
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
+
+	// maxSurge is the number (or percentage of replicas, rounded up) of
+	// groups the set may run above replicas during a rollout. Surge groups
+	// take the next indices (<set>-<replicas>, ...), start at the update
+	// revision, and must be Running before an old group moves; they count
+	// towards the groups that serve, and are removed, highest index first,
+	// once every group below replicas runs the update revision. Default 0.
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^[0-9]{1,2}%$|^100%$')",message="must be a number of groups of at least 0, or a percentage from 0% to 100%: e.g. 1 to start one group at the new revision before an old one goes, or 10%"
+	// +optional
+	MaxSurge *intstr.IntOrString `json:"maxSurge,omitempty"`
 
 	// partition: groups with an index below partition keep the revision
 	// they run; groups from partition up are moved to the new revision.
@@ -75,6 +90,10 @@ type GroupStatus struct {
 	// updated is true when the group runs the set's update revision.
 	// +optional
 	Updated bool `json:"updated,omitempty"`
+	// surge is true for a group above the set's replicas that a rollout
+	// runs while it moves the others (see rolloutStrategy.maxSurge).
+	// +optional
+	Surge bool `json:"surge,omitempty"`
 	// roles reports each role of the group.
 	// +listType=atomic
 	// +optional
@@ -108,7 +127,7 @@ type RoleBasedGroupSetStatus struct {
 	// phase summarises the set.
 	// +optional
 	Phase GroupPhase `json:"phase,omitempty"`
-	// replicas is the number of groups that exist.
+	// replicas is the number of groups that exist, surge groups included.
 	// +optional
 	Replicas int32 `json:"replicas"`
 	// readyGroups is the number of Running groups.

@@ -73,6 +73,9 @@ type GroupReport struct {
 	// of a set only); revision is the revision it was last given.
 	Updated  *bool  `json:"updated,omitempty"`
 	Revision string `json:"revision,omitempty"`
+	// surge is true for a surge group of a rollout, above the set's
+	// replicas (see rolloutStrategy.maxSurge).
+	Surge bool `json:"surge,omitempty"`
 	// readyRoles counts the roles whose pods are all ready and up to date.
 	ReadyRoles int32 `json:"readyRoles"`
 	// restarts counts the recreations of the group's pods.

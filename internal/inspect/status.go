@@ -175,9 +175,9 @@ func setReport(s *rbgsv1.RoleBasedGroupSet, groups []rbgsv1.RoleBasedGroup, even
 		Groups:    make([]GroupReport, 0, len(groups)),
 		LastEvent: eventReport(events, "RoleBasedGroupSet", s.Name),
 	}
-	updated := map[string]bool{}
+	updated, surge := map[string]bool{}, map[string]bool{}
 	for _, g := range st.Groups {
-		updated[g.Name] = g.Updated
+		updated[g.Name], surge[g.Name] = g.Updated, g.Surge
 	}
 	for i := range groups {
 		g := &groups[i]
@@ -188,6 +188,7 @@ func setReport(s *rbgsv1.RoleBasedGroupSet, groups []rbgsv1.RoleBasedGroup, even
 			up = gr.Revision == "" || gr.Revision == st.UpdateRevision
 		}
 		gr.Updated = &up
+		gr.Surge = surge[g.Name]
 		if idx := index(g); idx >= 0 {
 			gr.Index = ptr.To(int32(idx))
 			if !up && int32(idx) < r.Replicas {
@@ -302,6 +303,9 @@ func (p Printer) group(g *GroupReport, indent string) {
 	fmt.Fprintf(p.W, "%s  %s  roles %s ready", g.Name, phase, p.ratio(g.ReadyRoles, int32(len(g.Roles))))
 	if g.Restarts > 0 {
 		fmt.Fprintf(p.W, ", %d restarts", g.Restarts)
+	}
+	if g.Surge {
+		fmt.Fprint(p.W, "  "+p.paint(dim, "surge"))
 	}
 	if g.Updated != nil && !*g.Updated {
 		outdated := "outdated"

@@ -219,7 +219,9 @@ func RoleBasedGroupSet(s *rbgsv1.RoleBasedGroupSet) field.ErrorList {
 	if s.Spec.Replicas != nil {
 		replicas = *s.Spec.Replicas
 	}
-	last := naming.Group(s.Name, max(replicas-1, 0))
+	// The last group is the last surge group a rollout may run.
+	_, surge := s.Spec.RolloutStrategy.Budget(replicas)
+	last := naming.Group(s.Name, max(replicas-1+surge, 0))
 	errs = append(errs, group(last, s.Spec.GroupTemplate.Roles, path,
 		fmt.Sprintf("shorten the role name or the set's, or lower replicas (%q is the set's last group)", last))...)
 	errs = append(errs, groupRestartPolicy(s.Spec.RestartPolicy, s.Spec.GroupTemplate.Roles, field.NewPath("spec", "restartPolicy"))...)

@@ -150,10 +150,14 @@ func TestSchemaRejections(t *testing.T) {
 			s.Spec.GroupTemplate.Roles[0].Size = new(int32(2))
 			return s
 		}(), `RoleBasedGroupSet.openpatio.io "` + strings.Repeat("s", 41) + `" is invalid: spec.groupTemplate.roles: Invalid value: the StatefulSet of the last instance of a role of size over 1, "<set>-<index>-<role>-<instance>", would be over 52 characters in the last groups of the set (its pods carry the name in their controller-revision-hash label, limited to 63 characters): shorten the role name or the set name, or lower replicas`},
-		{"maxUnavailable zero", wrappers.MakeSet("s", ns).Role("a", 1).MaxUnavailable(intstr.FromInt32(0)).Obj(),
-			`RoleBasedGroupSet.openpatio.io "s" is invalid: spec.rolloutStrategy.maxUnavailable: Invalid value: 0: must be a number of groups of at least 1, or a percentage from 1% to 100%: e.g. 1 to update one group at a time, or 25%`},
-		{"maxUnavailable 0%", wrappers.MakeSet("s", ns).Role("a", 1).MaxUnavailable(intstr.FromString("0%")).Obj(),
-			`RoleBasedGroupSet.openpatio.io "s" is invalid: spec.rolloutStrategy.maxUnavailable: Invalid value: "0%": must be a number of groups of at least 1, or a percentage from 1% to 100%: e.g. 1 to update one group at a time, or 25%`},
+		{"maxUnavailable zero without a surge", wrappers.MakeSet("s", ns).Role("a", 1).MaxUnavailable(intstr.FromInt32(0)).Obj(),
+			`RoleBasedGroupSet.openpatio.io "s" is invalid: spec.rolloutStrategy.maxSurge: Invalid value: maxUnavailable and maxSurge are both 0, so no group could ever move: set maxSurge to 1 (or more) to start a group at the new revision before an old one goes, or maxUnavailable to 1`},
+		{"maxUnavailable 0% and maxSurge 0", wrappers.MakeSet("s", ns).Role("a", 1).MaxUnavailable(intstr.FromString("0%")).MaxSurge(intstr.FromInt32(0)).Obj(),
+			`RoleBasedGroupSet.openpatio.io "s" is invalid: spec.rolloutStrategy.maxSurge: Invalid value: maxUnavailable and maxSurge are both 0, so no group could ever move: set maxSurge to 1 (or more) to start a group at the new revision before an old one goes, or maxUnavailable to 1`},
+		{"maxUnavailable negative", wrappers.MakeSet("s", ns).Role("a", 1).MaxUnavailable(intstr.FromInt32(-1)).Obj(),
+			`RoleBasedGroupSet.openpatio.io "s" is invalid: spec.rolloutStrategy.maxUnavailable: Invalid value: -1: must be a number of groups of at least 0, or a percentage from 0% to 100%: e.g. 1 to update one group at a time, 25%, or 0 with maxSurge 1 to add a group before one goes`},
+		{"maxSurge over 100%", wrappers.MakeSet("s", ns).Role("a", 1).MaxSurge(intstr.FromString("150%")).Obj(),
+			`RoleBasedGroupSet.openpatio.io "s" is invalid: spec.rolloutStrategy.maxSurge: Invalid value: "150%": must be a number of groups of at least 0, or a percentage from 0% to 100%: e.g. 1 to start one group at the new revision before an old one goes, or 10%`},
 		{"set template self dependency", wrappers.MakeSet("s", ns).Role("a", 1, "a").Obj(),
 			`RoleBasedGroupSet.openpatio.io "s" is invalid: spec.groupTemplate.roles[0].dependencies: Invalid value: "a": a role cannot depend on itself: remove it from dependencies`},
 	}
@@ -165,6 +169,12 @@ func TestSchemaRejections(t *testing.T) {
 			}
 		})
 	}
+	t.Run("maxUnavailable 0 with a surge", func(t *testing.T) {
+		s := wrappers.MakeSet("surge", ns).Replicas(3).Role("a", 1).MaxUnavailable(intstr.FromInt32(0)).MaxSurge(intstr.FromString("10%")).Obj()
+		if err := k8s.Create(context.Background(), s, client.DryRunAll); err != nil {
+			t.Error(err)
+		}
+	})
 	t.Run("100 groups fit the names 101 do not", func(t *testing.T) {
 		s := wrappers.MakeSet(strings.Repeat("s", 38), ns).Replicas(100).Role(strings.Repeat("r", 10), 1).Obj()
 		if err := k8s.Create(context.Background(), s, client.DryRunAll); err != nil {

@@ -162,6 +162,13 @@ func (w *SetWrapper) MaxUnavailable(v intstr.IntOrString) *SetWrapper {
 }
 
 // UID sets the UID, as the API server would.
+// MaxSurge sets the rollout's maxSurge.
+func (w *SetWrapper) MaxSurge(v intstr.IntOrString) *SetWrapper {
+	w.Spec.RolloutStrategy.MaxSurge = &v
+	return w
+}
+
+// UID sets the UID, as the API server would.
 func (w *SetWrapper) UID(uid string) *SetWrapper {
 	w.ObjectMeta.UID = types.UID(uid)
 	return w

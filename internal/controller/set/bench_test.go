@@ -32,7 +32,7 @@ func BenchmarkSetStatus(b *testing.B) {
 	gs := groups(fleet, "r1", rbgsv1.PhaseRunning)
 	b.ReportAllocs()
 	for b.Loop() {
-		computeStatus(s, gs, rolloutOf(s, "r1"), "r1", t0)
+		computeStatus(s, gs, rolloutOf(s, "r1"), 0, "r1", t0)
 	}
 }
 

@@ -81,8 +81,8 @@ func runningCount(s *rbgsv1.RoleBasedGroupSet, groups map[int32]*rbgsv1.RoleBase
 	return n
 }
 
-// groups returns the set's groups by index. Groups 0..replicas-1 are read
-// one by one, each read waiting until the cache has seen this operator's
+// groups returns the set's groups by index. Groups 0..replicas+maxSurge-1
+// are read one by one, each read waiting until the cache has seen this operator's
 // last write of that group, so a lagging cache never makes the set create a
 // group twice; groups at higher indices (to delete) come from the owner
 // index without waiting. Groups whose index label is missing or does not
@@ -107,9 +107,10 @@ func (r *Reconciler) groups(ctx context.Context, key string, s *rbgsv1.RoleBased
 		groups[int32(idx)] = g
 	}
 	// Only groups missing from the list, or listed in a version older than
-	// this operator's last write, need a read that waits.
+	// this operator's last write, need a read that waits; surge groups too.
+	_, surge := s.Spec.RolloutStrategy.Budget(*s.Spec.Replicas)
 	var recheck []int32
-	for i := range *s.Spec.Replicas {
+	for i := range *s.Spec.Replicas + surge {
 		if g, ok := groups[i]; !ok || !r.Memo.Settled(key, g) {
 			recheck = append(recheck, i)
 		}

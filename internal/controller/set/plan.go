@@ -45,82 +45,148 @@ type rollout struct {
 	replicas       int32
 	updateRevision string
 	maxUnavailable int32
+	// maxSurge bounds the groups run above replicas during a rollout.
+	maxSurge int32
 	// partition: groups below it keep their revision.
 	partition int32
-	// paused: no group starts moving.
+	// paused: no group starts moving, and no surge group is added.
 	paused bool
 }
 
 // setPlan is what one reconcile does to a set's groups.
 type setPlan struct {
-	// create lists the missing indices below replicas.
+	// create lists the missing indices below replicas + surge.
 	create []int32
 	// update lists existing groups to move to the update revision now.
 	update []int32
-	// delete lists groups at indices at or above replicas.
+	// delete lists groups at indices at or above replicas + surge.
 	delete []int32
+	// surge is how many surge groups the set runs: indices replicas ..
+	// replicas+surge-1.
+	surge int32
 }
 
 // planSet decides which groups to create, update and delete.
 //
 // Group scaling: a set of N groups owns the indices 0..N-1; missing ones are
-// created, those at N and above are deleted, so scaling down removes the
-// highest indices first.
+// created, those above are deleted, so scaling down removes the highest
+// indices first.
 //
-// Rollout: what counts against maxUnavailable is decided here and only
-// here. A group is unavailable when it served once and is not Running at
-// its current generation, whatever the cause: a rollout, a scale, a
-// failure, or a status that has not caught up with a write yet. Each
-// reconcile moves outdated groups from partition up to the update
-// revision, highest index first (as a StatefulSet does):
+// Surge: while groups from the partition up (below replicas) do not serve
+// at the update revision yet, the set may run up to maxSurge surge groups
+// at the next indices (see surgeOf), created at the update revision. They
+// stay until every such group serves at it, then go, highest index first.
+//
+// Rollout: the budget is decided here and only here. The set keeps at
+// least replicas - maxUnavailable groups available (Running at the
+// revision it gave them), counting surge groups; every other group may be
+// moved. Each reconcile moves outdated groups (from the partition up, and
+// surge groups of an older update revision) to the update revision,
+// highest index first (as a StatefulSet does):
 //   - at once, those whose move costs nothing (see costless): groups that
 //     never served, groups down on their own, and groups still on their
 //     way to a revision an edit since replaced;
-//   - then Running ones, while the budget lasts: maxUnavailable minus the
-//     groups unavailable now.
+//   - then available ones, while the budget lasts: the available groups
+//     beyond replicas - maxUnavailable, and none below replicas while a
+//     surge group is not available yet.
 //
-// Outdated groups that are unavailable for any other reason (being scaled,
-// or a status behind a write) wait: they still serve, and moving them would
-// take down one group more than the budget allows. While paused, nothing
-// moves. The next groups go when moved ones report Running, which wakes the
-// set through its watch on groups.
+// A group that only scales keeps serving and stays available (see
+// available), so a scale never opens or closes the budget. While paused,
+// nothing moves. The next groups go when moved ones report Running, which
+// wakes the set through its watch on groups.
 func planSet(r rollout, groups []groupState) setPlan {
-	var p setPlan
-	have := make(map[int32]bool, len(groups))
-	unavailable := int32(0)
-	var costless, running []int32
+	byIndex := make(map[int32]groupState, len(groups))
 	for _, g := range groups {
-		have[g.index] = true
-		if g.index >= r.replicas {
-			p.delete = append(p.delete, g.index)
-			continue
-		}
-		if g.unavailable() {
-			unavailable++
-		}
-		if !g.outdated(r.updateRevision) || g.index < r.partition {
-			continue
-		}
-		switch {
-		case g.costless():
-			costless = append(costless, g.index)
-		case g.ready:
-			running = append(running, g.index)
+		byIndex[g.index] = g
+	}
+	p := setPlan{surge: surgeOf(r, byIndex)}
+	members := r.replicas + p.surge
+	for i := range members {
+		if _, ok := byIndex[i]; !ok {
+			p.create = append(p.create, i)
 		}
 	}
-	for i := range r.replicas {
-		if !have[i] {
-			p.create = append(p.create, i)
+	for _, g := range groups {
+		if g.index >= members {
+			p.delete = append(p.delete, g.index)
 		}
 	}
 	slices.Sort(p.delete)
 	if r.paused {
 		return p
 	}
-	highestFirst := func(a, b int32) int { return cmp.Compare(b, a) }
-	slices.SortFunc(running, highestFirst)
-	budget := max(r.maxUnavailable-unavailable, 0)
-	p.update = append(costless, running[:min(budget, int32(len(running)))]...)
-	slices.SortFunc(p.update, highestFirst)
+	p.update = moves(r, byIndex, members)
 	return p
+}
+
+// surgeOf is how many surge groups the set runs: none once every group
+// from the partition up serves at the update revision; else maxSurge, no
+// more than the groups still to serve at it, and no fewer than the surge
+// groups that exist (they stay until the rollout is done). While paused,
+// no surge group is added.
+func surgeOf(r rollout, groups map[int32]groupState) int32 {
+	remaining := int32(0)
+	for i := r.partition; i < r.replicas; i++ {
+		if g, ok := groups[i]; !ok || g.outdated(r.updateRevision) || !g.ready {
+			remaining++
+		}
+	}
+	if remaining == 0 || r.maxSurge == 0 {
+		return 0
+	}
+	existing := int32(0)
+	for existing < r.maxSurge {
+		if _, ok := groups[r.replicas+existing]; !ok {
+			break
+		}
+		existing++
+	}
+	if r.paused {
+		return existing
+	}
+	return max(min(r.maxSurge, remaining), existing)
+}
+
+// moves lists the member groups (indices below members) to move to the
+// update revision now, highest index first.
+func moves(r rollout, groups map[int32]groupState, members int32) []int32 {
+	available := int32(0)
+	surgeServing := true
+	var costless, serving []int32
+	for i := range members {
+		g, ok := groups[i]
+		if !ok {
+			if i >= r.replicas {
+				surgeServing = false
+			}
+			continue
+		}
+		if g.ready {
+			available++
+		} else if i >= r.replicas {
+			surgeServing = false
+		}
+		if !g.outdated(r.updateRevision) || (i < r.partition) {
+			continue
+		}
+		switch {
+		case g.costless():
+			costless = append(costless, i)
+		case g.ready:
+			serving = append(serving, i)
+		}
+	}
+	highestFirst := func(a, b int32) int { return cmp.Compare(b, a) }
+	slices.SortFunc(serving, highestFirst)
+	budget := max(available-(r.replicas-r.maxUnavailable), 0)
+	out := costless
+	for _, i := range serving {
+		if budget == 0 || (i < r.replicas && !surgeServing) {
+			break
+		}
+		out = append(out, i)
+		budget--
+	}
+	slices.SortFunc(out, highestFirst)
+	return out
 }

@@ -228,14 +228,31 @@ func TestPlanRolloutBudgetHoldsForEveryEdit(t *testing.T) {
 		})
 	})
 
-	t.Run("groups that never served cost nothing and do not count", func(t *testing.T) {
+	t.Run("groups that never served cost nothing, and serve nothing", func(t *testing.T) {
+		// 4 of 6 serve, fewer than replicas - maxUnavailable: the pending
+		// groups move, no serving one goes until enough serve.
 		runSteps(t, r, []step{
 			{six(func(i int32) groupState {
 				if i < 2 {
 					return pending(i, "old")
 				}
 				return running(i, "old")
-			}), []int32{5, 1, 0}},
+			}), []int32{1, 0}},
+			{six(func(i int32) groupState {
+				if i == 0 {
+					return pending(i, "new")
+				}
+				if i == 1 {
+					return running(i, "new")
+				}
+				return running(i, "old")
+			}), nil},
+			{six(func(i int32) groupState {
+				if i < 2 {
+					return running(i, "new")
+				}
+				return running(i, "old")
+			}), []int32{5}},
 		})
 	})
 }

@@ -100,7 +100,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 	// The status describes what the cache showed before this reconcile's
 	// writes; the writes come back through the watch and update it.
-	st := computeStatus(obs.s, obs.groups, ro, current, now)
+	st := computeStatus(obs.s, obs.groups, ro, moves.surge, current, now)
 	if c, ok := errors.AsType[*apply.ConflictError](w.Err()); ok {
 		// A group could not be created: an object the set does not control
 		// holds its name. Retried with backoff until the name is free.

@@ -13,10 +13,12 @@ import (
 // rolloutOf reads the rollout settings of s, whose update revision is rev.
 func rolloutOf(s *rbgsv1.RoleBasedGroupSet, rev string) rollout {
 	replicas := *s.Spec.Replicas
+	maxUnavailable, maxSurge := s.Spec.RolloutStrategy.Budget(replicas)
 	return rollout{
 		replicas:       replicas,
 		updateRevision: rev,
-		maxUnavailable: s.Spec.RolloutStrategy.MaxUnavailableOf(replicas),
+		maxUnavailable: maxUnavailable,
+		maxSurge:       maxSurge,
 		partition:      s.Spec.RolloutStrategy.PartitionOrZero(),
 		paused:         s.Spec.RolloutStrategy.Paused,
 	}
@@ -74,6 +76,8 @@ type progress struct {
 	waiting []int32
 	// held: outdated groups below the partition.
 	held []int32
+	// surge is the number of surge groups the set runs.
+	surge int32
 }
 
 // progressOf counts the groups of a set with rollout r.
@@ -102,8 +106,9 @@ func progressOf(r rollout, groups map[int32]*rbgsv1.RoleBasedGroup) progress {
 // their turn and the rollout is not paused.
 func (p progress) active(r rollout) bool { return len(p.waiting) > 0 && !r.paused }
 
-// rolling reports whether groups are being moved, or wait to be.
-func (p progress) rolling(r rollout) bool { return p.active(r) || p.moving > 0 }
+// rolling reports whether groups are being moved, or wait to be, or surge
+// groups run.
+func (p progress) rolling(r rollout) bool { return p.active(r) || p.moving > 0 || p.surge > 0 }
 
 // reason is the reason of the Progressing condition that a running or held
 // rollout gives, or "" when every group runs the update revision.
@@ -127,8 +132,16 @@ func (p progress) message(r rollout, current string) string {
 		fmt.Fprintf(&b, ", %d moving", p.moving)
 	}
 	switch {
+	case p.surge == 1:
+		b.WriteString(", 1 surge group")
+	case p.surge > 1:
+		fmt.Fprintf(&b, ", %d surge groups", p.surge)
+	}
+	switch {
 	case len(p.waiting) > 0 && r.paused:
 		fmt.Fprintf(&b, "; rollout paused: groups %s wait (set rolloutStrategy.paused to false to continue)", indices(p.waiting))
+	case len(p.waiting) > 0 && r.maxSurge > 0:
+		fmt.Fprintf(&b, "; groups %s wait their turn (maxUnavailable %d, maxSurge %d)", indices(p.waiting), r.maxUnavailable, r.maxSurge)
 	case len(p.waiting) > 0:
 		fmt.Fprintf(&b, "; groups %s wait their turn (maxUnavailable %d)", indices(p.waiting), r.maxUnavailable)
 	}

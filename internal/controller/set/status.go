@@ -61,8 +61,9 @@ func groupPhase(g *rbgsv1.RoleBasedGroup) rbgsv1.GroupPhase {
 }
 
 // computeStatus summarises the set from its groups (indexed by group
-// index), under rollout r from revision current.
-func computeStatus(s *rbgsv1.RoleBasedGroupSet, groups map[int32]*rbgsv1.RoleBasedGroup, r rollout, current string, now metav1.Time) rbgsv1.RoleBasedGroupSetStatus {
+// index), under rollout r from revision current, with surge groups above
+// replicas.
+func computeStatus(s *rbgsv1.RoleBasedGroupSet, groups map[int32]*rbgsv1.RoleBasedGroup, r rollout, surge int32, current string, now metav1.Time) rbgsv1.RoleBasedGroupSetStatus {
 	st := rbgsv1.RoleBasedGroupSetStatus{
 		ObservedGeneration: s.Generation,
 		Replicas:           int32(len(groups)),
@@ -71,8 +72,9 @@ func computeStatus(s *rbgsv1.RoleBasedGroupSet, groups map[int32]*rbgsv1.RoleBas
 		Selector:           labels.SelectorFromSet(labels.Set{rbgsv1.LabelSetName: s.Name}).String(),
 		Conditions:         slices.Clone(s.Status.Conditions),
 	}
-	st.Groups, st.GroupsOmitted = tallyGroups(&st, groups, r)
+	st.Groups, st.GroupsOmitted = tallyGroups(&st, groups, r, surge)
 	p := progressOf(r, groups)
+	p.surge = surge
 	st.UpdatedGroups = p.updated
 	ready, progressing := setConditions(&st, r, p, current, now)
 	ready.ObservedGeneration, progressing.ObservedGeneration = s.Generation, s.Generation
@@ -83,7 +85,7 @@ func computeStatus(s *rbgsv1.RoleBasedGroupSet, groups map[int32]*rbgsv1.RoleBas
 
 // tallyGroups counts the groups by phase and the ready ones into st, and
 // returns the bounded list of groups (see boundGroups).
-func tallyGroups(st *rbgsv1.RoleBasedGroupSetStatus, groups map[int32]*rbgsv1.RoleBasedGroup, r rollout) ([]rbgsv1.GroupStatus, int32) {
+func tallyGroups(st *rbgsv1.RoleBasedGroupSetStatus, groups map[int32]*rbgsv1.RoleBasedGroup, r rollout, surge int32) ([]rbgsv1.GroupStatus, int32) {
 	entries := make([]rbgsv1.GroupStatus, 0, len(groups))
 	for i, g := range groups {
 		phase := groupPhase(g)
@@ -104,7 +106,7 @@ func tallyGroups(st *rbgsv1.RoleBasedGroupSetStatus, groups map[int32]*rbgsv1.Ro
 		}
 		entries = append(entries, rbgsv1.GroupStatus{
 			GroupID: strconv.Itoa(int(i)), Name: g.Name, Phase: phase, Updated: g.Labels[rbgsv1.LabelGroupRevision] == r.updateRevision,
-			Roles: roleStatuses(g.Status.Roles),
+			Surge: i >= r.replicas && i < r.replicas+surge, Roles: roleStatuses(g.Status.Roles),
 		})
 	}
 	return boundGroups(entries, rbgsv1.MaxGroupStatuses)
@@ -121,7 +123,7 @@ func setConditions(st *rbgsv1.RoleBasedGroupSetStatus, r rollout, p progress, cu
 	if p.reason(r) != "" {
 		progressMessage = p.message(r, current)
 	}
-	scaling, rolling := st.Replicas != replicas, p.rolling(r)
+	scaling, rolling := st.Replicas != replicas+p.surge, p.rolling(r)
 	switch {
 	case st.GroupCounts.Failed > 0:
 		st.Phase = rbgsv1.PhaseFailed

@@ -56,7 +56,7 @@ func TestSetStatusPhases(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s.Spec.Replicas = &tc.replicas
-			st := computeStatus(s, tc.groups, rolloutOf(s, "r1"), "r1", t0)
+			st := computeStatus(s, tc.groups, rolloutOf(s, "r1"), 0, "r1", t0)
 			c := apimeta.FindStatusCondition(st.Conditions, rbgsv1.ConditionReady)
 			if st.Phase != tc.phase || c.Status != tc.ready || c.Reason != tc.reason || c.ObservedGeneration != 5 {
 				t.Errorf("phase %s, Ready %s/%s; want %s, %s/%s", st.Phase, c.Status, c.Reason, tc.phase, tc.ready, tc.reason)
@@ -73,7 +73,7 @@ func TestSetStatusCounts(t *testing.T) {
 		2: group(2, "old", rbgsv1.PhaseRunning),
 	}
 	gs[0].Generation = 2 // updated, its status not caught up yet
-	st := computeStatus(s, gs, rolloutOf(s, "new"), currentRevision("", gs, 3, "new"), t0)
+	st := computeStatus(s, gs, rolloutOf(s, "new"), 0, currentRevision("", gs, 3, "new"), t0)
 	if st.Replicas != 3 || st.ReadyGroups != 2 || st.UpdatedGroups != 1 || st.CurrentRevision != "old" ||
 		st.UpdateRevision != "new" || st.Selector != "patio.io/rbgs-name=demo" {
 		t.Errorf("status %+v", st)
@@ -96,7 +96,7 @@ func TestSetStatusBounded(t *testing.T) {
 	for _, i := range []int32{7, 4999, 2500} {
 		gs[i].Status.Phase = rbgsv1.PhaseDegraded
 	}
-	st := computeStatus(s, gs, rolloutOf(s, "r1"), "r1", t0)
+	st := computeStatus(s, gs, rolloutOf(s, "r1"), 0, "r1", t0)
 	if len(st.Groups) != rbgsv1.MaxGroupStatuses || st.GroupsOmitted != n-rbgsv1.MaxGroupStatuses {
 		t.Fatalf("kept %d, omitted %d", len(st.Groups), st.GroupsOmitted)
 	}
@@ -170,7 +170,7 @@ func TestSetStatusRollout(t *testing.T) {
 			s := wrappers.MakeSet("demo", "ns").Replicas(4).Role("prefill", 2).Obj()
 			s.Spec.RolloutStrategy.Partition, s.Spec.RolloutStrategy.Paused = &tc.partition, tc.paused
 			r := rolloutOf(s, "new")
-			st := computeStatus(s, tc.groups, r, currentRevision("", tc.groups, 4, "new"), t0)
+			st := computeStatus(s, tc.groups, r, 0, currentRevision("", tc.groups, 4, "new"), t0)
 			ready := apimeta.FindStatusCondition(st.Conditions, rbgsv1.ConditionReady)
 			p := apimeta.FindStatusCondition(st.Conditions, rbgsv1.ConditionProgressing)
 			if st.Phase != tc.phase || ready.Status != tc.ready || p.Status != tc.progressing || p.Reason != tc.reason || p.Message != tc.message {

@@ -20,13 +20,13 @@ type groupWrite struct {
 }
 
 // planWrites plans the writes of the groups of obs that moves (see
-// planSet) creates or keeps, at revision rev while current is the
-// revision of the groups not updated yet. A group at the update revision,
-// or moved to it now, gets the set's template; one the rollout has not
-// reached keeps its roles and templates and takes the set's counts (see
-// scaledSpec); a group created where the rollout does not reach (below
-// the partition, or while paused) runs the current revision, with the
-// roles of a group that runs it.
+// planSet) creates or keeps, surge groups included, at the update
+// revision of ro while current is the revision of the groups not updated
+// yet. A group at the update revision, or moved to it now, gets the set's
+// template; one the rollout has not reached keeps its roles and templates
+// and takes the set's counts (see scaledSpec); a group created where the
+// rollout does not reach (below the partition, or while paused) runs the
+// current revision, with the roles of a group that runs it.
 func planWrites(obs *observation, moves setPlan, ro rollout, current string) []groupWrite {
 	s := obs.s
 	counts := replicaCounts(s)
@@ -39,9 +39,10 @@ func planWrites(obs *observation, moves setPlan, ro rollout, current string) []g
 	var out []groupWrite
 	add := func(i int32, live *rbgsv1.RoleBasedGroup) {
 		// base is the group whose roles and templates a group not moved
-		// to the update revision keeps.
+		// to the update revision keeps. A surge group starts at the
+		// update revision.
 		base := live
-		if live == nil && (ro.paused || i < ro.partition) {
+		if live == nil && i < ro.replicas && (ro.paused || i < ro.partition) {
 			base = currentGroup
 		}
 		w := groupWrite{live: live}
@@ -62,7 +63,7 @@ func planWrites(obs *observation, moves setPlan, ro rollout, current string) []g
 		add(i, nil)
 	}
 	for i, g := range obs.groups {
-		if i < ro.replicas {
+		if i < ro.replicas+moves.surge {
 			add(i, g)
 		}
 	}

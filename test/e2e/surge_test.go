@@ -1,0 +1,130 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/test/wrappers"
+)
+
+// fleetSampler counts, every period, the groups of a set that serve whole
+// (every pod they run whole is Ready, none terminating, all at one
+// revision), and the groups that exist, from the pods and groups
+// themselves.
+type fleetSampler struct {
+	mu sync.Mutex
+	// least whole groups and most groups seen, and the groups seen.
+	least, most, samples int
+	seen             map[string]bool
+	// mixed lists the groups seen with live pods (none terminating) of
+	// two images, by sample.
+	mixed  []string
+	finish func()
+}
+
+// sampleFleet samples set every period; whole is the pods of a group.
+func sampleFleet(t *testing.T, ns, set string, whole int, period time.Duration) *fleetSampler {
+	t.Helper()
+	s := &fleetSampler{least: 1 << 30, seen: map[string]bool{}}
+	s.finish = sampleEvery(t, period, func() {
+		var groups rbgsv1.RoleBasedGroupList
+		var pods corev1.PodList
+		if k8s.List(context.Background(), &groups, client.InNamespace(ns), client.MatchingLabels{rbgsv1.LabelSetName: set}) != nil ||
+			k8s.List(context.Background(), &pods, client.InNamespace(ns), client.MatchingLabels{rbgsv1.LabelSetName: set}) != nil {
+			return
+		}
+		serving := map[string]int{}
+		revisions := map[string]map[string]bool{}
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			g := p.Labels[rbgsv1.LabelGroupName]
+			if !p.DeletionTimestamp.IsZero() {
+				continue
+			}
+			if revisions[g] == nil {
+				revisions[g] = map[string]bool{}
+			}
+			revisions[g][templateOf(p)] = true
+			if ok, _ := podReady(p); ok {
+				serving[g]++
+			}
+		}
+		n := 0
+		for _, c := range serving {
+			if c >= whole {
+				n++
+			}
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.samples++
+		s.least, s.most = min(s.least, n), max(s.most, len(groups.Items))
+		for _, g := range groups.Items {
+			s.seen[g.Name] = true
+		}
+		for g, images := range revisions {
+			if len(images) > 1 {
+				s.mixed = append(s.mixed, fmt.Sprintf("sample %d: %s runs %v", s.samples, g, slices.Sorted(maps.Keys(images))))
+			}
+		}
+	})
+	return s
+}
+
+// templateOf is the image a pod runs: what the test's edits change.
+func templateOf(p *corev1.Pod) string { return p.Spec.Containers[0].Image }
+
+// A set of 3 groups rolls out with maxUnavailable 0 and maxSurge 1 on the
+// real StatefulSet controller: a fourth group comes up at the new revision
+// before any group moves; sampled every 150 ms from the pods, never fewer
+// than 3 groups serve whole nor more than 4 exist; it ends on groups 0-2.
+func TestSurgeRollout(t *testing.T) {
+	ns := namespace(t, "e2e-surge")
+	s := wrappers.MakeSet("fleet", ns).Replicas(3).Role("prefill", 2).Role("decode", 2, "prefill").
+		MaxUnavailable(intstr.FromInt32(0)).MaxSurge(intstr.FromInt32(1)).Obj()
+	if err := k8s.Create(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	setRunning(t, ns, "fleet", 3)
+	sampler := sampleFleet(t, ns, "fleet", 4, 150*time.Millisecond)
+	update(t, s, func(s *rbgsv1.RoleBasedGroupSet) {
+		for i := range s.Spec.GroupTemplate.Roles {
+			s.Spec.GroupTemplate.Roles[i].Template.Spec.Containers[0].Image = "registry.example.com/llm-server:v2"
+		}
+	})
+	eventually(t, "rolled out on groups 0-2", 180*time.Second, func() error {
+		var cur rbgsv1.RoleBasedGroupSet
+		if err := get(ns, "fleet", &cur); err != nil {
+			return err
+		}
+		names := groupNames(setGroups(t, ns, "fleet"))
+		if cur.Status.ObservedGeneration != cur.Generation || cur.Status.Phase != rbgsv1.PhaseRunning ||
+			cur.Status.UpdatedGroups != 3 || !slices.Equal(names, []string{"fleet-0", "fleet-1", "fleet-2"}) {
+			return fmt.Errorf("%s, %d updated, groups %v", cur.Status.Phase, cur.Status.UpdatedGroups, names)
+		}
+		return nil
+	})
+	gone(t, ns, map[string]string{rbgsv1.LabelGroupName: "fleet-3"})
+	sampler.finish()
+	for _, p := range pods(t, ns, map[string]string{rbgsv1.LabelSetName: "fleet"}) {
+		if templateOf(&p) != "registry.example.com/llm-server:v2" {
+			t.Errorf("pod %s runs %s", p.Name, templateOf(&p))
+		}
+	}
+	if sampler.least < 3 || sampler.most > 4 || !sampler.seen["fleet-3"] {
+		t.Errorf("at worst %d groups served whole and %d existed (surge group seen: %v) over %d samples; want at least 3, at most 4, and the surge group",
+			sampler.least, sampler.most, sampler.seen["fleet-3"], sampler.samples)
+	}
+	t.Logf("rollout of 3 groups with maxSurge 1, maxUnavailable 0: at worst %d serving whole, at most %d groups, over %d samples",
+		sampler.least, sampler.most, sampler.samples)
+}

@@ -116,3 +116,12 @@ func RoleNames(roles []RoleSpec) []string {
 	}
 	return out
 }
+
+// UpdatePolicyOrDefault is the group's update policy, RollingUpdate when
+// unset.
+func (s *RoleBasedGroupSpec) UpdatePolicyOrDefault() UpdatePolicy {
+	if s.UpdatePolicy == "" {
+		return UpdateRollingUpdate
+	}
+	return s.UpdatePolicy
+}

@@ -23,7 +23,9 @@ const (
 	// from the start).
 	LabelWorkerIndex = "patio.io/rbgs-worker-index"
 	// LabelGroupRevision is the revision (a hash of the set's group template,
-	// replica counts excluded) that a set last applied to one of its groups.
+	// replica counts excluded) that a set last applied to one of its groups;
+	// the group's pods carry it too, so a router or an InferencePool can
+	// select the pods of one revision.
 	LabelGroupRevision = "patio.io/rbgs-revision"
 	// LabelManagedBy marks the objects this operator manages; the operator
 	// caches only objects carrying it.

@@ -229,6 +229,20 @@ type GroupTemplate struct {
 	Roles []RoleSpec `json:"roles"`
 }
 
+// UpdatePolicy says how a template change reaches a group's pods.
+// +kubebuilder:validation:Enum=RollingUpdate;Recreate
+type UpdatePolicy string
+
+const (
+	// UpdateRollingUpdate updates each changed role in place, as its
+	// workload rolls: for a while, pods of both templates run side by side.
+	UpdateRollingUpdate UpdatePolicy = "RollingUpdate"
+	// UpdateRecreate empties every changed role (all its pods gone), then
+	// starts them again at the new template in dependency order: the group
+	// never runs pods of two templates at once.
+	UpdateRecreate UpdatePolicy = "Recreate"
+)
+
 // RoleBasedGroupSpec is the desired state of a group.
 type RoleBasedGroupSpec struct {
 	// startupPolicy: Ordered (default) creates a role only once its
@@ -236,6 +250,15 @@ type RoleBasedGroupSpec struct {
 	// +kubebuilder:default=Ordered
 	// +optional
 	StartupPolicy StartupPolicy `json:"startupPolicy,omitempty"`
+
+	// updatePolicy: RollingUpdate (default) updates each changed role in
+	// place; Recreate empties every changed role, then starts them again
+	// at the new template in dependency order, so the group never runs
+	// pods of two templates at once. Replica changes apply either way
+	// without recreating anything. A set gives its groups its
+	// rolloutStrategy.groupUpdatePolicy.
+	// +optional
+	UpdatePolicy UpdatePolicy `json:"updatePolicy,omitempty"`
 
 	RestartSpec `json:",inline"`
 

@@ -43,6 +43,16 @@ type RolloutStrategy struct {
 	// +optional
 	Partition *int32 `json:"partition,omitempty"`
 
+	// groupUpdatePolicy says how a moving group takes the new revision:
+	// RollingUpdate (default) updates each role in place; Recreate empties
+	// the group (all its pods gone), then starts it again at the new
+	// revision in dependency order, so a group never runs pods of two
+	// revisions at once. With maxSurge this is blue/green per group: the
+	// replacement capacity runs before the old group goes. Scales and
+	// replica changes still apply without recreating anything.
+	// +optional
+	GroupUpdatePolicy UpdatePolicy `json:"groupUpdatePolicy,omitempty"`
+
 	// paused: no group starts moving to a new revision while true; groups
 	// already moving finish. Scaling still applies; groups created while
 	// paused run the revision of the groups not updated yet.

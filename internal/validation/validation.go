@@ -200,7 +200,7 @@ func RoleBasedGroup(g *rbgsv1.RoleBasedGroup) field.ErrorList {
 	errs = append(errs, Group(g.Name, g.Spec.Roles, path)...)
 	errs = append(errs, groupRestartPolicy(g.Spec.RestartPolicy, g.Spec.Roles, field.NewPath("spec", "restartPolicy"))...)
 	own := map[string]string{rbgsv1.LabelGroupName: g.Name}
-	for _, k := range []string{rbgsv1.LabelSetName, rbgsv1.LabelGroupIndex} {
+	for _, k := range []string{rbgsv1.LabelSetName, rbgsv1.LabelGroupIndex, rbgsv1.LabelGroupRevision} {
 		own[k] = g.Labels[k]
 	}
 	return append(errs, templateLabels(g.Spec.Roles, path, own,
@@ -226,7 +226,7 @@ func RoleBasedGroupSet(s *rbgsv1.RoleBasedGroupSet) field.ErrorList {
 		fmt.Sprintf("shorten the role name or the set's, or lower replicas (%q is the set's last group)", last))...)
 	errs = append(errs, groupRestartPolicy(s.Spec.RestartPolicy, s.Spec.GroupTemplate.Roles, field.NewPath("spec", "restartPolicy"))...)
 	// Group name and index differ from group to group: no template may set them.
-	own := map[string]string{rbgsv1.LabelSetName: s.Name, rbgsv1.LabelGroupName: "", rbgsv1.LabelGroupIndex: ""}
+	own := map[string]string{rbgsv1.LabelSetName: s.Name, rbgsv1.LabelGroupName: "", rbgsv1.LabelGroupIndex: "", rbgsv1.LabelGroupRevision: ""}
 	return append(errs, templateLabels(s.Spec.GroupTemplate.Roles, path, own,
 		"the operator sets this label on every pod, to a value that differs from group to group, and selects the pods by it")...)
 }

@@ -28,8 +28,11 @@ type fleetSampler struct {
 	seen             map[string]bool
 	// mixed lists the groups seen with live pods (none terminating) of
 	// two images, by sample.
-	mixed  []string
-	finish func()
+	mixed []string
+	// emptied counts the samples that saw a group with no live pod:
+	// proof a recreation was seen at all.
+	emptied int
+	finish  func()
 }
 
 // sampleFleet samples set every period; whole is the pods of a group.
@@ -69,8 +72,13 @@ func sampleFleet(t *testing.T, ns, set string, whole int, period time.Duration) 
 		defer s.mu.Unlock()
 		s.samples++
 		s.least, s.most = min(s.least, n), max(s.most, len(groups.Items))
+		empty := false
 		for _, g := range groups.Items {
 			s.seen[g.Name] = true
+			empty = empty || len(revisions[g.Name]) == 0
+		}
+		if empty {
+			s.emptied++
 		}
 		for g, images := range revisions {
 			if len(images) > 1 {
@@ -127,4 +135,44 @@ func TestSurgeRollout(t *testing.T) {
 	}
 	t.Logf("rollout of 3 groups with maxSurge 1, maxUnavailable 0: at worst %d serving whole, at most %d groups, over %d samples",
 		sampler.least, sampler.most, sampler.samples)
+
+	// Blue/green per group: with groupUpdatePolicy Recreate a moving group
+	// is emptied, then started again at the new revision in dependency
+	// order; no sample shows a group with live pods of two images.
+	update(t, s, func(s *rbgsv1.RoleBasedGroupSet) { s.Spec.RolloutStrategy.GroupUpdatePolicy = rbgsv1.UpdateRecreate })
+	setRunning(t, ns, "fleet", 3)
+	sampler = sampleFleet(t, ns, "fleet", 4, 50*time.Millisecond)
+	update(t, s, func(s *rbgsv1.RoleBasedGroupSet) {
+		for i := range s.Spec.GroupTemplate.Roles {
+			s.Spec.GroupTemplate.Roles[i].Template.Spec.Containers[0].Image = "registry.example.com/llm-server:v3"
+		}
+	})
+	eventually(t, "recreated on groups 0-2", 180*time.Second, func() error {
+		var cur rbgsv1.RoleBasedGroupSet
+		if err := get(ns, "fleet", &cur); err != nil {
+			return err
+		}
+		names := groupNames(setGroups(t, ns, "fleet"))
+		if cur.Status.ObservedGeneration != cur.Generation || cur.Status.Phase != rbgsv1.PhaseRunning ||
+			cur.Status.UpdatedGroups != 3 || !slices.Equal(names, []string{"fleet-0", "fleet-1", "fleet-2"}) {
+			return fmt.Errorf("%s, %d updated, groups %v", cur.Status.Phase, cur.Status.UpdatedGroups, names)
+		}
+		return nil
+	})
+	gone(t, ns, map[string]string{rbgsv1.LabelGroupName: "fleet-3"})
+	sampler.finish()
+	for _, p := range pods(t, ns, map[string]string{rbgsv1.LabelSetName: "fleet"}) {
+		if templateOf(&p) != "registry.example.com/llm-server:v3" || p.Labels[rbgsv1.LabelGroupRevision] == "" {
+			t.Errorf("pod %s runs %s, revision label %q", p.Name, templateOf(&p), p.Labels[rbgsv1.LabelGroupRevision])
+		}
+	}
+	if len(sampler.mixed) > 0 || sampler.emptied == 0 {
+		t.Errorf("groups with live pods of two images: %v; %d samples saw a group emptied (want some)", sampler.mixed, sampler.emptied)
+	}
+	if sampler.least < 3 || sampler.most > 4 {
+		t.Errorf("blue/green: at worst %d groups served whole and %d existed over %d samples; want at least 3, at most 4",
+			sampler.least, sampler.most, sampler.samples)
+	}
+	t.Logf("blue/green rollout of 3 groups: at worst %d serving whole, at most %d groups, no group mixing images, over %d samples (%d saw a group emptied)",
+		sampler.least, sampler.most, sampler.samples, sampler.emptied)
 }

@@ -270,6 +270,10 @@ func podTemplate(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, st staffing) core
 	}
 	maps.Copy(t.Labels, groupLabels(g))
 	maps.Copy(t.Labels, st.labels)
+	// A router or an InferencePool can select the pods of one revision.
+	if rev := g.Labels[rbgsv1.LabelGroupRevision]; rev != "" {
+		t.Labels[rbgsv1.LabelGroupRevision] = rev
+	}
 
 	if !slices.ContainsFunc(t.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == rbgsv1.ClusterVolumeName }) {
 		t.Spec.Volumes = append(t.Spec.Volumes, corev1.Volume{

@@ -67,7 +67,9 @@ type objectRef struct {
 func planGroup(obs *observation, scheme *runtime.Scheme) *plan {
 	files := discovery.Files(obs.t, lingeringFiles(obs.t, obs.ch.pods))
 	gangs := planGangs(obs)
-	roles := planRoles(obs.g, viewRoles(obs, gangs), gangs.blocked)
+	views := viewRoles(obs, gangs)
+	roles := planRoles(obs.g, views, gangs.blocked)
+	holdRecreating(obs.g, roles, oldPodsLeft(views, obs.ch))
 	p := &plan{discovery: discoveryWrites(obs, files), gangs: gangs.writes, workerLabels: unlabelledWorkers(obs.ch.pods)}
 	for i := range roles {
 		rw := planRoleWrites(obs, scheme, &roles[i], gangs)

@@ -41,6 +41,10 @@ type roleView struct {
 	instances []instanceState
 	// old are the role's workloads of a former layout (see layout.go).
 	old oldLayout
+	// recreating: under updatePolicy Recreate, the role's workloads run
+	// another template than its own, or are emptied while it wants pods:
+	// they go, or wait to start again (see recreate.go).
+	recreating bool
 }
 
 // servingFloor is how many Ready replicas role keeps while it scales: as
@@ -177,6 +181,7 @@ func viewRoles(obs *observation, gangs *gangPlan) []roleView {
 			v.state = statefulSetRole(obs.ch.statefulSets[role.Service], own, v.inputs, want, floor)
 		}
 		v.state = v.old.mixedInto(v.state)
+		v.recreating = g.Spec.UpdatePolicyOrDefault() == rbgsv1.UpdateRecreate && recreatingRole(&v, obs.ch)
 		views[i] = v
 	}
 	return views

@@ -28,8 +28,14 @@ func planRoleWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs
 	g, r, role, ch := obs.g, p.spec, p.topo, obs.ch
 	out := roleWrites{writes: []write{{live: ch.services[role.Service], build: func() client.Object { return desiredService(g, r) }}}}
 	want := r.ReplicasOrDefault()
+	if p.emptied {
+		want = 0
+	}
 	running, ready := newLayoutRunning(p, ch)
-	keep := p.old.keep(want, running, ready, r.InstancesMaxUnavailable(), role.Gang == rbgsv1.GangRole)
+	// A role placed as one gang, or recreated, leaves its former layout at
+	// once.
+	atOnce := role.Gang == rbgsv1.GangRole || g.Spec.UpdatePolicyOrDefault() == rbgsv1.UpdateRecreate
+	keep := p.old.keep(want, running, ready, r.InstancesMaxUnavailable(), atOnce)
 	out.scales, out.gone = p.old.shrink(keep)
 	pods := len(roleScope(r.Role).of(ch.pods))
 	switch {
@@ -161,6 +167,14 @@ func instanceWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs
 	if keep > 0 {
 		budget -= unavailable
 	}
+	if p.emptied {
+		// Recreating: every instance goes, and none starts yet.
+		for i := range states {
+			states[i].current = false
+			states[i].gangReady = false
+		}
+		return instanceEmptyWrites(g, r, role, states, obs.ch, scheme)
+	}
 	together := false
 	if pg := role.PodGroup(); pg != "" {
 		together = gangs.stale(pg)
@@ -199,4 +213,22 @@ func instanceObject(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, role *topology
 		return keepRendering(desiredInstance(g, r, role, in, 0), live, scheme)
 	}
 	return keepRendering(desiredInstance(g, r, role, in, role.Size), live, scheme)
+}
+
+// instanceEmptyWrites empties every instance of role r that exists.
+func instanceEmptyWrites(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, role *topology.Role, states []instanceState,
+	ch *children, scheme *runtime.Scheme) []write {
+	var out []write
+	for j := range role.Instances {
+		in, live := &role.Instances[j], ch.statefulSets[role.Instances[j].Workload]
+		if !states[j].exists {
+			continue
+		}
+		out = append(out, write{
+			intent: fmt.Sprintf("%s/%d", intent(g), instanceEmpty),
+			live:   live,
+			build:  func() client.Object { return instanceObject(g, r, role, in, instanceEmpty, live, scheme) },
+		})
+	}
+	return out
 }

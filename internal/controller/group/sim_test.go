@@ -37,6 +37,10 @@ type sim struct {
 	// lagging: the cache shows a deleted workload for one more step, and
 	// pods take a settle to turn Ready.
 	lagging bool
+	// graceful: a StatefulSet's pod being replaced or scaled away
+	// terminates for one settle before it is gone, and its ordinal is
+	// filled again only then.
+	graceful bool
 	stale   []objectRef
 	uids    int
 }
@@ -218,6 +222,8 @@ func (s *sim) settle(unready ...string) {
 	for _, o := range s.stale {
 		s.deletePodsOf(o.kind + "/" + o.obj.GetName())
 	}
+	// Pods that terminated since the last settle are gone.
+	s.ch.pods = slices.DeleteFunc(s.ch.pods, func(p corev1.Pod) bool { return p.DeletionTimestamp != nil })
 	for i := range s.ch.pods {
 		s.ch.pods[i].Status.Conditions[0].Status = readiness(s.ch.pods[i].Name, unready)
 	}
@@ -268,7 +274,13 @@ func (s *sim) settleStatefulSet(sts *appsv1.StatefulSet, unready []string) {
 		}
 		k, _, _ := labelIndex(&p, appsv1.PodIndexLabel)
 		outdated := p.Labels[appsv1.ControllerRevisionHashLabelKey] != rev && sts.Spec.UpdateStrategy.Type != appsv1.OnDeleteStatefulSetStrategyType
-		if k < want && !outdated {
+		switch {
+		case k < want && !outdated && p.DeletionTimestamp == nil:
+			kept, have[k] = append(kept, p), true
+		case s.graceful && p.DeletionTimestamp == nil:
+			// Terminating until the next settle; its ordinal stays taken.
+			p.DeletionTimestamp = &metav1.Time{Time: t0.Time}
+			p.Status.Conditions[0].Status = corev1.ConditionFalse
 			kept, have[k] = append(kept, p), true
 		}
 	}
@@ -280,7 +292,7 @@ func (s *sim) settleStatefulSet(sts *appsv1.StatefulSet, unready []string) {
 	s.ch.pods = kept
 	st := appsv1.StatefulSetStatus{ObservedGeneration: sts.Generation, UpdateRevision: rev, CurrentRevision: rev}
 	for _, p := range s.ch.pods {
-		if p.Annotations["owner"] != "StatefulSet/"+sts.Name {
+		if p.Annotations["owner"] != "StatefulSet/"+sts.Name || p.DeletionTimestamp != nil {
 			continue
 		}
 		st.Replicas++

@@ -16,8 +16,11 @@ type rolePlan struct {
 	// ready at its spec.
 	blocked bool
 	// waitingFor lists the dependencies that hold back the creation of
-	// the role's workload.
+	// the role's workload (or its start again, when it is recreating).
 	waitingFor []string
+	// emptied: the role is recreating (see recreate.go), and its workloads
+	// stay without pods for now.
+	emptied bool
 }
 
 // planRoles decides which roles' workloads to write. A role whose gangs

@@ -139,6 +139,10 @@ func roleNote(p *rolePlan) string {
 	switch {
 	case p.blocked:
 		return p.spec.Role + " (blocked: its gangs cannot be written, see GangsScheduled)"
+	case p.emptied && len(p.waitingFor) > 0:
+		return fmt.Sprintf("%s (recreating: waiting for %s)", p.spec.Role, strings.Join(p.waitingFor, ", "))
+	case p.emptied:
+		return p.spec.Role + " (recreating: waiting for the old pods to go)"
 	case len(p.waitingFor) > 0:
 		return fmt.Sprintf("%s (waiting for %s)", p.spec.Role, strings.Join(p.waitingFor, ", "))
 	case len(p.old) > 0:

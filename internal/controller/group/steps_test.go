@@ -322,3 +322,61 @@ func TestStepsBlockedRoleIsNotReady(t *testing.T) {
 		t.Errorf("GangsScheduled %+v", c)
 	}
 }
+
+// Under updatePolicy Recreate a new template empties the changed roles,
+// and starts them again in dependency order once none of their pods is
+// left: no moment has live pods of two templates; a scale recreates
+// nothing.
+func TestStepsRecreate(t *testing.T) {
+	for _, size := range []int32{1, 2} {
+		t.Run(fmt.Sprintf("size %d", size), func(t *testing.T) {
+			w := wrappers.MakeGroup("g", "ns").Label(rbgsv1.LabelSetName, "s").Label(rbgsv1.LabelGroupRevision, "r1").
+				Role("prefill", 2).Role("decode", 2, "prefill")
+			if size > 1 {
+				w = w.Size(size)
+			}
+			s := newSim(t, w.Obj())
+			s.g.Spec.UpdatePolicy = rbgsv1.UpdateRecreate
+			s.graceful = true
+			running(t, s)
+			s.edit(func(g *rbgsv1.RoleBasedGroup) {
+				g.Labels[rbgsv1.LabelGroupRevision] = "r2"
+				for i := range g.Spec.Roles {
+					g.Spec.Roles[i].Template.Spec.Containers[0].Image = "v2"
+				}
+			})
+			prefillFirst := false
+			s.run(30, func(int) {
+				seen := map[string]bool{}
+				decode := false
+				for i := range s.ch.pods {
+					p := &s.ch.pods[i]
+					if p.DeletionTimestamp == nil {
+						seen[p.Labels[rbgsv1.LabelGroupRevision]] = true
+						decode = decode || (p.Labels[rbgsv1.LabelRole] == "decode" && p.Labels[rbgsv1.LabelGroupRevision] == "r2")
+					}
+				}
+				if len(seen) > 1 {
+					t.Fatalf("live pods of revisions %v at once", seen)
+				}
+				if seen["r2"] && !decode {
+					prefillFirst = true
+				}
+				if decode && !prefillFirst {
+					t.Fatal("decode started again before prefill alone ran")
+				}
+			})
+			if !prefillFirst || s.readyPods("decode", "*") != int(2*size) {
+				t.Errorf("recreated in order: %v, %d decode pods", prefillFirst, s.readyPods("decode", "*"))
+			}
+			// A scale recreates nothing.
+			before := len(s.ch.pods)
+			s.edit(func(g *rbgsv1.RoleBasedGroup) { g.Spec.Roles[1].Replicas = new(int32(3)) })
+			s.step()
+			s.settle()
+			if n := len(s.ch.pods); n != before+int(size) {
+				t.Errorf("%d pods after a scale, want %d: a scale emptied something", n, before+int(size))
+			}
+		})
+	}
+}

@@ -38,20 +38,22 @@ func revision(s *rbgsv1.RoleBasedGroupSet) string {
 func updatedSpec(s *rbgsv1.RoleBasedGroupSet) rbgsv1.RoleBasedGroupSpec {
 	return rbgsv1.RoleBasedGroupSpec{
 		StartupPolicy: s.Spec.StartupPolicy,
+		UpdatePolicy:  s.Spec.RolloutStrategy.GroupUpdatePolicy,
 		RestartSpec:   *s.Spec.RestartSpec.DeepCopy(),
 		GroupTemplate: *s.Spec.GroupTemplate.DeepCopy(),
 	}
 }
 
 // scaledSpec is the spec of a group the rollout has not reached yet: its
-// own roles and templates, with the replica counts and restart settings of
-// the set (neither changes a pod). A role whose size the new revision
+// own roles and templates, with the replica counts, restart settings and
+// update policy of the set (none changes a pod). A role whose size the new revision
 // changes keeps its own replicas: the set's count is of instances of the
 // new size (a role of size 1 x 8 edited to size 4 x 2 runs 8 pods, not 2,
 // until its group's turn comes).
 func scaledSpec(s *rbgsv1.RoleBasedGroupSet, current *rbgsv1.RoleBasedGroup) rbgsv1.RoleBasedGroupSpec {
 	spec := *current.Spec.DeepCopy()
 	spec.RestartSpec = *s.Spec.RestartSpec.DeepCopy()
+	spec.UpdatePolicy = s.Spec.RolloutStrategy.GroupUpdatePolicy
 	for i := range spec.Roles {
 		r := &spec.Roles[i]
 		t := scaling.RoleOf(s.Spec.GroupTemplate.Roles, r.Role)

@@ -25,7 +25,7 @@ type fleetSampler struct {
 	mu sync.Mutex
 	// least whole groups and most groups seen, and the groups seen.
 	least, most, samples int
-	seen             map[string]bool
+	seen                 map[string]bool
 	// mixed lists the groups seen with live pods (none terminating) of
 	// two images, by sample.
 	mixed []string

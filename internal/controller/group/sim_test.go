@@ -41,8 +41,8 @@ type sim struct {
 	// terminates for one settle before it is gone, and its ordinal is
 	// filled again only then.
 	graceful bool
-	stale   []objectRef
-	uids    int
+	stale    []objectRef
+	uids     int
 }
 
 func newSim(t *testing.T, g *rbgsv1.RoleBasedGroup) *sim {

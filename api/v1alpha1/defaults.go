@@ -39,12 +39,22 @@ func (r *RoleSpec) SizeOrDefault() int32 {
 }
 
 // InstancesMaxUnavailable is how many instances of the role may be
-// replaced at once (rolloutStrategy.maxUnavailable), at least 1.
+// unavailable at once while its template changes
+// (rolloutStrategy.maxUnavailable); see InstancesBudget.
 func (r *RoleSpec) InstancesMaxUnavailable() int32 {
+	u, _ := r.InstancesBudget()
+	return u
+}
+
+// InstancesBudget is how many instances of the role may be unavailable at
+// once while its template changes, and how many may run above its
+// replicas, resolved as a Deployment resolves them (see
+// RolloutStrategy.Budget).
+func (r *RoleSpec) InstancesBudget() (maxUnavailable, maxSurge int32) {
 	if r.RolloutStrategy == nil {
-		return 1
+		return 1, 0
 	}
-	return atLeastOne(r.RolloutStrategy.MaxUnavailable, r.ReplicasOrDefault())
+	return budget(r.RolloutStrategy.MaxUnavailable, r.RolloutStrategy.MaxSurge, r.ReplicasOrDefault())
 }
 
 // Budget is how many of replicas groups may be unavailable at once during
@@ -77,19 +87,6 @@ func budget(unavailable, surge *intstr.IntOrString, total int32) (int32, int32) 
 		u = 1
 	}
 	return u, s
-}
-
-// atLeastOne resolves a count or a percentage of total (rounded down) to a
-// count of at least 1; 1 when unset.
-func atLeastOne(v *intstr.IntOrString, total int32) int32 {
-	if v == nil {
-		return 1
-	}
-	n, err := intstr.GetScaledValueFromIntOrPercent(v, int(total), false)
-	if err != nil || n < 1 {
-		return 1
-	}
-	return int32(n)
 }
 
 // GangOrDefault is the role's gang policy, None when unset.

@@ -124,16 +124,29 @@ type RoleScheduling struct {
 }
 
 // RoleRolloutStrategy says how a template change reaches the instances of
-// a role of size > 1, and how a role moves to another layout.
+// a role, and how a role moves to another layout.
 type RoleRolloutStrategy struct {
-	// maxUnavailable is the number (or percentage, rounded down, at least 1)
-	// of the role's instances replaced at once; the next go when those are
-	// Ready again. It also bounds a move between layouts (a change of size
-	// between 1 and more, or of workload kind): the instances of the new
-	// layout come up that many at a time as the old ones go. Default 1.
+	// maxUnavailable is the number (or percentage, rounded down) of the
+	// role's instances that may be unavailable at once while its template
+	// changes (size > 1: instances replaced at once; the next go when those
+	// are Ready again; a Deployment role: its own rolling update). It also
+	// bounds a move between layouts (a change of size between 1 and more,
+	// or of workload kind): the instances of the new layout come up that
+	// many at a time as the old ones go. 0 needs maxSurge; when both come
+	// to 0, 1 instance at a time. Default 1.
 	// +kubebuilder:validation:XIntOrString
 	// +optional
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
+
+	// maxSurge is the number (or percentage, rounded up) of instances the
+	// role may run above replicas while its template changes: surge
+	// instances (size > 1) or pods (size 1) at the next indices, started
+	// at the new template before an old one goes, and removed, highest
+	// first, once every instance runs it. A StatefulSet of size 1 then
+	// replaces its pods one at a time. Default 0.
+	// +kubebuilder:validation:XIntOrString
+	// +optional
+	MaxSurge *intstr.IntOrString `json:"maxSurge,omitempty"`
 }
 
 // RoleSpec is one role of a group: a set of identical instances (pods, or

@@ -101,7 +101,7 @@ func EnvData(t *topology.Group) map[string]string {
 	data := make(map[string]string)
 	for i := range t.Roles {
 		r := &t.Roles[i]
-		data[naming.EnvReplicas(r.Name)] = strconv.Itoa(int(r.Replicas))
+		data[naming.EnvReplicas(r.Name)] = strconv.Itoa(int(r.Count()))
 		for k, e := range endpoints(r) {
 			data[naming.EnvAddress(r.Name, int32(k))] = e
 		}
@@ -143,7 +143,7 @@ func writeRoles(b *strings.Builder, t *topology.Group) {
 		r := &t.Roles[i]
 		b.WriteString("    " + strconv.Quote(r.Name) + ":\n")
 		b.WriteString("      workload: " + string(r.Kind) + "\n")
-		b.WriteString("      replicas: " + strconv.Itoa(int(r.Replicas)) + "\n")
+		b.WriteString("      replicas: " + strconv.Itoa(int(r.Count())) + "\n")
 		b.WriteString("      size: " + strconv.Itoa(int(r.Size)) + "\n")
 		eps := endpoints(r)
 		if len(eps) == 0 {

@@ -37,9 +37,12 @@ type Role struct {
 	group    string
 	Name     string
 	Kind     rbgsv1.WorkloadKind
-	Replicas int32 // instances
-	Size     int32 // pods per instance
-	Port     int32 // first container port, 0 if none
+	Replicas int32 // instances the spec asks for
+	// Surge is the number of surge instances a rollout runs above
+	// Replicas (rolloutStrategy.maxSurge), at the next indices.
+	Surge int32
+	Size  int32 // pods per instance
+	Port  int32 // first container port, 0 if none
 	// Service is the role's headless Service (for a Deployment role, also
 	// its Deployment).
 	Service string
@@ -62,6 +65,9 @@ type PodGroup struct {
 	// Instance is the instance the gang is, for a gang of an instance.
 	Instance *int32
 }
+
+// Count is the number of instances r runs: its replicas and its surge.
+func (r *Role) Count() int32 { return r.Replicas + r.Surge }
 
 // MultiPod reports whether an instance of r spans several pods.
 func (r *Role) MultiPod() bool { return r.Size > 1 }
@@ -96,7 +102,11 @@ type Pod struct {
 }
 
 // Resolve resolves g.
-func Resolve(g *rbgsv1.RoleBasedGroup) *Group {
+func Resolve(g *rbgsv1.RoleBasedGroup) *Group { return ResolveWithSurge(g, nil) }
+
+// ResolveWithSurge resolves g with surge[role] surge instances of each
+// role, at the indices after its replicas.
+func ResolveWithSurge(g *rbgsv1.RoleBasedGroup, surge map[string]int32) *Group {
 	t := &Group{
 		Name:      g.Name,
 		Namespace: g.Namespace,
@@ -109,18 +119,19 @@ func Resolve(g *rbgsv1.RoleBasedGroup) *Group {
 		}
 	}
 	for i := range g.Spec.Roles {
-		t.Roles = append(t.Roles, ResolveRole(g.Name, &g.Spec.Roles[i]))
+		t.Roles = append(t.Roles, ResolveRole(g.Name, &g.Spec.Roles[i], surge[g.Spec.Roles[i].Role]))
 	}
 	return t
 }
 
-// ResolveRole resolves role r of group.
-func ResolveRole(group string, r *rbgsv1.RoleSpec) Role {
+// ResolveRole resolves role r of group, with surge surge instances.
+func ResolveRole(group string, r *rbgsv1.RoleSpec, surge int32) Role {
 	role := Role{
 		group:    group,
 		Name:     r.Role,
 		Kind:     r.KindOrDefault(),
 		Replicas: r.ReplicasOrDefault(),
+		Surge:    surge,
 		Size:     r.SizeOrDefault(),
 		Port:     FirstPort(&r.Template.Spec),
 		Service:  naming.Workload(group, r.Role),
@@ -128,16 +139,16 @@ func ResolveRole(group string, r *rbgsv1.RoleSpec) Role {
 	role.ServiceAddress = naming.WithPort(role.Service, role.Port)
 	role.Gang, role.TopologyKey = r.GangOrDefault(), r.TopologyKeyOf()
 	if role.Kind == rbgsv1.WorkloadDeployment {
-		role.Size = 1
+		role.Size, role.Surge = 1, 0
 	} else {
-		role.Instances = make([]Instance, role.Replicas)
-		for i := range role.Replicas {
+		role.Instances = make([]Instance, role.Count())
+		for i := range role.Count() {
 			role.Instances[i] = role.InstanceAt(i)
 		}
 	}
 	switch {
 	case role.Gang == rbgsv1.GangRole && role.Replicas > 0:
-		role.PodGroups = []PodGroup{{Name: role.Service, MinCount: role.Replicas * role.Size}}
+		role.PodGroups = []PodGroup{{Name: role.Service, MinCount: role.Count() * role.Size}}
 	case role.Gang == rbgsv1.GangInstance && role.MultiPod():
 		for _, in := range role.Instances {
 			role.PodGroups = append(role.PodGroups, PodGroup{Name: in.PodGroup, MinCount: role.Size, Instance: new(in.Index)})
@@ -211,7 +222,7 @@ func (g *Group) Pods() int {
 		if r.Kind == rbgsv1.WorkloadDeployment {
 			n += int(r.Replicas)
 		} else {
-			n += int(r.Replicas * r.Size)
+			n += int(r.Count() * r.Size)
 		}
 	}
 	return n

@@ -110,11 +110,31 @@ func role(groupName string, roles []rbgsv1.RoleSpec, i int, rolesPath *field.Pat
 		errs = append(errs, field.Invalid(path.Child("restartPolicy"), r.RestartPolicy, fmt.Sprintf(
 			"role %s runs as a Deployment, whose pods are no instances of their own to recreate: use None (the Deployment replaces a failed pod) or RecreateGroup", r.Role)))
 	}
-	if r.RolloutStrategy != nil && r.RolloutStrategy.MaxUnavailable != nil {
-		if v := r.RolloutStrategy.MaxUnavailable; !validMaxUnavailable(v) {
-			errs = append(errs, field.Invalid(path.Child("rolloutStrategy", "maxUnavailable"), v.String(),
-				"must be a number of instances of at least 1, or a percentage from 1% to 100%: e.g. 1 to replace one instance at a time, or 25%"))
+	return append(errs, rolloutStrategy(r, path.Child("rolloutStrategy"))...)
+}
+
+// rolloutStrategy checks the rollout strategy of role r, at path.
+func rolloutStrategy(r *rbgsv1.RoleSpec, path *field.Path) field.ErrorList {
+	rs := r.RolloutStrategy
+	if rs == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	if v := rs.MaxUnavailable; v != nil && !validBudget(v) {
+		errs = append(errs, field.Invalid(path.Child("maxUnavailable"), v.String(),
+			"must be a number of instances of at least 0, or a percentage from 0% to 100%: e.g. 1 to replace one instance at a time, 25%, or 0 with maxSurge 1 to start one before one goes"))
+	}
+	if v := rs.MaxSurge; v != nil && !validBudget(v) {
+		errs = append(errs, field.Invalid(path.Child("maxSurge"), v.String(),
+			"must be a number of instances of at least 0, or a percentage from 0% to 100%: e.g. 1 to start one instance at the new template before an old one goes, or 25%"))
+	}
+	if len(errs) == 0 && isZero(rs.MaxUnavailable) && (rs.MaxSurge == nil || isZero(rs.MaxSurge)) {
+		var surge any = 0
+		if rs.MaxSurge != nil {
+			surge = rs.MaxSurge.String()
 		}
+		errs = append(errs, field.Invalid(path.Child("maxSurge"), surge, fmt.Sprintf(
+			"role %s: maxUnavailable and maxSurge are both 0, so no instance could ever be replaced: set maxSurge to 1 (or more) to start one at the new template before an old one goes, or maxUnavailable to 1", r.Role)))
 	}
 	return errs
 }
@@ -135,16 +155,21 @@ func groupRestartPolicy(policy rbgsv1.RestartPolicy, roles []rbgsv1.RoleSpec, pa
 	return nil
 }
 
-// maxUnavailablePercent is the form of a maxUnavailable percentage.
-var maxUnavailablePercent = regexp.MustCompile(`^([1-9][0-9]?|100)%$`)
+// budgetPercent is the form of a maxUnavailable or maxSurge percentage.
+var budgetPercent = regexp.MustCompile(`^([0-9]{1,2}|100)%$`)
 
-// validMaxUnavailable reports whether v is a count of at least 1 or a
-// percentage from 1% to 100%.
-func validMaxUnavailable(v *intstr.IntOrString) bool {
+// validBudget reports whether v is a count of at least 0 or a percentage
+// from 0% to 100%.
+func validBudget(v *intstr.IntOrString) bool {
 	if v.Type == intstr.Int {
-		return v.IntVal >= 1
+		return v.IntVal >= 0
 	}
-	return maxUnavailablePercent.MatchString(v.StrVal)
+	return budgetPercent.MatchString(v.StrVal)
+}
+
+// isZero reports whether v is set to 0 or 0%.
+func isZero(v *intstr.IntOrString) bool {
+	return v != nil && ((v.Type == intstr.Int && v.IntVal == 0) || (v.Type == intstr.String && v.StrVal == "0%"))
 }
 
 // instanceSuffix is what follows "<role>-" in the name of an instance.

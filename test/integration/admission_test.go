@@ -63,11 +63,16 @@ func TestWebhookRejections(t *testing.T) {
 				`spec.roles[1].role: Invalid value: "rrrrrrrrrrrr": the role's StatefulSet would be named "` + strings.Repeat("g", 40) + `-rrrrrrrrrrrr", 53 characters, over the 52 allowed (its pods carry the name in their controller-revision-hash label, limited to 63 characters): shorten the role name or the group's`},
 		{"a role named like another role's instance", wrappers.MakeGroup("g", ns).Role("decode", 2).Size(4).Role("decode-1", 1).Obj(),
 			groupDenied + `spec.roles[1].role: Invalid value: "decode-1": role decode has size 4, so its instances' StatefulSets are named "g-decode-0", "g-decode-1", ...: a role named "decode-1" would take one of those names; rename it`},
-		{"instance maxUnavailable zero", func() *rbgsv1.RoleBasedGroup {
+		{"instance maxUnavailable zero without a surge", func() *rbgsv1.RoleBasedGroup {
 			g := wrappers.MakeGroup("g", ns).Role("decode", 2).Size(4).Obj()
 			g.Spec.Roles[0].RolloutStrategy = &rbgsv1.RoleRolloutStrategy{MaxUnavailable: new(intstr.FromString("0%"))}
 			return g
-		}(), groupDenied + `spec.roles[0].rolloutStrategy.maxUnavailable: Invalid value: "0%": must be a number of instances of at least 1, or a percentage from 1% to 100%: e.g. 1 to replace one instance at a time, or 25%`},
+		}(), groupDenied + `spec.roles[0].rolloutStrategy.maxSurge: Invalid value: 0: role decode: maxUnavailable and maxSurge are both 0, so no instance could ever be replaced: set maxSurge to 1 (or more) to start one at the new template before an old one goes, or maxUnavailable to 1`},
+		{"instance maxSurge negative", func() *rbgsv1.RoleBasedGroup {
+			g := wrappers.MakeGroup("g", ns).Role("decode", 2).Size(4).Obj()
+			g.Spec.Roles[0].RolloutStrategy = &rbgsv1.RoleRolloutStrategy{MaxSurge: new(intstr.FromInt32(-1))}
+			return g
+		}(), groupDenied + `spec.roles[0].rolloutStrategy.maxSurge: Invalid value: "-1": must be a number of instances of at least 0, or a percentage from 0% to 100%: e.g. 1 to start one instance at the new template before an old one goes, or 25%`},
 		{"topology key not a label key", wrappers.MakeGroup("g", ns).Role("decode", 2).Size(4).Gang(rbgsv1.GangInstance, "racks/a/b").Obj(),
 			groupDenied + `spec.roles[0].scheduling.topologyKey: Invalid value: "racks/a/b": role decode: topologyKey must be a node label key, e.g. topology.kubernetes.io/rack: a valid label key must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`},
 		{"group name not a DNS-1035 label", wrappers.MakeGroup("0group", ns).Role("a", 1).Obj(),

@@ -109,9 +109,11 @@ func instanceMeta(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, in *topology.Ins
 	return m
 }
 
-// desiredDeployment is the Deployment running stateless role r of g.
+// desiredDeployment is the Deployment running stateless role r of g. The
+// role's rolloutStrategy, when it has one, is the Deployment's own: it
+// surges and replaces pods on its own.
 func desiredDeployment(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) *appsv1.Deployment {
-	return &appsv1.Deployment{
+	d := &appsv1.Deployment{
 		ObjectMeta: workloadMeta(g, r, naming.Workload(g.Name, r.Role)),
 		Spec: appsv1.DeploymentSpec{
 			Replicas: new(r.ReplicasOrDefault()),
@@ -119,6 +121,17 @@ func desiredDeployment(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) *appsv1.Dep
 			Template: podTemplate(g, r, roleStaffing(g, r)),
 		},
 	}
+	if rs := r.RolloutStrategy; rs != nil && (rs.MaxSurge != nil || rs.MaxUnavailable != nil) {
+		ru := &appsv1.RollingUpdateDeployment{MaxSurge: rs.MaxSurge, MaxUnavailable: rs.MaxUnavailable}
+		if ru.MaxUnavailable == nil {
+			ru.MaxUnavailable = new(intstr.FromInt32(1))
+		}
+		if ru.MaxSurge == nil {
+			ru.MaxSurge = new(intstr.FromInt32(0))
+		}
+		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType, RollingUpdate: ru}
+	}
+	return d
 }
 
 // desiredService is the headless Service of role r. For a StatefulSet role

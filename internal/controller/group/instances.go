@@ -78,20 +78,25 @@ const (
 	instanceSkip
 )
 
-// planInstances decides, for the instances of one role (by index), which
-// to apply and which to replace, with at most maxUnavailable instances
-// unavailable at once. Instances that are not Ready cost nothing to
-// replace; Ready outdated ones are replaced from the highest index down
-// while the budget lasts, all at once when together (pods that move to
-// another gang of the whole role must be placed together). An emptied
-// instance is filled again (applied) once none of its pods is left and
-// its gang is in place.
-func planInstances(states []instanceState, maxUnavailable int32, together bool) []instanceStep {
+// planInstances decides, for the instances of one role (by index; those
+// from regular up are surge instances, see surge.go), which to apply and
+// which to replace. The instances that serve stay at least regular -
+// maxUnavailable, counting surge instances. Instances that are not Ready
+// cost nothing to replace; Ready outdated ones are replaced from the
+// highest index down while the budget lasts, and none below regular while
+// a surge instance does not serve yet; all at once when together (pods
+// that move to another gang of the whole role must be placed together).
+// An emptied instance is filled again (applied) once none of its pods is
+// left and its gang is in place.
+func planInstances(states []instanceState, regular, maxUnavailable int32, together bool) []instanceStep {
 	steps := make([]instanceStep, len(states))
-	unavailable := int32(0)
+	available := int32(0)
+	surgeServing := true
 	for _, s := range states {
-		if s.exists && !s.serving() {
-			unavailable++
+		if s.serving() {
+			available++
+		} else if s.index >= regular {
+			surgeServing = false
 		}
 	}
 	var waiting []int
@@ -112,9 +117,13 @@ func planInstances(states []instanceState, maxUnavailable int32, together bool) 
 		}
 	}
 	slices.SortFunc(waiting, func(a, b int) int { return cmp.Compare(states[b].index, states[a].index) })
-	budget := max(maxUnavailable-unavailable, 0)
-	for _, i := range waiting[:min(int(budget), len(waiting))] {
+	budget := max(available-(regular-maxUnavailable), 0)
+	for _, i := range waiting {
+		if budget == 0 || (states[i].index < regular && !surgeServing) {
+			break
+		}
 		steps[i] = instanceEmpty
+		budget--
 	}
 	return steps
 }

@@ -65,6 +65,11 @@ type objectRef struct {
 // planGroup plans one reconcile of the group of obs. scheme renders the
 // workloads whose pod template is kept (see keepRendering).
 func planGroup(obs *observation, scheme *runtime.Scheme) *plan {
+	if surge := planSurge(obs); len(surge) > 0 {
+		o := *obs
+		o.t = topology.ResolveWithSurge(obs.g, surge)
+		obs = &o
+	}
 	files := discovery.Files(obs.t, lingeringFiles(obs.t, obs.ch.pods))
 	gangs := planGangs(obs)
 	views := viewRoles(obs, gangs)

@@ -44,17 +44,26 @@ func planRoleWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs
 			d := desiredDeployment(g, r)
 			d.Spec.Replicas = &n
 			return d
-		}); ok {
+		}, 0); ok {
 			out.writes = append(out.writes, w)
 		}
 	case role.MultiPod():
 		out.writes = append(out.writes, instanceWrites(obs, scheme, p, gangs, keep, running-ready)...)
 	default:
-		if w, ok := singleWrite(obs, scheme, p, gangs, ch.statefulSets[role.Service], want-keep, pods, func(n int32) client.Object {
+		live := ch.statefulSets[role.Service]
+		surge := role.Surge
+		if p.emptied {
+			surge = 0
+		}
+		partition := surgePartition(live, p.inputs, roleScope(r.Role).of(ch.pods), want-keep, surge)
+		if w, ok := singleWrite(obs, scheme, p, gangs, live, want-keep+surge, pods, func(n int32) client.Object {
 			s := desiredStatefulSet(g, r)
 			s.Spec.Replicas = &n
+			if partition > 0 {
+				s.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{Partition: &partition}
+			}
 			return s
-		}); ok {
+		}, partition); ok {
 			out.writes = append(out.writes, w)
 		}
 	}
@@ -109,10 +118,11 @@ func newLayoutRunning(p *rolePlan, ch *children) (running, ready int32) {
 
 // singleWrite is the write of the one workload of a role of size 1 (a
 // StatefulSet or a Deployment): live from the cache, want replicas, build
-// the desired workload for a count. A role placed as one gang moves to a
-// new gang all at once (see gangCount).
+// the desired workload for a count, with partition as its rolling
+// update's (see surgePartition). A role placed as one gang moves to a new
+// gang all at once (see gangCount).
 func singleWrite(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs *gangPlan, live client.Object,
-	want int32, pods int, build func(int32) client.Object) (write, bool) {
+	want int32, pods int, build func(int32) client.Object, partition int32) (write, bool) {
 	n, ok, liveCount := want, true, liveReplicas(live)
 	if pg := p.topo.PodGroup(); pg != "" {
 		moving := liveCount != nil && (templateGang(live) != pg || gangs.stale(pg))
@@ -121,7 +131,7 @@ func singleWrite(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs *g
 	if !ok {
 		return write{}, false
 	}
-	return write{intent: fmt.Sprintf("%s/%d", intent(obs.g), n), live: live, build: func() client.Object {
+	return write{intent: fmt.Sprintf("%s/%d/%d", intent(obs.g), n, partition), live: live, build: func() client.Object {
 		return keepRendering(build(n), live, scheme)
 	}}, true
 }
@@ -167,6 +177,7 @@ func instanceWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs
 	if keep > 0 {
 		budget -= unavailable
 	}
+	regular := role.Replicas - keep
 	if p.emptied {
 		// Recreating: every instance goes, and none starts yet.
 		for i := range states {
@@ -184,7 +195,7 @@ func instanceWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs
 			}
 		}
 	}
-	steps := planInstances(states, budget, together)
+	steps := planInstances(states, regular, budget, together)
 	var out []write
 	for j := range role.Instances {
 		in, step, live := &role.Instances[j], steps[j], obs.ch.statefulSets[role.Instances[j].Workload]

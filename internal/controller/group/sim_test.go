@@ -41,8 +41,12 @@ type sim struct {
 	// terminates for one settle before it is gone, and its ordinal is
 	// filled again only then.
 	graceful bool
-	stale    []objectRef
-	uids     int
+	// rolling: a RollingUpdate StatefulSet replaces one outdated pod at a
+	// time, the highest ordinal first, and none below its partition, once
+	// every other pod is Ready (as the StatefulSet controller does).
+	rolling bool
+	stale   []objectRef
+	uids    int
 }
 
 func newSim(t *testing.T, g *rbgsv1.RoleBasedGroup) *sim {
@@ -253,6 +257,34 @@ func readiness(name string, unready []string) corev1.ConditionStatus {
 	return corev1.ConditionTrue
 }
 
+// nextToRoll is the ordinal of the pod a rolling StatefulSet replaces now:
+// the highest outdated one from its partition up, once every other pod is
+// Ready and none terminates; -1 when none.
+func (s *sim) nextToRoll(sts *appsv1.StatefulSet, rev string) int32 {
+	partition := int32(0)
+	if ru := sts.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
+		partition = *ru.Partition
+	}
+	next := int32(-1)
+	for i := range s.ch.pods {
+		p := &s.ch.pods[i]
+		if p.Annotations["owner"] != "StatefulSet/"+sts.Name {
+			continue
+		}
+		k, _, _ := labelIndex(p, appsv1.PodIndexLabel)
+		if k >= replicasOf(sts.Spec.Replicas) {
+			continue // scaled away
+		}
+		if p.DeletionTimestamp != nil || !podReady(p) {
+			return -1
+		}
+		if p.Labels[appsv1.ControllerRevisionHashLabelKey] != rev && k >= partition && k > next {
+			next = k
+		}
+	}
+	return next
+}
+
 // revisionOf names the template of a workload, as its controller would.
 func revisionOf(name string, t *corev1.PodTemplateSpec) string {
 	return name + "-" + templateHashOf(t)
@@ -274,6 +306,9 @@ func (s *sim) settleStatefulSet(sts *appsv1.StatefulSet, unready []string) {
 		}
 		k, _, _ := labelIndex(&p, appsv1.PodIndexLabel)
 		outdated := p.Labels[appsv1.ControllerRevisionHashLabelKey] != rev && sts.Spec.UpdateStrategy.Type != appsv1.OnDeleteStatefulSetStrategyType
+		if s.rolling && outdated && k != s.nextToRoll(sts, rev) {
+			outdated = false // its turn has not come
+		}
 		switch {
 		case k < want && !outdated && p.DeletionTimestamp == nil:
 			kept, have[k] = append(kept, p), true

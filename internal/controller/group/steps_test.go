@@ -380,3 +380,50 @@ func TestStepsRecreate(t *testing.T) {
 		})
 	}
 }
+
+// A role with maxSurge 1 and maxUnavailable 0 adds an instance (size 2)
+// or a pod (size 1) at the new template before any old one goes: never
+// fewer than its replicas serve, never more than replicas + 1 exist, the
+// surge is in discovery while it runs, and it ends on its replicas.
+func TestStepsRoleSurge(t *testing.T) {
+	for _, size := range []int32{1, 2} {
+		t.Run(fmt.Sprintf("size %d", size), func(t *testing.T) {
+			w := wrappers.MakeGroup("g", "ns").Role("decode", 3)
+			if size > 1 {
+				w = w.Size(size)
+			}
+			s := newSim(t, w.Obj())
+			s.g.Spec.Roles[0].RolloutStrategy = &rbgsv1.RoleRolloutStrategy{
+				MaxUnavailable: new(intstr.FromInt32(0)), MaxSurge: new(intstr.FromInt32(1))}
+			s.graceful, s.rolling = true, true
+			running(t, s)
+			s.edit(func(g *rbgsv1.RoleBasedGroup) { g.Spec.Roles[0].Template.Spec.Containers[0].Image = "v2" })
+			least, most, listed := 3, 0, false
+			s.run(60, func(int) {
+				least = min(least, servingInstances(s))
+				most = max(most, instancesRun(s, size))
+				env := s.ch.configMaps["g-rbgs-env"]
+				listed = listed || (env != nil && env.Data["RBGS_ROLES_DECODE_3_ADDRESS"] != "")
+			})
+			if least < 3 || most > 4 || !listed {
+				t.Errorf("at worst %d of 3 instances served, at most %d ran, surge listed in discovery: %v; want at least 3, at most 4, listed",
+					least, most, listed)
+			}
+			if n := instancesRun(s, size); n != 3 {
+				t.Errorf("%d instances after the update, want 3", n)
+			}
+		})
+	}
+}
+
+// instancesRun counts the instances of decode that have pods (live or
+// terminating), of size size.
+func instancesRun(s *sim, size int32) int {
+	n := 0
+	for i := range s.ch.pods {
+		if s.ch.pods[i].Labels[rbgsv1.LabelRole] == "decode" {
+			n++
+		}
+	}
+	return (n + int(size) - 1) / int(size)
+}

@@ -122,3 +122,16 @@ func (s *RoleBasedGroupSpec) UpdatePolicyOrDefault() UpdatePolicy {
 	}
 	return s.UpdatePolicy
 }
+
+// MaxSkewFraction is the coordination's maxSkew as a fraction of 1; false
+// when the group's roles are not coordinated.
+func (t *GroupTemplate) MaxSkewFraction() (float64, bool) {
+	if t.Coordination == nil {
+		return 0, false
+	}
+	n, err := intstr.GetScaledValueFromIntOrPercent(&t.Coordination.MaxSkew, 10000, false)
+	if err != nil {
+		return 0, false
+	}
+	return float64(n) / 10000, true
+}

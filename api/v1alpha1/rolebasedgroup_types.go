@@ -230,8 +230,30 @@ type RoleSpec struct {
 	Template corev1.PodTemplateSpec `json:"template"`
 }
 
+// Coordination says how the roles of a group move together while their
+// templates change.
+type Coordination struct {
+	// maxSkew is the most the updated and Ready fraction of a changing role
+	// may run ahead of the least updated changing role, as a percentage:
+	// with prefill 8 and decode 4 and maxSkew 25%, prefill waits at 2 of 8
+	// updated until decode has 1 of 4, so the new revision's ratio of
+	// prefill to decode tracks the old one. The role furthest behind may
+	// always move one more instance, so a rollout always progresses; a
+	// role whose template does not change does not move. Deployment roles
+	// roll on their own.
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == string && self.matches('^[0-9]{1,2}%$|^100%$')",message="must be a percentage from 0% to 100%: e.g. 25%"
+	// +required
+	MaxSkew intstr.IntOrString `json:"maxSkew"`
+}
+
 // GroupTemplate is the list of roles of a group.
 type GroupTemplate struct {
+	// coordination makes the group's roles move together while their
+	// templates change (see maxSkew); without it each role rolls on its own.
+	// +optional
+	Coordination *Coordination `json:"coordination,omitempty"`
+
 	// roles of the group.
 	// +listType=map
 	// +listMapKey=role

@@ -87,8 +87,10 @@ const (
 // a surge instance does not serve yet; all at once when together (pods
 // that move to another gang of the whole role must be placed together).
 // An emptied instance is filled again (applied) once none of its pods is
-// left and its gang is in place.
-func planInstances(states []instanceState, regular, maxUnavailable int32, together bool) []instanceStep {
+// left and its gang is in place. limit bounds the instances that start
+// being replaced now (the coordination of the group's roles, see
+// coordination.go); -1 for no bound.
+func planInstances(states []instanceState, regular, maxUnavailable int32, together bool, limit int32) []instanceStep {
 	steps := make([]instanceStep, len(states))
 	available := int32(0)
 	surgeServing := true
@@ -110,8 +112,9 @@ func planInstances(states []instanceState, regular, maxUnavailable int32, togeth
 			steps[i] = instanceEmpty
 		case s.current:
 			steps[i] = instanceApply
-		case together || !s.serving():
+		case together || (!s.serving() && limit != 0):
 			steps[i] = instanceEmpty
+			limit--
 		default:
 			waiting = append(waiting, i)
 		}
@@ -119,11 +122,12 @@ func planInstances(states []instanceState, regular, maxUnavailable int32, togeth
 	slices.SortFunc(waiting, func(a, b int) int { return cmp.Compare(states[b].index, states[a].index) })
 	budget := max(available-(regular-maxUnavailable), 0)
 	for _, i := range waiting {
-		if budget == 0 || (states[i].index < regular && !surgeServing) {
+		if budget == 0 || limit == 0 || (states[i].index < regular && !surgeServing) {
 			break
 		}
 		steps[i] = instanceEmpty
 		budget--
+		limit--
 	}
 	return steps
 }

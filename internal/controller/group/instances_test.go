@@ -153,33 +153,33 @@ func TestPlanInstancesSteps(t *testing.T) {
 			[]instanceState{inst(0, deferred), inst(1, missing)}, []instanceStep{instanceSkip, instanceApply}},
 	}
 	for _, s := range steps {
-		if diff := cmp.Diff(s.want, planInstances(s.states, int32(len(s.states)), 1, false)); diff != "" {
+		if diff := cmp.Diff(s.want, planInstances(s.states, int32(len(s.states)), 1, false, -1)); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", s.name, diff)
 		}
 	}
 	// Pods that move to another gang of the whole role go all at once.
 	three := []instanceState{inst(0, outdated), inst(1, outdated), inst(2, outdated)}
-	if got := planInstances(three, 3, 1, true); !cmp.Equal(got, []instanceStep{instanceEmpty, instanceEmpty, instanceEmpty}) {
+	if got := planInstances(three, 3, 1, true, -1); !cmp.Equal(got, []instanceStep{instanceEmpty, instanceEmpty, instanceEmpty}) {
 		t.Errorf("together: %v", got)
 	}
 	// maxUnavailable 2 of 4: two at once; one unready counts against it.
 	four := []instanceState{inst(0, outdated), inst(1, outdated), inst(2, outdated), inst(3, outdated)}
-	if got := planInstances(four, 4, 2, false); !cmp.Equal(got, []instanceStep{instanceAsItRuns, instanceAsItRuns, instanceEmpty, instanceEmpty}) {
+	if got := planInstances(four, 4, 2, false, -1); !cmp.Equal(got, []instanceStep{instanceAsItRuns, instanceAsItRuns, instanceEmpty, instanceEmpty}) {
 		t.Errorf("maxUnavailable 2: %v", got)
 	}
 	four[3] = inst(3, unready)
-	if got := planInstances(four, 4, 2, false); !cmp.Equal(got, []instanceStep{instanceAsItRuns, instanceAsItRuns, instanceEmpty, instanceApply}) {
+	if got := planInstances(four, 4, 2, false, -1); !cmp.Equal(got, []instanceStep{instanceAsItRuns, instanceAsItRuns, instanceEmpty, instanceApply}) {
 		t.Errorf("maxUnavailable 2, one instance unready: %v", got)
 	}
 	// A surge instance (index 3 of 3 regular ones) that does not serve yet
 	// holds back the outdated ones, even with maxUnavailable 1; serving,
 	// it lets maxUnavailable 0 replace one.
 	surge := []instanceState{inst(0, outdated), inst(1, outdated), inst(2, outdated), inst(3, unready)}
-	if got := planInstances(surge, 3, 1, false); !cmp.Equal(got, []instanceStep{instanceAsItRuns, instanceAsItRuns, instanceAsItRuns, instanceApply}) {
+	if got := planInstances(surge, 3, 1, false, -1); !cmp.Equal(got, []instanceStep{instanceAsItRuns, instanceAsItRuns, instanceAsItRuns, instanceApply}) {
 		t.Errorf("a surge instance starting: %v", got)
 	}
 	surge[3] = inst(3)
-	if got := planInstances(surge, 3, 0, false); !cmp.Equal(got, []instanceStep{instanceAsItRuns, instanceAsItRuns, instanceEmpty, instanceApply}) {
+	if got := planInstances(surge, 3, 0, false, -1); !cmp.Equal(got, []instanceStep{instanceAsItRuns, instanceAsItRuns, instanceEmpty, instanceApply}) {
 		t.Errorf("a surge instance serving, maxUnavailable 0: %v", got)
 	}
 }

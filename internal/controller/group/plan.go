@@ -75,9 +75,11 @@ func planGroup(obs *observation, scheme *runtime.Scheme) *plan {
 	views := viewRoles(obs, gangs)
 	roles := planRoles(obs.g, views, gangs.blocked)
 	holdRecreating(obs.g, roles, oldPodsLeft(views, obs.ch))
+	coord := planCoordination(obs, views)
 	p := &plan{discovery: discoveryWrites(obs, files), gangs: gangs.writes, workerLabels: unlabelledWorkers(obs.ch.pods)}
 	for i := range roles {
-		rw := planRoleWrites(obs, scheme, &roles[i], gangs)
+		roles[i].waitsFor = coord.waits[roles[i].spec.Role]
+		rw := planRoleWrites(obs, scheme, &roles[i], gangs, coord)
 		p.workloads = append(p.workloads, rw.writes...)
 		p.scales = append(p.scales, rw.scales...)
 		p.prune = append(p.prune, rw.gone...)

@@ -21,7 +21,7 @@ type roleWrites struct {
 
 // planRoleWrites plans the writes of role p of obs: none when it is not
 // written (blocked, or waiting for its dependencies).
-func planRoleWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs *gangPlan) roleWrites {
+func planRoleWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs *gangPlan, coord coordination) roleWrites {
 	if !p.write {
 		return roleWrites{}
 	}
@@ -48,14 +48,15 @@ func planRoleWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs
 			out.writes = append(out.writes, w)
 		}
 	case role.MultiPod():
-		out.writes = append(out.writes, instanceWrites(obs, scheme, p, gangs, keep, running-ready)...)
+		out.writes = append(out.writes, instanceWrites(obs, scheme, p, gangs, keep, running-ready, coord)...)
 	default:
 		live := ch.statefulSets[role.Service]
 		surge := role.Surge
 		if p.emptied {
 			surge = 0
 		}
-		partition := surgePartition(live, p.inputs, roleScope(r.Role).of(ch.pods), want-keep, surge)
+		partition := max(surgePartition(live, p.inputs, roleScope(r.Role).of(ch.pods), want-keep, surge),
+			coord.partition(r.Role, want-keep))
 		if w, ok := singleWrite(obs, scheme, p, gangs, live, want-keep+surge, pods, func(n int32) client.Object {
 			s := desiredStatefulSet(g, r)
 			s.Spec.Replicas = &n
@@ -167,7 +168,7 @@ func gangCount(liveCount *int32, want int32, pods int, moving, gangReady bool) (
 // each as planInstances says, the first keep left to the role's former
 // layout, with the budget the move of its layout left (unavailable: the
 // new instances that are not Ready yet).
-func instanceWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs *gangPlan, keep, unavailable int32) []write {
+func instanceWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs *gangPlan, keep, unavailable int32, coord coordination) []write {
 	g, r, role := obs.g, p.spec, p.topo
 	states := p.instances
 	for i := range states {
@@ -195,7 +196,13 @@ func instanceWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs
 			}
 		}
 	}
-	steps := planInstances(states, regular, budget, together)
+	moving := int32(0)
+	for _, st := range states {
+		if st.index < regular && st.exists && (st.current || st.emptied) {
+			moving++
+		}
+	}
+	steps := planInstances(states, regular, budget, together, coord.limit(r.Role, moving))
 	var out []write
 	for j := range role.Instances {
 		in, step, live := &role.Instances[j], steps[j], obs.ch.statefulSets[role.Instances[j].Workload]

@@ -21,6 +21,9 @@ type rolePlan struct {
 	// emptied: the role is recreating (see recreate.go), and its workloads
 	// stay without pods for now.
 	emptied bool
+	// waitsFor is the role whose update this role's waits for (see
+	// coordination.go).
+	waitsFor string
 }
 
 // planRoles decides which roles' workloads to write. A role whose gangs

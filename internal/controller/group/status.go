@@ -147,6 +147,8 @@ func roleNote(p *rolePlan) string {
 		return fmt.Sprintf("%s (waiting for %s)", p.spec.Role, strings.Join(p.waitingFor, ", "))
 	case len(p.old) > 0:
 		return fmt.Sprintf("%s (moving to a new layout, %d/%d ready)", p.spec.Role, p.state.readyReplicas, want)
+	case p.waitsFor != "":
+		return fmt.Sprintf("%s (updating: %d/%d updated, waits for %s within the group's maxSkew)", p.spec.Role, p.state.updatedReplicas, want, p.waitsFor)
 	case p.state.serving && p.state.readyReplicas > want:
 		return fmt.Sprintf("%s (scaling down to %d)", p.spec.Role, want)
 	case p.state.readyReplicas >= want && !p.state.serving:

@@ -54,6 +54,7 @@ func scaledSpec(s *rbgsv1.RoleBasedGroupSet, current *rbgsv1.RoleBasedGroup) rbg
 	spec := *current.Spec.DeepCopy()
 	spec.RestartSpec = *s.Spec.RestartSpec.DeepCopy()
 	spec.UpdatePolicy = s.Spec.RolloutStrategy.GroupUpdatePolicy
+	spec.Coordination = s.Spec.GroupTemplate.Coordination.DeepCopy()
 	for i := range spec.Roles {
 		r := &spec.Roles[i]
 		t := scaling.RoleOf(s.Spec.GroupTemplate.Roles, r.Role)

@@ -366,6 +366,11 @@ type RoleStatus struct {
 	// +listType=set
 	// +optional
 	WaitingFor []string `json:"waitingFor,omitempty"`
+	// waitsFor names the role this one waits for while its template
+	// changes: it is as far ahead of that role as the group's
+	// spec.coordination.maxSkew allows.
+	// +optional
+	WaitsFor string `json:"waitsFor,omitempty"`
 	// recreateSince is when a restart policy that recreates pods
 	// (RecreateGroup, RecreateInstance) took effect for the role: failures of
 	// its pods that happened before recreate nothing.

@@ -49,7 +49,7 @@ func TestStatusTree(t *testing.T) {
 		setGroup("1", rbgsv1.PhasePending, rbgsv1.RoleStatus{Role: "prefill", Replicas: 2, ReadyReplicas: 1},
 			rbgsv1.RoleStatus{Role: "decode", Replicas: 2, WaitingFor: []string{"prefill"}}),
 		setGroup("0", rbgsv1.PhaseRunning, rbgsv1.RoleStatus{Role: "prefill", Replicas: 2, ReadyReplicas: 2},
-			rbgsv1.RoleStatus{Role: "decode", Replicas: 2, ReadyReplicas: 2}),
+			rbgsv1.RoleStatus{Role: "decode", Replicas: 2, ReadyReplicas: 2, WaitsFor: "prefill"}),
 	).Build()
 	var out bytes.Buffer
 	if err := Status(context.Background(), c, "ns", "demo", Printer{W: &out, Now: now}); err != nil {
@@ -58,7 +58,7 @@ func TestStatusTree(t *testing.T) {
 	want := `RoleBasedGroupSet ns/demo  Progressing  groups 1/2 ready, 2/2 updated (revision abc)
 ├── demo-0  Running  roles 2/2 ready
 │   ├── prefill  2/2 pods ready
-│   └── decode   2/2 pods ready
+│   └── decode   2/2 pods ready  updating within maxSkew of prefill
 └── demo-1  Pending  roles 0/2 ready
     ├── prefill  1/2 pods ready
     ├── decode   0/2 pods ready  waiting for prefill

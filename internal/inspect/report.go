@@ -104,6 +104,9 @@ type RoleReport struct {
 	// waitingFor names the dependencies the role waits for before its
 	// workload is created.
 	WaitingFor []string `json:"waitingFor,omitempty"`
+	// waitsFor names the role this one waits for while its template
+	// changes, as far ahead of it as the group's maxSkew allows.
+	WaitsFor string `json:"waitsFor,omitempty"`
 	// scaledBy names the RoleScaler that sets the role's replicas, if any.
 	ScaledBy string `json:"scaledBy,omitempty"`
 }

@@ -220,7 +220,7 @@ func groupReport(g *rbgsv1.RoleBasedGroup, events map[eventKey]eventsv1.Event) G
 		st := status[spec.Role]
 		rr := RoleReport{
 			Role: spec.Role, Replicas: spec.ReplicasOrDefault(), ReadyReplicas: st.ReadyReplicas,
-			WaitingFor: slices.Clone(st.WaitingFor),
+			WaitingFor: slices.Clone(st.WaitingFor), WaitsFor: st.WaitsFor,
 		}
 		if size := spec.SizeOrDefault(); size > 1 {
 			rr.Size, rr.ReadyPods = size, st.ReadyPods
@@ -337,6 +337,9 @@ func (p Printer) group(g *GroupReport, indent string) {
 		}
 		if len(r.WaitingFor) > 0 {
 			line += "  " + p.paint(yellow, "waiting for "+strings.Join(r.WaitingFor, ", "))
+		}
+		if r.WaitsFor != "" {
+			line += "  " + p.paint(yellow, "updating within maxSkew of "+r.WaitsFor)
 		}
 		fmt.Fprintln(p.W, line)
 	}

@@ -25,16 +25,24 @@ type roleProgress struct {
 	// replicas, and of those the instances that run the new template and
 	// serve.
 	replicas, updated int32
+	// unseen: the role's StatefulSet controller has not seen the last
+	// write, so its pods cannot be told apart by revision yet.
+	unseen bool
 }
 
 func (p roleProgress) fraction() float64 { return float64(p.updated) / float64(p.replicas) }
 
 // coordination is what the group's coordination allows each changing
 // role: caps[role] instances at the new template, and the role it waits
-// for when that holds it back.
+// for when that holds it back. While a StatefulSet controller has not seen
+// the last write of a changing role (hold), nothing moves further, every
+// StatefulSet keeps its partition and every role the role it waited for:
+// a cap computed from a status that lags would take back what the last
+// one gave.
 type coordination struct {
 	caps  map[string]int32
 	waits map[string]string
+	hold  bool
 }
 
 // planCoordination computes the caps of the changing roles of obs.
@@ -51,6 +59,18 @@ func planCoordination(obs *observation, views []roleView) coordination {
 		}
 	}
 	if len(changing) < 2 {
+		return c
+	}
+	for _, p := range changing {
+		c.hold = c.hold || p.unseen
+	}
+	if c.hold {
+		for _, p := range changing {
+			c.caps[p.role] = 0
+			if prev := roleStatusOf(&obs.g.Status, p.role); prev != nil && prev.WaitsFor != "" {
+				c.waits[p.role] = prev.WaitsFor
+			}
+		}
 		return c
 	}
 	least := changing[0]
@@ -103,6 +123,7 @@ func progressOf(obs *observation, v *roleView) (roleProgress, bool) {
 	}
 	st := s.Status
 	if st.ObservedGeneration < s.Generation {
+		p.unseen = true
 		return p, true
 	}
 	p.updated = min(updatedReadyPods(roleScope(v.spec.Role).of(obs.ch.pods), st.UpdateRevision, p.replicas), p.replicas)
@@ -128,18 +149,25 @@ func updatedReadyPods(pods []corev1.Pod, rev string, n int32) int32 {
 // holds the role back.
 func (c coordination) limit(role string, moving int32) int32 {
 	capped, ok := c.caps[role]
-	if !ok {
+	switch {
+	case !ok:
 		return -1
+	case c.hold:
+		return 0
 	}
 	return max(capped-moving, 0)
 }
 
-// partition is the partition that keeps role's StatefulSet of replicas
-// pods within its cap: the ordinals from it up move; 0 when not capped.
-func (c coordination) partition(role string, replicas int32) int32 {
+// partition is the partition that keeps role's StatefulSet s (from the
+// cache, nil when absent) of replicas pods within its cap: the ordinals
+// from it up move; 0 when not capped. While holding, s keeps its own.
+func (c coordination) partition(role string, s *appsv1.StatefulSet, replicas int32) int32 {
 	capped, ok := c.caps[role]
-	if !ok {
+	switch {
+	case !ok:
 		return 0
+	case c.hold:
+		return livePartition(s)
 	}
 	return max(replicas-capped, 0)
 }

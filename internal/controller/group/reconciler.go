@@ -14,7 +14,6 @@ package group
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"time"
 
@@ -159,8 +158,8 @@ func (r *Reconciler) driven(ctx context.Context, g *rbgsv1.RoleBasedGroup) (*rbg
 	}
 	d := g.DeepCopy()
 	scaling.Override(d.Spec.Roles, drivers, 1, func() field.ErrorList { return validation.RoleBasedGroup(d) }, func(role string) int32 {
-		if i := slices.IndexFunc(g.Status.Roles, func(s rbgsv1.RoleStatus) bool { return s.Role == role }); i >= 0 {
-			return g.Status.Roles[i].Replicas
+		if rs := roleStatusOf(&g.Status, role); rs != nil {
+			return rs.Replicas
 		}
 		return scaling.RoleOf(g.Spec.Roles, role).ReplicasOrDefault()
 	})

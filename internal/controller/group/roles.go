@@ -50,11 +50,20 @@ type roleView struct {
 // servingFloor is how many Ready replicas role keeps while it scales: as
 // many as its previous status reported, at most want.
 func servingFloor(prev *rbgsv1.RoleBasedGroupStatus, role string, want int32) int32 {
-	i := slices.IndexFunc(prev.Roles, func(s rbgsv1.RoleStatus) bool { return s.Role == role })
-	if i < 0 {
+	rs := roleStatusOf(prev, role)
+	if rs == nil {
 		return want
 	}
-	return min(want, prev.Roles[i].ReadyReplicas)
+	return min(want, rs.ReadyReplicas)
+}
+
+// roleStatusOf is role's entry in st, nil when it has none.
+func roleStatusOf(st *rbgsv1.RoleBasedGroupStatus, role string) *rbgsv1.RoleStatus {
+	i := slices.IndexFunc(st.Roles, func(s rbgsv1.RoleStatus) bool { return s.Role == role })
+	if i < 0 {
+		return nil
+	}
+	return &st.Roles[i]
 }
 
 // judged is st, the state of a role's own workload, judged against the

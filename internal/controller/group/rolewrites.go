@@ -56,7 +56,7 @@ func planRoleWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs
 			surge = 0
 		}
 		partition := max(surgePartition(live, p.inputs, roleScope(r.Role).of(ch.pods), want-keep, surge),
-			coord.partition(r.Role, want-keep))
+			coord.partition(r.Role, live, want-keep))
 		if w, ok := singleWrite(obs, scheme, p, gangs, live, want-keep+surge, pods, func(n int32) client.Object {
 			s := desiredStatefulSet(g, r)
 			s.Spec.Replicas = &n

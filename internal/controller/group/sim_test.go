@@ -45,8 +45,12 @@ type sim struct {
 	// time, the highest ordinal first, and none below its partition, once
 	// every other pod is Ready (as the StatefulSet controller does).
 	rolling bool
-	stale   []objectRef
-	uids    int
+	// eager: the operator reconciles once more before the workload
+	// controllers see its last writes (a pod event came first), so the
+	// workloads it wrote show a status of their former generation.
+	eager bool
+	stale []objectRef
+	uids  int
 }
 
 func newSim(t *testing.T, g *rbgsv1.RoleBasedGroup) *sim {
@@ -404,6 +408,9 @@ func (s *sim) run(n int, check func(i int)) {
 	s.t.Helper()
 	for i := range n {
 		s.step()
+		if s.eager {
+			s.step()
+		}
 		s.settle()
 		if check != nil {
 			check(i)

@@ -121,6 +121,7 @@ func roleStatus(g *rbgsv1.RoleBasedGroup, p *rolePlan, prev *rbgsv1.RoleBasedGro
 		ReadyReplicas:   p.state.readyReplicas,
 		UpdatedReplicas: p.state.updatedReplicas,
 		WaitingFor:      p.waitingFor,
+		WaitsFor:        p.waitsFor,
 		RecreateSince:   recreateSince(g, p.spec, prev, now),
 	}
 	if size := p.spec.SizeOrDefault(); size > 1 {

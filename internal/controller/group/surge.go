@@ -115,10 +115,7 @@ func surgePartition(s *appsv1.StatefulSet, inputs string, pods []corev1.Pod, wan
 	case s.Annotations[rbgsv1.AnnotationTemplateInputs] != inputs:
 		return want
 	case s.Status.ObservedGeneration < s.Generation:
-		if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
-			return *ru.Partition
-		}
-		return 0
+		return livePartition(s)
 	}
 	serving := map[int32]bool{}
 	for i := range pods {
@@ -133,6 +130,17 @@ func surgePartition(s *appsv1.StatefulSet, inputs string, pods []corev1.Pod, wan
 		if !serving[k] {
 			return want
 		}
+	}
+	return 0
+}
+
+// livePartition is the partition StatefulSet s (nil when absent) has now.
+func livePartition(s *appsv1.StatefulSet) int32 {
+	if s == nil {
+		return 0
+	}
+	if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
+		return *ru.Partition
 	}
 	return 0
 }

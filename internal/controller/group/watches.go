@@ -62,11 +62,13 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 	return b.
 		For(&rbgsv1.RoleBasedGroup{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
-		Owns(&appsv1.StatefulSet{}, builder.WithPredicates(childChanged(func(o client.Object) roleState {
-			return statefulSetState(o.(*appsv1.StatefulSet), nil)
+		Owns(&appsv1.StatefulSet{}, builder.WithPredicates(childChanged(func(o client.Object) workloadView {
+			s := o.(*appsv1.StatefulSet)
+			return workloadView{statefulSetState(s, nil), s.Status.ObservedGeneration >= s.Generation}
 		}))).
-		Owns(&appsv1.Deployment{}, builder.WithPredicates(childChanged(func(o client.Object) roleState {
-			return deploymentState(o.(*appsv1.Deployment))
+		Owns(&appsv1.Deployment{}, builder.WithPredicates(childChanged(func(o client.Object) workloadView {
+			d := o.(*appsv1.Deployment)
+			return workloadView{deploymentState(d), d.Status.ObservedGeneration >= d.Generation}
 		}))).
 		Owns(&corev1.Service{}, builder.WithPredicates(childChanged(nil))).
 		Owns(&corev1.ConfigMap{}, builder.WithPredicates(childChanged(nil))).
@@ -90,24 +92,31 @@ func scaledGroup(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: rs.Namespace, Name: rs.Spec.TargetRef.Name}}}
 }
 
+// workloadView is what a reconcile reads of a workload's status: the state
+// the group reports, and whether the workload's controller has seen its
+// spec (what a plan waits for after a write, see coordination.go).
+type workloadView struct {
+	state    roleState
+	observed bool
+}
+
 // childChanged filters the events of children down to those a reconcile
 // acts on. Creations are skipped: the operator made the child, and at
 // start-up every group is reconciled anyway. Updates of children without
-// a state (Services, ConfigMaps, PodGroups) always count; those of
+// a view (Services, ConfigMaps, PodGroups) always count; those of
 // workloads count when their spec (generation), labels or annotations
-// changed, or what the group's status reads of them (state): status
-// updates that change nothing the group reports are skipped. Deletions
-// always count.
-func childChanged(state func(client.Object) roleState) predicate.Funcs {
+// changed, or what a reconcile reads of their status (view): status
+// updates that change nothing of it are skipped. Deletions always count.
+func childChanged(view func(client.Object) workloadView) predicate.Funcs {
 	return predicate.Funcs{
 		CreateFunc: func(event.CreateEvent) bool { return false },
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, n := e.ObjectOld, e.ObjectNew
-			if state == nil || o.GetGeneration() != n.GetGeneration() ||
+			if view == nil || o.GetGeneration() != n.GetGeneration() ||
 				!maps.Equal(o.GetLabels(), n.GetLabels()) || !maps.Equal(o.GetAnnotations(), n.GetAnnotations()) {
 				return true
 			}
-			return state(o) != state(n)
+			return view(o) != view(n)
 		},
 	}
 }

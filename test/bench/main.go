@@ -30,6 +30,8 @@ type config struct {
 	jsonOut, mdOut                                                        string
 	timeout                                                               time.Duration
 	rollout                                                               bool
+	rollouts                                                              int
+	rolloutStrategies, rolloutJSON                                        string
 	requestCosts                                                          int
 	profileSeconds                                                        int
 	controllerManagerURL                                                  string
@@ -58,6 +60,10 @@ func main() {
 		"capture CPU profiles of the API server, kube-controller-manager and the operator over this many seconds from the start of the ordered floor's and the operator's creation, into -log-dir")
 	flag.StringVar(&c.controllerManagerURL, "controller-manager-url", "", "https://host:port of kube-controller-manager, to profile it too")
 	flag.StringVar(&c.reportFrom, "report", "", "only print (and write to -markdown) the tables of the results in this JSON file")
+	flag.IntVar(&c.rollouts, "rollouts", 0,
+		"instead of the sizes, measure image rollouts of a set of this many groups, one per -rollout-strategies, against a client making the same StatefulSet changes in the same steps")
+	flag.StringVar(&c.rolloutStrategies, "rollout-strategies", "10%:0,0:10%", "maxUnavailable:maxSurge of each rollout -rollouts measures, comma-separated")
+	flag.StringVar(&c.rolloutJSON, "rollouts-json", "", "write the results of -rollouts as JSON to this file")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -108,6 +114,25 @@ func run(c config) error {
 	}
 	if b.prof, err = newProfiler(cfg, c.controllerManagerURL, c.logDir, c.profileSeconds); err != nil {
 		return err
+	}
+	if c.rollouts > 0 {
+		strategies, err := parseRolloutStrategies(c.rolloutStrategies)
+		if err != nil {
+			return err
+		}
+		results, err := b.rollouts(ctx, c.rollouts, strategies)
+		fmt.Print(rolloutTable(results))
+		if err != nil {
+			return err
+		}
+		if c.rolloutJSON != "" {
+			raw, err := json.MarshalIndent(results, "", "  ")
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(c.rolloutJSON, append(raw, '\n'), 0o644)
+		}
+		return nil
 	}
 	if c.requestCosts > 0 {
 		costs, err := b.requestCosts(ctx, c.requestCosts)

@@ -12,29 +12,35 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 )
 
-// tracker counts, per namespace, the Ready pods by image and the
-// StatefulSets, from informers: waiting on it costs no API requests.
+// tracker counts, per namespace, the Ready pods by image and group, the
+// groups whose pods are all Ready, and the StatefulSets, from informers:
+// waiting on it costs no API requests.
 type tracker struct {
 	mu       sync.Mutex
-	readyPod map[string]map[string]string // namespace -> Ready pod -> image
-	live     map[string]struct{}          // namespace/name of every pod
-	pods     map[string]int               // namespace -> pods
-	sts      map[string]int               // namespace -> StatefulSets
-	lastPod  time.Time                    // last time a pod turned Ready
-	lastSts  time.Time                    // last time a StatefulSet turned Ready
-	onStsRdy func(*appsv1.StatefulSet)
-	seen     map[string]time.Time // namespace/name of a StatefulSet -> first seen
-	ready    map[string]time.Time // namespace/name of a StatefulSet -> first seen Ready
+	readyPod map[string]map[string]readyPod // namespace -> Ready pod
+	// whole counts, by namespace, the groups with podsEach Ready pods (none
+	// terminating), of groupReady: the Ready pods by namespace and group;
+	// leastWhole is the fewest seen since startWhole, by namespace.
+	groupReady map[string]map[string]int
+	whole      map[string]int
+	leastWhole map[string]int
+	live       map[string]struct{} // namespace/name of every pod
+	pods       map[string]int      // namespace -> pods
+	sts        map[string]int      // namespace -> StatefulSets
+	lastPod    time.Time           // last time a pod turned Ready
+	lastSts    time.Time           // last time a StatefulSet turned Ready
+	onStsRdy   func(*appsv1.StatefulSet)
+	seen       map[string]time.Time // namespace/name of a StatefulSet -> first seen
+	ready      map[string]time.Time // namespace/name of a StatefulSet -> first seen Ready
 }
 
 func newTracker(ctx context.Context, cs kubernetes.Interface, onStatefulSet func(*appsv1.StatefulSet)) (*tracker, error) {
-	t := &tracker{
-		readyPod: map[string]map[string]string{}, live: map[string]struct{}{}, pods: map[string]int{}, sts: map[string]int{},
-		seen: map[string]time.Time{}, ready: map[string]time.Time{},
-		onStsRdy: onStatefulSet,
-	}
+	t := emptyTracker()
+	t.onStsRdy = onStatefulSet
 	f := informers.NewSharedInformerFactory(cs, 0)
 	podInf := f.Core().V1().Pods().Informer()
 	if _, err := podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -77,6 +83,15 @@ func newTracker(ctx context.Context, cs kubernetes.Interface, onStatefulSet func
 	return t, nil
 }
 
+// emptyTracker is a tracker that has seen nothing.
+func emptyTracker() *tracker {
+	return &tracker{
+		readyPod: map[string]map[string]readyPod{}, live: map[string]struct{}{}, pods: map[string]int{}, sts: map[string]int{},
+		groupReady: map[string]map[string]int{}, whole: map[string]int{}, leastWhole: map[string]int{},
+		seen: map[string]time.Time{}, ready: map[string]time.Time{},
+	}
+}
+
 func (t *tracker) pod(p *corev1.Pod, deleted bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -92,18 +107,84 @@ func (t *tracker) pod(p *corev1.Pod, deleted bool) {
 	}
 	ns := t.readyPod[p.Namespace]
 	if ns == nil {
-		ns = map[string]string{}
+		ns = map[string]readyPod{}
 		t.readyPod[p.Namespace] = ns
 	}
 	_, wasReady := ns[p.Name]
-	if !deleted && p.DeletionTimestamp == nil && podReady(p) {
-		ns[p.Name] = p.Spec.Containers[0].Image
+	ready := !deleted && p.DeletionTimestamp == nil && podReady(p)
+	if ready {
+		ns[p.Name] = readyPod{image: p.Spec.Containers[0].Image, group: p.Labels[rbgsv1.LabelGroupName]}
 		if !wasReady {
 			t.lastPod = time.Now()
 		}
 	} else {
 		delete(ns, p.Name)
 	}
+	if g := p.Labels[rbgsv1.LabelGroupName]; g != "" && ready != wasReady {
+		t.groupPodReady(p.Namespace, g, ready)
+	}
+}
+
+// readyPod is what the tracker keeps of a Ready pod.
+type readyPod struct{ image, group string }
+
+// groupPodReady counts a pod of group g in ns turning Ready (or not).
+func (t *tracker) groupPodReady(ns, g string, ready bool) {
+	counts := t.groupReady[ns]
+	if counts == nil {
+		counts = map[string]int{}
+		t.groupReady[ns] = counts
+	}
+	before := counts[g] >= podsEach
+	if ready {
+		counts[g]++
+	} else {
+		counts[g]--
+	}
+	switch after := counts[g] >= podsEach; {
+	case after && !before:
+		t.whole[ns]++
+	case before && !after:
+		t.whole[ns]--
+		if least, ok := t.leastWhole[ns]; ok && t.whole[ns] < least {
+			t.leastWhole[ns] = t.whole[ns]
+		}
+	}
+}
+
+// startWhole starts recording the fewest whole groups of ns.
+func (t *tracker) startWhole(ns string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.leastWhole[ns] = t.whole[ns]
+}
+
+// leastWholeOf is the fewest whole groups of ns seen since startWhole.
+func (t *tracker) leastWholeOf(ns string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.leastWhole[ns]
+}
+
+// readyByGroup counts the Ready pods of ns running image ("" for any), by
+// group.
+func (t *tracker) readyByGroup(ns, image string) map[string]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]int{}
+	for _, p := range t.readyPod[ns] {
+		if image == "" || p.image == image {
+			out[p.group]++
+		}
+	}
+	return out
+}
+
+// livePods counts the pods of ns, terminating ones included.
+func (t *tracker) livePods(ns string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pods[ns]
 }
 
 func podReady(p *corev1.Pod) bool {
@@ -172,8 +253,8 @@ func (t *tracker) readyPods(ns, image string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
-	for _, img := range t.readyPod[ns] {
-		if image == "" || img == image {
+	for _, p := range t.readyPod[ns] {
+		if image == "" || p.image == image {
 			n++
 		}
 	}

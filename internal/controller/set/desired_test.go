@@ -28,6 +28,12 @@ func TestRevision(t *testing.T) {
 		}, false},
 		{"restart settings", func(s *rbgsv1.RoleBasedGroupSet) { s.Spec.RestartPolicy = rbgsv1.RestartRecreateGroup }, false},
 		{"the set's rollout", func(s *rbgsv1.RoleBasedGroupSet) { s.Spec.RolloutStrategy.Paused = true }, false},
+		{"surge and the group update policy", func(s *rbgsv1.RoleBasedGroupSet) {
+			s.Spec.RolloutStrategy.MaxSurge, s.Spec.RolloutStrategy.GroupUpdatePolicy = new(intstr.FromInt32(1)), rbgsv1.UpdateRecreate
+		}, false},
+		{"how the roles move together", func(s *rbgsv1.RoleBasedGroupSet) {
+			s.Spec.GroupTemplate.Coordination = &rbgsv1.Coordination{MaxSkew: intstr.FromString("25%")}
+		}, false},
 		{"size 4", func(s *rbgsv1.RoleBasedGroupSet) { s.Spec.GroupTemplate.Roles[1].Size = new(int32(4)) }, true},
 		{"an image", func(s *rbgsv1.RoleBasedGroupSet) {
 			s.Spec.GroupTemplate.Roles[0].Template.Spec.Containers[0].Image = "v2"
@@ -43,16 +49,20 @@ func TestRevision(t *testing.T) {
 }
 
 // A group the rollout has not reached takes the set's replica counts,
-// restart settings and instance rollout settings, and keeps its templates.
+// restart settings, update policy, coordination and instance rollout
+// settings, and keeps its templates.
 func TestScaledSpec(t *testing.T) {
 	s := wrappers.MakeSet("s", "ns").Role("decode", 4).Obj()
 	s.Spec.GroupTemplate.Roles[0].RolloutStrategy = &rbgsv1.RoleRolloutStrategy{MaxUnavailable: new(intstr.FromString("50%"))}
 	s.Spec.RestartPolicy = rbgsv1.RestartRecreateGroup
+	s.Spec.RolloutStrategy.GroupUpdatePolicy = rbgsv1.UpdateRecreate
+	s.Spec.GroupTemplate.Coordination = &rbgsv1.Coordination{MaxSkew: intstr.FromString("25%")}
 	g := wrappers.MakeGroup("s-0", "ns").Role("decode", 1).Obj()
 	g.Spec.Roles[0].Template.Spec.Containers[0].Image = "old"
 	spec := scaledSpec(s, g)
 	r := spec.Roles[0]
 	if *r.Replicas != 4 || r.RolloutStrategy.MaxUnavailable.StrVal != "50%" || spec.RestartPolicy != rbgsv1.RestartRecreateGroup ||
+		spec.UpdatePolicy != rbgsv1.UpdateRecreate || spec.Coordination == nil || spec.Coordination.MaxSkew.StrVal != "25%" ||
 		r.Template.Spec.Containers[0].Image != "old" {
 		t.Errorf("scaled spec %+v", spec)
 	}

@@ -28,6 +28,7 @@ import (
 const (
 	setName  = "bench"
 	imageV2  = "registry.example.com/llm-server:v2"
+	imageV3  = "registry.example.com/llm-server:v3"
 	podsEach = 4 // prefill 2 + decode 2
 	workers  = 64
 )

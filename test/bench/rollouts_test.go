@@ -22,10 +22,10 @@ func TestParseRolloutStrategies(t *testing.T) {
 }
 
 func TestRolloutTable(t *testing.T) {
-	r := rolloutResult{Groups: 250, MaxUnavailable: "0", MaxSurge: "10%", Surge: 25, FloorSeconds: 50, OperatorSeconds: 70,
-		FloorLeastWhole: 250, OperatorLeastWhole: 250, OperatorCPUSeconds: 14.6}
-	r.OperatorCounts.Writes = 2642
-	if want, md := "| 250 | 0 (0) | 10% (25) | 50.0 s | 70.0 s | 1.40x | 250 / 250 | 2642 | 14.6 |", rolloutTable([]rolloutResult{r}); !strings.Contains(md, want) {
+	r := rolloutResult{Groups: 250, MaxUnavailable: "0", MaxSurge: "10%", Surge: 25, FloorSeconds: 50, OperatorSeconds: 70, OperatorAgainSeconds: 60,
+		FloorLeastWhole: 250, OperatorLeastWhole: 250, OperatorAgainLeastWhole: 250, OperatorCPUSeconds: 14.6}
+	r.OperatorCounts.Writes, r.OperatorAgainCounts.Writes = 2642, 1900
+	if want, md := "| 250 | 0 (0) | 10% (25) | 50.0 s | 70.0 / 60.0 s | 1.40x / 1.20x | 250 / 250 / 250 | 2642 / 1900 | 14.6 |", rolloutTable([]rolloutResult{r}); !strings.Contains(md, want) {
 		t.Errorf("table lacks %q:\n%s", want, md)
 	}
 }

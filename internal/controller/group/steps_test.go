@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
@@ -429,39 +431,80 @@ func instancesRun(s *sim, size int32) int {
 	return (n + int(size) - 1) / int(size)
 }
 
-// fractions is, for each role, the part of its pods that run the update
-// revision of their StatefulSet and are Ready.
+// fractions is, for each role (want: its replicas), the part of its
+// instances below replicas whose pods are all Ready and run their
+// StatefulSet's template at image v2.
 func fractions(s *sim, want map[string]int) map[string]float64 {
-	out := map[string]float64{}
-	for role, n := range want {
-		sts := s.ch.statefulSets["g-"+role]
-		if sts == nil {
+	ready := map[string]map[string]int{} // role -> instance -> updated Ready pods
+	size := map[string]int{}
+	for i := range s.g.Spec.Roles {
+		size[s.g.Spec.Roles[i].Role] = int(s.g.Spec.Roles[i].SizeOrDefault())
+	}
+	for i := range s.ch.pods {
+		p := &s.ch.pods[i]
+		role := p.Labels[rbgsv1.LabelRole]
+		sts := s.ch.statefulSets[strings.TrimPrefix(p.Annotations["owner"], "StatefulSet/")]
+		if sts == nil || p.DeletionTimestamp != nil || !podReady(p) || sts.Spec.Template.Spec.Containers[0].Image != "v2" ||
+			p.Labels[appsv1.ControllerRevisionHashLabelKey] != revisionOf(sts.Name, &sts.Spec.Template) {
 			continue
 		}
-		ready := 0
-		for i := range s.ch.pods {
-			p := &s.ch.pods[i]
-			if p.Labels[rbgsv1.LabelRole] == role && p.DeletionTimestamp == nil && podReady(p) &&
-				p.Labels["controller-revision-hash"] == revisionOf(sts.Name, &sts.Spec.Template) && sts.Annotations[rbgsv1.AnnotationTemplateInputs] != "" {
-				ready++
+		instance := p.Labels[appsv1.PodIndexLabel]
+		if size[role] > 1 {
+			instance = p.Labels[rbgsv1.LabelInstance]
+		}
+		if k, err := strconv.Atoi(instance); err != nil || k >= want[role] {
+			continue // a surge instance
+		}
+		if ready[role] == nil {
+			ready[role] = map[string]int{}
+		}
+		ready[role][instance]++
+	}
+	out := map[string]float64{}
+	for role, n := range want {
+		updated := 0
+		for _, pods := range ready[role] {
+			if pods == size[role] {
+				updated++
 			}
 		}
-		out[role] = float64(ready) / float64(n)
+		out[role] = float64(updated) / float64(n)
 	}
 	return out
 }
 
 // Roles that move together: prefill 8 and decode 4 with maxSkew 25% never
 // have their updated and Ready fractions more than 25% apart; without
-// coordination they drift further.
+// coordination they drift further. The same holds for instances of 2
+// pods, and with a surge pod for decode.
 //
 // With eager reconciles (the operator plans again before the StatefulSet
 // controller has seen its last write) no partition ever rises during the
 // rollout: a cap read from a status that lags would take back pods the
 // last write let move, and the StatefulSet would stop there.
 func TestStepsCoordinatedRoles(t *testing.T) {
-	worst := func(coordinated, eager bool) (float64, string) {
-		s := newSim(t, wrappers.MakeGroup("g", "ns").Role("prefill", 8).Role("decode", 4).Obj())
+	shapes := []struct {
+		name  string
+		group func() *rbgsv1.RoleBasedGroup
+		// decode's instances at most, as run: 5 proves the surge.
+		decode int
+	}{
+		{"size 1", func() *rbgsv1.RoleBasedGroup {
+			return wrappers.MakeGroup("g", "ns").Role("prefill", 8).Role("decode", 4).Obj()
+		}, 4},
+		{"instances of 2 pods", func() *rbgsv1.RoleBasedGroup {
+			return wrappers.MakeGroup("g", "ns").Role("prefill", 8).Size(2).Role("decode", 4).Size(2).Obj()
+		}, 4},
+		{"decode with a surge pod", func() *rbgsv1.RoleBasedGroup {
+			g := wrappers.MakeGroup("g", "ns").Role("prefill", 8).Role("decode", 4).Obj()
+			g.Spec.Roles[1].RolloutStrategy = &rbgsv1.RoleRolloutStrategy{MaxUnavailable: new(intstr.FromInt32(0)), MaxSurge: new(intstr.FromInt32(1))}
+			return g
+		}, 5},
+	}
+	worst := func(t *testing.T, g *rbgsv1.RoleBasedGroup, coordinated, eager bool) (float64, string, int) {
+		size := g.Spec.Roles[1].SizeOrDefault()
+		decode := 0
+		s := newSim(t, g)
 		if coordinated {
 			s.g.Spec.Coordination = &rbgsv1.Coordination{MaxSkew: intstr.FromString("25%")}
 		}
@@ -475,7 +518,8 @@ func TestStepsCoordinatedRoles(t *testing.T) {
 		})
 		most, note := 0.0, ""
 		partitions := map[string]int32{}
-		s.run(80, func(i int) {
+		s.run(120, func(i int) {
+			decode = max(decode, instancesRun(s, size))
 			f := fractions(s, map[string]int{"prefill": 8, "decode": 4})
 			if d := math.Abs(f["prefill"] - f["decode"]); d > most {
 				most = d
@@ -489,25 +533,33 @@ func TestStepsCoordinatedRoles(t *testing.T) {
 			}
 			for name, sts := range s.ch.statefulSets {
 				p := livePartition(sts)
-				if before, ok := partitions[name]; ok && p > before {
+				if before, ok := partitions[name]; ok && p > before && coordinated {
 					t.Errorf("eager %v, step %d: %s's partition rose from %d to %d", eager, i, name, before, p)
 				}
 				partitions[name] = p
 			}
 		})
-		return most, note
+		if f := fractions(s, map[string]int{"prefill": 8, "decode": 4}); f["prefill"] != 1 || f["decode"] != 1 {
+			t.Errorf("eager %v: rolled out to %v, want every instance", eager, f)
+		}
+		return most, note, decode
 	}
-	for _, eager := range []bool{false, true} {
-		coordinated, note := worst(true, eager)
-		if coordinated > 0.25+1e-9 {
-			t.Errorf("eager %v: coordinated roles %.3f apart, want at most 25%%", eager, coordinated)
-		}
-		if !strings.Contains(note, "waits for") {
-			t.Errorf("eager %v: the status never said which role waits for which", eager)
-		}
-		if free, _ := worst(false, eager); free <= coordinated {
-			t.Errorf("eager %v: roles left alone drift %.3f apart, coordinated %.3f: the test shows no coordination", eager, free, coordinated)
-		}
-		t.Logf("eager %v: coordinated %.3f apart at worst (%q); on their own further", eager, coordinated, note)
+	for _, shape := range shapes {
+		t.Run(shape.name, func(t *testing.T) {
+			for _, eager := range []bool{false, true} {
+				coordinated, note, decode := worst(t, shape.group(), true, eager)
+				if coordinated > 0.25+1e-9 || decode != shape.decode {
+					t.Errorf("eager %v: coordinated roles %.3f apart, decode ran %d instances at most; want at most 25%% and %d",
+						eager, coordinated, decode, shape.decode)
+				}
+				if !strings.Contains(note, "waits for") {
+					t.Errorf("eager %v: the status never said which role waits for which", eager)
+				}
+				if free, _, _ := worst(t, shape.group(), false, eager); free <= coordinated {
+					t.Errorf("eager %v: roles left alone drift %.3f apart, coordinated %.3f: the test shows no coordination", eager, free, coordinated)
+				}
+				t.Logf("eager %v: coordinated %.3f apart at worst (%q); on their own further", eager, coordinated, note)
+			}
+		})
 	}
 }

@@ -51,6 +51,9 @@ func TestDiscoveryKeysFollowPods(t *testing.T) {
 		mu         sync.Mutex
 		violations []string
 		samples    int
+		// keysSeen are the keys of the pods the samples saw: proof they
+		// covered both changes.
+		keysSeen = map[string]bool{}
 	)
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -64,10 +67,11 @@ func TestDiscoveryKeysFollowPods(t *testing.T) {
 			return cm.Data, true
 		}
 		for {
+			// Back to back: the changes below take a second or less.
 			select {
 			case <-stop:
 				return
-			case <-time.After(10 * time.Millisecond):
+			default:
 			}
 			before, ok := read()
 			var pl corev1.PodList
@@ -89,7 +93,7 @@ func TestDiscoveryKeysFollowPods(t *testing.T) {
 				if data[k] == "" {
 					violations = append(violations, fmt.Sprintf("pod %s (seen before: %v) without key %s (keys %v)", p.Name, seen[p.UID], k, slices.Sorted(maps.Keys(data))))
 				}
-				seen[p.UID] = true
+				seen[p.UID], keysSeen[k] = true, true
 			}
 			mu.Unlock()
 		}
@@ -108,6 +112,14 @@ func TestDiscoveryKeysFollowPods(t *testing.T) {
 		})
 	}
 
+	eventually(t, "a first sample", 30*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if samples == 0 {
+			return fmt.Errorf("no sample yet")
+		}
+		return nil
+	})
 	update(t, g, func(g *rbgsv1.RoleBasedGroup) { g.Spec.Roles[1].Replicas = new(int32(1)) })
 	roleReady(t, ns, "disc", "decode", 1)
 	keys("cluster.yaml", "decode.0.yaml", "prefill.0.yaml")
@@ -119,11 +131,19 @@ func TestDiscoveryKeysFollowPods(t *testing.T) {
 	roleReady(t, ns, "disc", "decode", 2)
 	groupPhase(t, ns, "disc", rbgsv1.PhaseRunning)
 	keys("cluster.yaml", "decode.yaml", "prefill.0.yaml")
+	eventually(t, "a sample of the Deployment's pods", 30*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !keysSeen["decode.yaml"] {
+			return fmt.Errorf("%d samples, keys seen %v", samples, slices.Sorted(maps.Keys(keysSeen)))
+		}
+		return nil
+	})
 
 	close(stop)
 	<-done
-	if len(violations) > 0 || samples < 10 {
-		t.Fatalf("%d samples; pods without their key:\n%v", samples, violations)
+	if len(violations) > 0 || !keysSeen["decode.2.yaml"] {
+		t.Fatalf("%d samples (decode-2 seen: %v); pods without their key:\n%v", samples, keysSeen["decode.2.yaml"], violations)
 	}
 	t.Logf("%d samples of the ConfigMap and pods, every pod with its key", samples)
 }

@@ -346,6 +346,11 @@ EOF
       cat "${kwok_dir}/kustomize/stage/${stage}"
     } >>"${STATE}/kwok-stages.yaml"
   done
+  # A kubelet's reaction to an in-place image change (see the file).
+  {
+    echo "---"
+    cat "${ROOT}/hack/stages/container-image-change.yaml"
+  } >>"${STATE}/kwok-stages.yaml"
 }
 
 start_etcd() {

@@ -57,6 +57,26 @@ func (r *RoleSpec) InstancesBudget() (maxUnavailable, maxSurge int32) {
 	return budget(r.RolloutStrategy.MaxUnavailable, r.RolloutStrategy.MaxSurge, r.ReplicasOrDefault())
 }
 
+// InPlace reports whether the role updates its pods in place when it can
+// (rolloutStrategy.podUpdatePolicy InPlaceIfPossible).
+func (r *RoleSpec) InPlace() bool {
+	return r.RolloutStrategy != nil && r.RolloutStrategy.PodUpdatePolicy == PodUpdateInPlaceIfPossible
+}
+
+// DisruptionsAllowed is how many of the role's instances its disruption
+// budget lets be unavailable at once (a percentage of its replicas,
+// rounded down); false when the role has no budget.
+func (r *RoleSpec) DisruptionsAllowed() (int32, bool) {
+	if r.DisruptionBudget == nil {
+		return 0, false
+	}
+	n, err := intstr.GetScaledValueFromIntOrPercent(&r.DisruptionBudget.MaxUnavailable, int(r.ReplicasOrDefault()), false)
+	if err != nil || n < 0 {
+		return 0, true
+	}
+	return int32(n), true
+}
+
 // Budget is how many of replicas groups may be unavailable at once during
 // a rollout (maxUnavailable, a percentage rounded down) and how many may
 // run above replicas (maxSurge, rounded up), as a Deployment resolves

@@ -147,6 +147,42 @@ type RoleRolloutStrategy struct {
 	// +kubebuilder:validation:XIntOrString
 	// +optional
 	MaxSurge *intstr.IntOrString `json:"maxSurge,omitempty"`
+
+	// podUpdatePolicy says how a template change reaches the role's pods.
+	// Recreate (the default) replaces them. InPlaceIfPossible applies a
+	// change of container and init container images alone to the running
+	// pods, which keep their node, IP, volumes and devices while the
+	// kubelet restarts the changed containers, maxUnavailable instances at
+	// a time (an instance's pods all at once); any other change replaces
+	// the pods as Recreate does, with an InPlaceFallback event naming the
+	// field that asked for it. An in-place update ignores maxSurge.
+	// +kubebuilder:validation:Enum=Recreate;InPlaceIfPossible
+	// +optional
+	PodUpdatePolicy PodUpdatePolicy `json:"podUpdatePolicy,omitempty"`
+}
+
+// PodUpdatePolicy says how a template change reaches a role's pods.
+type PodUpdatePolicy string
+
+const (
+	// PodUpdateRecreate replaces the pods.
+	PodUpdateRecreate PodUpdatePolicy = "Recreate"
+	// PodUpdateInPlaceIfPossible updates the images of the running pods
+	// when nothing else changes.
+	PodUpdateInPlaceIfPossible PodUpdatePolicy = "InPlaceIfPossible"
+)
+
+// DisruptionBudget bounds the voluntary disruptions (evictions: a drain, the
+// cluster autoscaler) of a role, in instances.
+type DisruptionBudget struct {
+	// maxUnavailable is the number (or percentage of the role's replicas,
+	// rounded down) of instances that may be unavailable at once. The
+	// operator keeps a PodDisruptionBudget per role of each group, named
+	// after the role's workload, with this many pods: every pod taken
+	// breaks at most one instance.
+	// +kubebuilder:validation:XIntOrString
+	// +required
+	MaxUnavailable intstr.IntOrString `json:"maxUnavailable"`
 }
 
 // RoleSpec is one role of a group: a set of identical instances (pods, or
@@ -154,6 +190,7 @@ type RoleRolloutStrategy struct {
 // through one headless Service.
 // +kubebuilder:validation:XValidation:rule="!has(self.scheduling) || !has(self.scheduling.gang) || self.scheduling.gang != 'Instance' || (has(self.size) && self.size > 1)",fieldPath=".scheduling.gang",messageExpression="'role ' + self.role + ': gang Instance places the pods of each instance together, and an instance of one pod has nothing to place together: set size over 1, or use gang Role to place the whole role together'"
 // +kubebuilder:validation:XValidation:rule="!has(self.scheduling) || !has(self.scheduling.topologyKey) || (has(self.scheduling.gang) && self.scheduling.gang != 'None')",fieldPath=".scheduling.topologyKey",messageExpression="'role ' + self.role + ': topologyKey places each gang in one domain, and the role has no gang: set scheduling.gang to Instance or Role, or remove topologyKey'"
+// +kubebuilder:validation:XValidation:rule="!has(self.rolloutStrategy) || !has(self.rolloutStrategy.podUpdatePolicy) || self.rolloutStrategy.podUpdatePolicy != 'InPlaceIfPossible' || !has(self.workload.kind) || self.workload.kind != 'Deployment'",fieldPath=".rolloutStrategy.podUpdatePolicy",messageExpression="'role ' + self.role + ' runs as a Deployment, whose ReplicaSets replace pods of a new template on their own: use Recreate, or run the role as a StatefulSet (remove workload.kind)'"
 // +kubebuilder:validation:XValidation:rule="!has(self.size) || self.size == 1 || !has(self.workload.kind) || self.workload.kind != 'Deployment'",fieldPath=".size",messageExpression="'role ' + self.role + ': a size over 1 needs a StatefulSet workload (its pods need stable names): remove workload.kind Deployment, or set size to 1'"
 // +kubebuilder:validation:XValidation:rule="!has(self.dependencies) || !(self.role in self.dependencies)",fieldPath=".dependencies",messageExpression="'\"' + self.role + '\": a role cannot depend on itself: remove it from dependencies'"
 // +kubebuilder:validation:XValidation:rule="has(self.template.spec) && size(self.template.spec.containers) > 0",fieldPath=".template.spec.containers",reason="FieldValueRequired",messageExpression="'role ' + self.role + ' has no container: add at least one'"
@@ -194,6 +231,12 @@ type RoleSpec struct {
 	// together, never a mix of versions.
 	// +optional
 	RolloutStrategy *RoleRolloutStrategy `json:"rolloutStrategy,omitempty"`
+
+	// disruptionBudget bounds the evictions of the role's pods (kubectl
+	// drain, the cluster autoscaler): at most maxUnavailable instances at
+	// once. Without it the role has no PodDisruptionBudget.
+	// +optional
+	DisruptionBudget *DisruptionBudget `json:"disruptionBudget,omitempty"`
 
 	// dependencies names other roles of the same group that must be Ready
 	// before this role's workload is created (with startupPolicy Ordered).

@@ -13,12 +13,12 @@ import (
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 )
 
-// PodShaping is a copy of r with only what shapes its pods: its replicas
-// and rollout strategy are left out, and a size of 1 (the default) reads
-// the same written or not.
+// PodShaping is a copy of r with only what shapes its pods: its replicas,
+// rollout strategy and disruption budget are left out, and a size of 1
+// (the default) reads the same written or not.
 func PodShaping(r *rbgsv1.RoleSpec) *rbgsv1.RoleSpec {
 	out := r.DeepCopy()
-	out.Replicas, out.RolloutStrategy = nil, nil
+	out.Replicas, out.RolloutStrategy, out.DisruptionBudget = nil, nil, nil
 	if out.SizeOrDefault() == 1 {
 		out.Size = nil
 	}

@@ -8,7 +8,8 @@ import (
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 )
 
-// Replicas, the rollout strategy and a written size of 1 shape no pod;
+// Replicas, the rollout strategy, the disruption budget and a written size
+// of 1 shape no pod;
 // everything else does.
 func TestPodShaping(t *testing.T) {
 	base := rbgsv1.RoleSpec{Role: "decode", Replicas: new(int32(2))}
@@ -24,6 +25,8 @@ func TestPodShaping(t *testing.T) {
 		{Role: "decode"},
 		{Role: "decode", Size: new(int32(1))},
 		{Role: "decode", RolloutStrategy: &rbgsv1.RoleRolloutStrategy{MaxUnavailable: new(intstr.FromInt32(3))}},
+		{Role: "decode", RolloutStrategy: &rbgsv1.RoleRolloutStrategy{PodUpdatePolicy: rbgsv1.PodUpdateInPlaceIfPossible}},
+		{Role: "decode", DisruptionBudget: &rbgsv1.DisruptionBudget{MaxUnavailable: intstr.FromInt32(1)}},
 	}
 	for _, r := range same {
 		if hash(r) != hash(base) {

@@ -110,7 +110,26 @@ func role(groupName string, roles []rbgsv1.RoleSpec, i int, rolesPath *field.Pat
 		errs = append(errs, field.Invalid(path.Child("restartPolicy"), r.RestartPolicy, fmt.Sprintf(
 			"role %s runs as a Deployment, whose pods are no instances of their own to recreate: use None (the Deployment replaces a failed pod) or RecreateGroup", r.Role)))
 	}
+	if b := r.DisruptionBudget; b != nil && !validBudget(&b.MaxUnavailable) {
+		errs = append(errs, field.Invalid(path.Child("disruptionBudget", "maxUnavailable"), b.MaxUnavailable.String(),
+			"must be a number of instances of at least 0, or a percentage from 0% to 100%: e.g. 1 to let a drain take one instance at a time"))
+	}
 	return append(errs, rolloutStrategy(r, path.Child("rolloutStrategy"))...)
+}
+
+// DisruptionWarnings warns of the roles (at rolesPath) whose disruption
+// budget lets no instance go: a drain of a node running one of their pods
+// waits until the budget changes.
+func DisruptionWarnings(roles []rbgsv1.RoleSpec, rolesPath *field.Path) []string {
+	var out []string
+	for i := range roles {
+		r := &roles[i]
+		if n, ok := r.DisruptionsAllowed(); ok && n == 0 && r.ReplicasOrDefault() > 0 {
+			out = append(out, fmt.Sprintf("%s: role %s lets no instance of its %d be evicted, so a drain of a node that runs one of its pods waits until this changes: "+
+				"set maxUnavailable to 1 (or more) if drains should proceed", rolesPath.Index(i).Child("disruptionBudget", "maxUnavailable"), r.Role, r.ReplicasOrDefault()))
+		}
+	}
+	return out
 }
 
 // rolloutStrategy checks the rollout strategy of role r, at path.
@@ -120,6 +139,17 @@ func rolloutStrategy(r *rbgsv1.RoleSpec, path *field.Path) field.ErrorList {
 		return nil
 	}
 	var errs field.ErrorList
+	switch rs.PodUpdatePolicy {
+	case "", rbgsv1.PodUpdateRecreate:
+	case rbgsv1.PodUpdateInPlaceIfPossible:
+		if r.KindOrDefault() == rbgsv1.WorkloadDeployment {
+			errs = append(errs, field.Invalid(path.Child("podUpdatePolicy"), rs.PodUpdatePolicy, fmt.Sprintf(
+				"role %s runs as a Deployment, whose ReplicaSets replace pods of a new template on their own: use Recreate, or run the role as a StatefulSet (remove workload.kind)", r.Role)))
+		}
+	default:
+		errs = append(errs, field.NotSupported(path.Child("podUpdatePolicy"), rs.PodUpdatePolicy,
+			[]rbgsv1.PodUpdatePolicy{rbgsv1.PodUpdateRecreate, rbgsv1.PodUpdateInPlaceIfPossible}))
+	}
 	if v := rs.MaxUnavailable; v != nil && !validBudget(v) {
 		errs = append(errs, field.Invalid(path.Child("maxUnavailable"), v.String(),
 			"must be a number of instances of at least 0, or a percentage from 0% to 100%: e.g. 1 to replace one instance at a time, 25%, or 0 with maxSurge 1 to start one before one goes"))

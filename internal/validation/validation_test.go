@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
@@ -91,6 +92,27 @@ func TestGroup(t *testing.T) {
 		{"gang packed by a rack", "g", wrappers.MakeGroup("g", "ns").Role("decode", 2).Size(4).Gang(rbgsv1.GangInstance, "topology.kubernetes.io/rack").Obj().Spec.Roles, nil},
 		{"topology key not a label key", "g", wrappers.MakeGroup("g", "ns").Role("decode", 2).Size(4).Gang(rbgsv1.GangInstance, "rack zone").Obj().Spec.Roles, []string{
 			`spec.roles[0].scheduling.topologyKey: Invalid value: "rack zone": role decode: topologyKey must be a node label key, e.g. topology.kubernetes.io/rack: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')`,
+		}},
+		{"in place on a Deployment", "g", func() []rbgsv1.RoleSpec {
+			roles := wrappers.MakeGroup("g", "ns").Role("router", 2).Workload(rbgsv1.WorkloadDeployment).Obj().Spec.Roles
+			roles[0].RolloutStrategy = &rbgsv1.RoleRolloutStrategy{PodUpdatePolicy: rbgsv1.PodUpdateInPlaceIfPossible}
+			return roles
+		}(), []string{
+			`spec.roles[0].rolloutStrategy.podUpdatePolicy: Invalid value: "InPlaceIfPossible": role router runs as a Deployment, whose ReplicaSets replace pods of a new template on their own: use Recreate, or run the role as a StatefulSet (remove workload.kind)`,
+		}},
+		{"unknown pod update policy", "g", func() []rbgsv1.RoleSpec {
+			roles := multi(1, 2)
+			roles[1].RolloutStrategy = &rbgsv1.RoleRolloutStrategy{PodUpdatePolicy: "Patch"}
+			return roles
+		}(), []string{
+			`spec.roles[1].rolloutStrategy.podUpdatePolicy: Unsupported value: "Patch": supported values: "Recreate", "InPlaceIfPossible"`,
+		}},
+		{"a disruption budget of more than every instance", "g", func() []rbgsv1.RoleSpec {
+			roles := multi(2, 2)
+			roles[1].DisruptionBudget = &rbgsv1.DisruptionBudget{MaxUnavailable: intstr.FromString("150%")}
+			return roles
+		}(), []string{
+			`spec.roles[1].disruptionBudget.maxUnavailable: Invalid value: "150%": must be a number of instances of at least 0, or a percentage from 0% to 100%: e.g. 1 to let a drain take one instance at a time`,
 		}},
 	}
 	for _, tc := range cases {
@@ -245,5 +267,23 @@ func TestGangLayouts(t *testing.T) {
 		if errs := validation.GangLayouts(c[0], c[1], path); len(errs) > 0 {
 			t.Errorf("%s: %v", name, errs)
 		}
+	}
+}
+
+// A disruption budget that lets no instance go is admitted with a
+// warning; one that lets one go, or a role of none, is not warned of.
+func TestDisruptionWarnings(t *testing.T) {
+	roles := wrappers.MakeGroup("g", "ns").Role("router", 1).Role("decode", 4).Role("idle", 0).Obj().Spec.Roles
+	roles[0].DisruptionBudget = &rbgsv1.DisruptionBudget{MaxUnavailable: intstr.FromInt32(0)}
+	roles[1].DisruptionBudget = &rbgsv1.DisruptionBudget{MaxUnavailable: intstr.FromString("25%")}
+	roles[2].DisruptionBudget = &rbgsv1.DisruptionBudget{MaxUnavailable: intstr.FromInt32(0)}
+	want := []string{"spec.roles[0].disruptionBudget.maxUnavailable: role router lets no instance of its 1 be evicted, so a drain of a node that runs one of its pods waits until this changes: " +
+		"set maxUnavailable to 1 (or more) if drains should proceed"}
+	if diff := cmp.Diff(want, validation.DisruptionWarnings(roles, field.NewPath("spec", "roles"))); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	roles[1].DisruptionBudget.MaxUnavailable = intstr.FromString("20%") // 0.8 of 4 instances: none
+	if got := validation.DisruptionWarnings(roles, field.NewPath("spec", "roles")); len(got) != 2 || !strings.Contains(got[1], "role decode lets no instance of its 4") {
+		t.Errorf("a percentage that rounds down to none: %v", got)
 	}
 }

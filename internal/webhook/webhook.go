@@ -68,6 +68,7 @@ func checkGroup(g, old *rbgsv1.RoleBasedGroup) (admission.Warnings, error) {
 		errs = append(errs, validation.GangLayouts(g.Spec.Roles, old.Spec.Roles, field.NewPath("spec", "roles"))...)
 	}
 	collisions, warnings := validation.GroupCollisions(g, old)
+	warnings = append(warnings, validation.DisruptionWarnings(g.Spec.Roles, field.NewPath("spec", "roles"))...)
 	return warnings, invalid("RoleBasedGroup", g.Name, append(errs, collisions...))
 }
 
@@ -91,6 +92,7 @@ func checkSet(s, old *rbgsv1.RoleBasedGroupSet) (admission.Warnings, error) {
 		errs = append(errs, validation.GangLayouts(s.Spec.GroupTemplate.Roles, old.Spec.GroupTemplate.Roles, field.NewPath("spec", "groupTemplate", "roles"))...)
 	}
 	collisions, warnings := validation.SetCollisions(s, old)
+	warnings = append(warnings, validation.DisruptionWarnings(s.Spec.GroupTemplate.Roles, field.NewPath("spec", "groupTemplate", "roles"))...)
 	return warnings, invalid("RoleBasedGroupSet", s.Name, append(errs, collisions...))
 }
 

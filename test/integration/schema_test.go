@@ -106,6 +106,16 @@ func TestSchemaRejections(t *testing.T) {
 			g.Spec.Roles[1].RestartPolicy = "OnFailure"
 			return g
 		}(), invalid + `[` + `spec.roles[1].restartPolicy: Unsupported value: "OnFailure": supported values: "None", "RecreateGroup", "RecreateInstance", ` + notChecked + `]`},
+		{"in place on a Deployment", func() *rbgsv1.RoleBasedGroup {
+			g := seed().Workload(rbgsv1.WorkloadDeployment).Obj()
+			g.Spec.Roles[1].RolloutStrategy = &rbgsv1.RoleRolloutStrategy{PodUpdatePolicy: rbgsv1.PodUpdateInPlaceIfPossible}
+			return g
+		}(), invalid + `spec.roles[1].rolloutStrategy.podUpdatePolicy: Invalid value: role decode runs as a Deployment, whose ReplicaSets replace pods of a new template on their own: use Recreate, or run the role as a StatefulSet (remove workload.kind)`},
+		{"unknown pod update policy", func() *rbgsv1.RoleBasedGroup {
+			g := seed().Obj()
+			g.Spec.Roles[1].RolloutStrategy = &rbgsv1.RoleRolloutStrategy{PodUpdatePolicy: "Patch"}
+			return g
+		}(), invalid + `[` + `spec.roles[1].rolloutStrategy.podUpdatePolicy: Unsupported value: "Patch": supported values: "Recreate", "InPlaceIfPossible", ` + notChecked + `]`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

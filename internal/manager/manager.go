@@ -12,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -245,10 +246,11 @@ func cacheOptions(namespace string, gangs bool) cache.Options {
 	o := cache.Options{
 		DefaultTransform: apply.StripManagedFields,
 		ByObject: map[client.Object]cache.ByObject{
-			&appsv1.StatefulSet{}: managed,
-			&appsv1.Deployment{}:  managed,
-			&corev1.Service{}:     managed,
-			&corev1.ConfigMap{}:   managed,
+			&appsv1.StatefulSet{}:           managed,
+			&appsv1.Deployment{}:            managed,
+			&corev1.Service{}:               managed,
+			&corev1.ConfigMap{}:             managed,
+			&policyv1.PodDisruptionBudget{}: managed,
 			// Pods of every group, trimmed to what restartPolicy reads.
 			&corev1.Pod{}: {Label: podsOfGroups, Transform: group.TrimPod},
 		},

@@ -47,6 +47,7 @@ func (r *Reconciler) apply(ctx context.Context, obs *observation, p *plan) appli
 	out.discovered = true
 	writeAll(w, p.gangs)
 	writeAll(w, p.workloads)
+	writeAll(w, p.budgets)
 	errs := []error{w.Err(), r.scaleDown(ctx, p.scales)}
 	out.conflict, _ = errors.AsType[*apply.ConflictError](w.Err())
 	if rc := p.recreation; rc != nil && len(rc.pods) > 0 {

@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -46,6 +47,8 @@ type children struct {
 	// podGroups are the gangs (empty when the operator does not watch
 	// PodGroups).
 	podGroups map[string]*schedulingv1beta1.PodGroup
+	// budgets are the roles' PodDisruptionBudgets.
+	budgets map[string]*policyv1.PodDisruptionBudget
 	// pods of the group (trimmed, see TrimPod), from the cache.
 	pods []corev1.Pod
 }
@@ -79,9 +82,10 @@ func (r *Reconciler) listChildren(ctx context.Context, g *rbgsv1.RoleBasedGroup)
 		deps appsv1.DeploymentList
 		svcs corev1.ServiceList
 		cms  corev1.ConfigMapList
+		pdbs policyv1.PodDisruptionBudgetList
 		pods corev1.PodList
 	)
-	for _, l := range []client.ObjectList{&sts, &deps, &svcs, &cms} {
+	for _, l := range []client.ObjectList{&sts, &deps, &svcs, &cms, &pdbs} {
 		if err := r.Client.List(ctx, l, opts...); err != nil {
 			return nil, fmt.Errorf("listing children of %s: %w", g.Name, err)
 		}
@@ -95,6 +99,7 @@ func (r *Reconciler) listChildren(ctx context.Context, g *rbgsv1.RoleBasedGroup)
 		deployments:  byName(deps.Items),
 		services:     byName(svcs.Items),
 		configMaps:   byName(cms.Items),
+		budgets:      byName(pdbs.Items),
 		podGroups:    map[string]*schedulingv1beta1.PodGroup{},
 		pods:         pods.Items,
 	}
@@ -121,7 +126,7 @@ type namedRead struct {
 // write again what it just wrote, and reconciles of other groups never
 // wait for each other.
 func (r *Reconciler) readNamed(ctx context.Context, g *rbgsv1.RoleBasedGroup, t *topology.Group, ch *children) error {
-	reads := namedReads(t, ch, r.Gangs)
+	reads := namedReads(g, t, ch, r.Gangs)
 	errs := make([]error, len(reads))
 	found := make([]bool, len(reads))
 	apply.Parallel(8, len(reads), func(i int) {
@@ -143,8 +148,9 @@ func (r *Reconciler) readNamed(ctx context.Context, g *rbgsv1.RoleBasedGroup, t 
 }
 
 // namedReads lists the reads of readNamed: the discovery ConfigMaps, and
-// each role's Service, workloads and (when watched) PodGroups.
-func namedReads(t *topology.Group, ch *children, gangs bool) []namedRead {
+// each role of g's (resolved as t) Service, workloads, disruption budget
+// and (when watched) PodGroups.
+func namedReads(g *rbgsv1.RoleBasedGroup, t *topology.Group, ch *children, gangs bool) []namedRead {
 	var reads []namedRead
 	add := func(m func(string, client.Object, bool), name string, obj client.Object) {
 		reads = append(reads, namedRead{name: name, obj: obj, set: func(found bool) { m(name, obj, found) }})
@@ -154,6 +160,7 @@ func namedReads(t *topology.Group, ch *children, gangs bool) []namedRead {
 	setSTS := func(n string, o client.Object, f bool) { setChild(ch.statefulSets, n, o.(*appsv1.StatefulSet), f) }
 	setDeploy := func(n string, o client.Object, f bool) { setChild(ch.deployments, n, o.(*appsv1.Deployment), f) }
 	setPG := func(n string, o client.Object, f bool) { setChild(ch.podGroups, n, o.(*schedulingv1beta1.PodGroup), f) }
+	setPDB := func(n string, o client.Object, f bool) { setChild(ch.budgets, n, o.(*policyv1.PodDisruptionBudget), f) }
 	add(setCM, naming.ClusterConfigMap(t.Name), &corev1.ConfigMap{})
 	add(setCM, naming.EnvConfigMap(t.Name), &corev1.ConfigMap{})
 	for i := range t.Roles {
@@ -169,6 +176,9 @@ func namedReads(t *topology.Group, ch *children, gangs bool) []namedRead {
 			}
 		default:
 			add(setSTS, role.Service, &appsv1.StatefulSet{})
+		}
+		if g.Spec.Roles[i].DisruptionBudget != nil {
+			add(setPDB, role.Service, &policyv1.PodDisruptionBudget{})
 		}
 		for _, pg := range role.PodGroups {
 			if gangs {
@@ -216,6 +226,9 @@ func (ch *children) uids() map[types.UID]bool {
 		out[o.UID] = true
 	}
 	for _, o := range ch.podGroups {
+		out[o.UID] = true
+	}
+	for _, o := range ch.budgets {
 		out[o.UID] = true
 	}
 	return out

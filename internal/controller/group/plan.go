@@ -28,6 +28,8 @@ type plan struct {
 	discovery []write
 	gangs     []write
 	workloads []write
+	// budgets are the roles' PodDisruptionBudgets.
+	budgets []write
 	// scales are workloads of a role's former layout scaled down as the
 	// new one comes up (see layout.go).
 	scales []scaleWrite
@@ -87,6 +89,7 @@ func planGroup(obs *observation, scheme *runtime.Scheme) *plan {
 			p.started = append(p.started, roles[i].spec.Role)
 		}
 	}
+	p.budgets = budgetWrites(obs, roles)
 	p.prune = append(p.prune, staleObjects(obs, files, roles)...)
 	p.prune = append(p.prune, gangs.replace...)
 	slices.SortFunc(p.prune, func(a, b objectRef) int {
@@ -141,9 +144,12 @@ func discoveryWrites(obs *observation, files map[string]map[string]string) []wri
 // being deleted are left to finish.
 func staleObjects(obs *observation, files map[string]map[string]string, roles []rolePlan) []objectRef {
 	t, ch := obs.t, obs.ch
-	want := map[string]map[string]bool{"StatefulSet": {}, "Deployment": {}, "Service": {}, "PodGroup": {}}
-	for _, r := range t.Roles {
+	want := map[string]map[string]bool{"StatefulSet": {}, "Deployment": {}, "Service": {}, "PodGroup": {}, "PodDisruptionBudget": {}}
+	for i, r := range t.Roles {
 		want["Service"][r.Service] = true
+		if obs.g.Spec.Roles[i].DisruptionBudget != nil {
+			want["PodDisruptionBudget"][r.Service] = true
+		}
 		for _, pg := range r.PodGroups {
 			want["PodGroup"][pg.Name] = true
 		}
@@ -178,6 +184,9 @@ func staleObjects(obs *observation, files map[string]map[string]string, roles []
 	for _, o := range ch.podGroups {
 		add("PodGroup", o)
 	}
+	for _, o := range ch.budgets {
+		add("PodDisruptionBudget", o)
+	}
 	// Discovery ConfigMaps of instances scaled away, once their pods are
 	// gone (until then their files linger among files).
 	for name, o := range ch.configMaps {
@@ -200,6 +209,8 @@ func whyStale(role *topology.Role, kind string) string {
 		return "its gang left the spec"
 	case kind == "StatefulSet":
 		return "its instance was scaled away"
+	case kind == "PodDisruptionBudget":
+		return "its role has no disruptionBudget"
 	}
 	return "the role no longer has it"
 }

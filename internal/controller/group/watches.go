@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -41,7 +42,7 @@ func IndexPodsOfGroup(o client.Object) []string {
 // when its dependencies become ready, with no polling), on the pod events
 // it acts on, and on changes of the RoleScalers that drive its roles.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, workers int) error {
-	owned := []client.Object{&appsv1.StatefulSet{}, &appsv1.Deployment{}, &corev1.Service{}, &corev1.ConfigMap{}}
+	owned := []client.Object{&appsv1.StatefulSet{}, &appsv1.Deployment{}, &corev1.Service{}, &corev1.ConfigMap{}, &policyv1.PodDisruptionBudget{}}
 	if r.Gangs {
 		owned = append(owned, &schedulingv1beta1.PodGroup{})
 	}
@@ -72,6 +73,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, wor
 		}))).
 		Owns(&corev1.Service{}, builder.WithPredicates(childChanged(nil))).
 		Owns(&corev1.ConfigMap{}, builder.WithPredicates(childChanged(nil))).
+		// A budget's status moves with every pod: only its spec counts.
+		Owns(&policyv1.PodDisruptionBudget{}, builder.WithPredicates(childChanged(func(client.Object) workloadView { return workloadView{} }))).
 		// Pods are owned by the workloads; their group label names the group.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetLabels()[rbgsv1.LabelGroupName]}}}

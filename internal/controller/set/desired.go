@@ -45,8 +45,9 @@ func updatedSpec(s *rbgsv1.RoleBasedGroupSet) rbgsv1.RoleBasedGroupSpec {
 }
 
 // scaledSpec is the spec of a group the rollout has not reached yet: its
-// own roles and templates, with the replica counts, restart settings and
-// update policy of the set (none changes a pod). A role whose size the new revision
+// own roles and templates, with the replica counts, rollout and
+// disruption budgets, restart settings and update policy of the set (none
+// changes a pod). A role whose size the new revision
 // changes keeps its own replicas: the set's count is of instances of the
 // new size (a role of size 1 x 8 edited to size 4 x 2 runs 8 pods, not 2,
 // until its group's turn comes).
@@ -65,6 +66,7 @@ func scaledSpec(s *rbgsv1.RoleBasedGroupSet, current *rbgsv1.RoleBasedGroup) rbg
 			r.Replicas = t.Replicas
 		}
 		r.RolloutStrategy = t.RolloutStrategy.DeepCopy()
+		r.DisruptionBudget = t.DisruptionBudget.DeepCopy()
 	}
 	return spec
 }

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/openpatio/rbgs/internal/manager"
+	rbgsscheme "github.com/openpatio/rbgs/internal/scheme"
 	"github.com/openpatio/rbgs/internal/webhook"
 )
 
@@ -39,6 +40,7 @@ type settings struct {
 	qps                    float64
 	burst                  int
 	compression, withHooks bool
+	contentType            string
 	local                  bool
 	namespace              string
 }
@@ -75,6 +77,8 @@ func parseFlags() (*settings, *zap.Options) {
 	flag.IntVar(&s.burst, "kube-api-burst", 1000, "burst of requests to the API server")
 	flag.BoolVar(&s.compression, "kube-api-compression", false,
 		"let the API server gzip its responses (off: the operator receives mostly watch events, which compression makes cost CPU at both ends)")
+	flag.StringVar(&s.contentType, "kube-api-content-type", rbgsscheme.WireProtobuf,
+		"wire format of requests to the API server: protobuf (for built-in kinds; the operator's own kinds are always JSON) or json")
 	flag.BoolVar(&s.withHooks, "enable-webhook", true, "serve the validating webhook and manage its certificate")
 	flag.StringVar(&w.Host, "webhook-host", webhookHost, "address the webhook listens on")
 	flag.IntVar(&w.Port, "webhook-port", 19443, "port the webhook listens on")
@@ -125,6 +129,10 @@ func main() {
 	}
 	cfg.QPS, cfg.Burst = float32(s.qps), s.burst
 	cfg.DisableCompression = !s.compression
+	if err := rbgsscheme.UseWire(cfg, s.contentType); err != nil {
+		log.Error(err, "--kube-api-content-type")
+		os.Exit(1)
+	}
 	o := s.options()
 	ctx := ctrl.SetupSignalHandler()
 	mgr, err := manager.New(ctx, cfg, o)

@@ -80,9 +80,10 @@ type WebhookOptions struct {
 // serves PodGroups, while a group asks for gangs.
 const podGroupAPIInterval = time.Minute
 
-// leaseConfig is cfg for the leader election client alone.
+// leaseConfig is cfg for the leader election client alone (leases and
+// the events of their changes: built-in kinds).
 func leaseConfig(cfg *rest.Config) *rest.Config {
-	c := rest.CopyConfig(cfg)
+	c := rbgsscheme.BuiltinKinds(cfg)
 	c.QPS, c.Burst = 20, 40
 	return c
 }

@@ -19,6 +19,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	rbgsscheme "github.com/openpatio/rbgs/internal/scheme"
 )
 
 // CertOptions say where the webhook's serving certificate lives.
@@ -118,7 +120,7 @@ type secretFiles struct {
 func (s *secretFiles) NeedLeaderElection() bool { return false }
 
 func (s *secretFiles) Start(ctx context.Context) error {
-	cs, err := kubernetes.NewForConfig(s.config)
+	cs, err := kubernetes.NewForConfig(rbgsscheme.BuiltinKinds(s.config))
 	if err != nil {
 		return err
 	}

@@ -88,7 +88,11 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	stop, err := startOperator(cfg, &manager.WebhookOptions{
+	// The operator's requests are recorded to check their wire format
+	// (wire_test.go).
+	opCfg := rest.CopyConfig(cfg)
+	opCfg.Wrap(operatorWire.wrap)
+	stop, err := startOperator(opCfg, &manager.WebhookOptions{
 		Host:    env.WebhookInstallOptions.LocalServingHost,
 		Port:    env.WebhookInstallOptions.LocalServingPort,
 		CertDir: env.WebhookInstallOptions.LocalServingCertDir,

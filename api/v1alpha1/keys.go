@@ -50,6 +50,15 @@ const (
 	// size > 1, is a hash of the pod template the operator rendered for it:
 	// a change of the role that leaves it as it was replaces no instance.
 	AnnotationTemplateHash = "patio.io/rbgs-template-hash"
+	// AnnotationTemplateFields, on a StatefulSet, fingerprints its pod
+	// template field by field, images left out: a change of images alone
+	// is what a role with podUpdatePolicy InPlaceIfPossible updates in
+	// place, and the fingerprint names the fields of any other change.
+	AnnotationTemplateFields = "patio.io/rbgs-template-fields"
+	// AnnotationExpectedRestarts, on a pod updated in place, is the
+	// restart count of each container the update leaves it at
+	// ("name=count,..."): those restarts are the update's, not crashes.
+	AnnotationExpectedRestarts = "patio.io/rbgs-expected-restarts"
 	// AnnotationTopologyKey, on a PodGroup, is the topologyKey of the role
 	// when the operator created it ("" for none). A PodGroup keeps the
 	// topology constraint it was created with: one whose annotation no

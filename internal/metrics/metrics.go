@@ -26,6 +26,9 @@ import (
 const (
 	RestartContainerRestarted = "ContainerRestarted"
 	RestartPodFailed          = "PodFailed"
+	// RestartDisrupted: a pod of an instance was evicted, preempted or
+	// lost, or its instance lost a member.
+	RestartDisrupted = "Disrupted"
 )
 
 // Metrics holds the operator's metrics. The zero value is not usable; use

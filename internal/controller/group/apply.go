@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,6 +18,13 @@ import (
 // workloads of a role's former layout (see layout.go), which the operator
 // never applies again.
 const LayoutFieldOwner = "rbgs-layout"
+
+// RestartFieldOwner is the field manager of the emptying of an instance
+// a restart policy recreates (see recreation).
+const RestartFieldOwner = "rbgs-restart"
+
+// InPlaceFieldOwner is the field manager of the in-place updates of pods.
+const InPlaceFieldOwner = "rbgs-in-place"
 
 // applied is what apply did: the errors of its writes, whether the
 // discovery files are in place, the conflict that kept a child from
@@ -48,10 +56,16 @@ func (r *Reconciler) apply(ctx context.Context, obs *observation, p *plan) appli
 	writeAll(w, p.gangs)
 	writeAll(w, p.workloads)
 	writeAll(w, p.budgets)
-	errs := []error{w.Err(), r.scaleDown(ctx, p.scales)}
+	errs := []error{w.Err(), r.scaleDown(ctx, p.scales, LayoutFieldOwner)}
+	if w.Err() == nil {
+		errs = append(errs, r.patchPods(ctx, p.patches))
+	}
 	out.conflict, _ = errors.AsType[*apply.ConflictError](w.Err())
-	if rc := p.recreation; rc != nil && len(rc.pods) > 0 {
+	if rc := p.recreation; rc != nil && rc.now() {
 		err := r.deletePods(ctx, rc.pods)
+		if rc.instance != nil {
+			err = r.scaleDown(ctx, []scaleWrite{{obj: rc.instance, replicas: 0}}, RestartFieldOwner)
+		}
 		if err != nil {
 			err = fmt.Errorf("recreating the pods of %s: %w", obs.g.Name, err)
 		}
@@ -76,16 +90,31 @@ func writeAll(w *apply.Writer, ws []write) {
 	})
 }
 
-// scaleDown sets the replicas of workloads of former layouts, each only if
-// it is still the workload that was observed.
-func (r *Reconciler) scaleDown(ctx context.Context, scales []scaleWrite) error {
+// scaleDown sets the replicas of workloads (of former layouts, or an
+// instance being recreated), each only if it is still the workload that
+// was observed, as field manager owner.
+func (r *Reconciler) scaleDown(ctx context.Context, scales []scaleWrite, owner string) error {
 	errs := make([]error, len(scales))
 	apply.Parallel(8, len(scales), func(i int) {
 		s := scales[i]
 		patch := fmt.Appendf(nil, `{"metadata":{"uid":%q},"spec":{"replicas":%d}}`, s.obj.GetUID(), s.replicas)
-		err := r.Client.Patch(ctx, s.obj, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(LayoutFieldOwner))
+		err := r.Client.Patch(ctx, s.obj, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(owner))
 		if client.IgnoreNotFound(err) != nil {
-			errs[i] = fmt.Errorf("scaling %s %s of a former layout to %d: %w", kindOf(s.obj), s.obj.GetName(), s.replicas, err)
+			errs[i] = fmt.Errorf("scaling %s %s to %d: %w", kindOf(s.obj), s.obj.GetName(), s.replicas, err)
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// patchPods updates pods in place, side by side, each only if it is still
+// the pod that was listed (the patch carries its UID).
+func (r *Reconciler) patchPods(ctx context.Context, patches []podPatch) error {
+	errs := make([]error, len(patches))
+	apply.Parallel(16, len(patches), func(i int) {
+		pp := patches[i]
+		err := r.Client.Patch(ctx, pp.pod, client.RawPatch(types.StrategicMergePatchType, pp.body()), client.FieldOwner(InPlaceFieldOwner))
+		if client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
+			errs[i] = fmt.Errorf("updating pod %s in place: %w", pp.pod.Name, err)
 		}
 	})
 	return errors.Join(errs...)

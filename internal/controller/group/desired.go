@@ -66,7 +66,7 @@ func desiredStatefulSet(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) *appsv1.St
 	if policy == "" {
 		policy = appsv1.ParallelPodManagement
 	}
-	return &appsv1.StatefulSet{
+	return withFields(&appsv1.StatefulSet{
 		ObjectMeta: workloadMeta(g, r, name),
 		Spec: appsv1.StatefulSetSpec{
 			Replicas:            new(r.ReplicasOrDefault()),
@@ -76,7 +76,7 @@ func desiredStatefulSet(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) *appsv1.St
 			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
 			Template:            podTemplate(g, r, roleStaffing(g, r)),
 		},
-	}
+	})
 }
 
 // desiredInstance is the StatefulSet running instance in of role r of g,
@@ -99,7 +99,7 @@ func desiredInstance(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, role *topolog
 		},
 	}
 	s.Annotations[rbgsv1.AnnotationTemplateHash] = templateHash(s)
-	return s
+	return withFields(s)
 }
 
 // instanceMeta is the metadata of the StatefulSet of instance in of role r.

@@ -77,6 +77,10 @@ func TestDesiredStatefulSet(t *testing.T) {
 			},
 		},
 	}
+	if got.Annotations[rbgsv1.AnnotationTemplateFields] == "" {
+		t.Errorf("the StatefulSet carries no field digests to judge an in-place update by")
+	}
+	delete(got.Annotations, rbgsv1.AnnotationTemplateFields)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("StatefulSet (-want +got):\n%s", diff)
 	}

@@ -56,6 +56,12 @@ type instanceState struct {
 	// deferred: the instance is not created yet: an instance of the
 	// role's former layout still stands in for it (see layout.go).
 	deferred bool
+	// inPlace: an outdated instance of a role that updates in place would
+	// be updated in place (see judgeInPlace), and when not, why.
+	inPlace inPlaceVerdict
+	// patching: a current instance is in an in-place update that is not
+	// over (see inPlaceDone).
+	patching bool
 }
 
 // serving reports whether the instance is Ready, whatever its version.
@@ -76,6 +82,9 @@ const (
 	// instanceSkip writes nothing: the instance is deferred, or is not
 	// created before its gang is in place.
 	instanceSkip
+	// instanceInPlace writes the new template with the pods it has, which
+	// the operator updates in place (see inplace.go).
+	instanceInPlace
 )
 
 // planInstances decides, for the instances of one role (by index; those
@@ -89,7 +98,9 @@ const (
 // An emptied instance is filled again (applied) once none of its pods is
 // left and its gang is in place. limit bounds the instances that start
 // being replaced now (the coordination of the group's roles, see
-// coordination.go); -1 for no bound.
+// coordination.go); -1 for no bound. An outdated instance that can be
+// updated in place is, when its turn comes, instead of being emptied; one
+// in an in-place update keeps it until it is over.
 func planInstances(states []instanceState, regular, maxUnavailable int32, together bool, limit int32) []instanceStep {
 	steps := make([]instanceStep, len(states))
 	available := int32(0)
@@ -110,6 +121,8 @@ func planInstances(states []instanceState, regular, maxUnavailable int32, togeth
 			steps[i] = instanceApply
 		case s.current && s.emptied && (s.pods > 0 || !s.gangReady):
 			steps[i] = instanceEmpty
+		case s.current && s.patching:
+			steps[i] = instanceInPlace
 		case s.current:
 			steps[i] = instanceApply
 		case together || (!s.serving() && limit != 0):
@@ -128,6 +141,11 @@ func planInstances(states []instanceState, regular, maxUnavailable int32, togeth
 		steps[i] = instanceEmpty
 		budget--
 		limit--
+	}
+	for i, s := range states {
+		if steps[i] == instanceEmpty && !s.current && s.inPlace.ok {
+			steps[i] = instanceInPlace
+		}
 	}
 	return steps
 }
@@ -157,6 +175,16 @@ func observeInstance(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, role *topolog
 		!gangs.stale(in.PodGroup)
 	s.emptied = sts.Spec.Replicas != nil && *sts.Spec.Replicas == 0
 	s.ready = statefulSetState(sts, own).ready && !s.emptied
+	switch {
+	case !r.InPlace() || s.emptied || gangs.stale(in.PodGroup):
+	case s.current:
+		s.patching = instancePatching(sts, own)
+	default:
+		// Steady: an instance is replaced whole, so its pods run one
+		// template except during an update in place, which may change
+		// course (another image) at any time.
+		s.inPlace = judgeInPlace(sts, desiredInstance(g, r, role, in, role.Size), true)
+	}
 	return s
 }
 
@@ -188,8 +216,12 @@ func instancesState(states []instanceState, floor int32) roleState {
 func asItRuns(desired, live *appsv1.StatefulSet) *appsv1.StatefulSet {
 	desired.Spec.Template = *live.Spec.Template.DeepCopy()
 	desired.Spec.Replicas = live.Spec.Replicas
-	for _, k := range []string{rbgsv1.AnnotationTemplateInputs, rbgsv1.AnnotationTemplateHash} {
-		desired.Annotations[k] = live.Annotations[k]
+	for _, k := range []string{rbgsv1.AnnotationTemplateInputs, rbgsv1.AnnotationTemplateHash, rbgsv1.AnnotationTemplateFields} {
+		if v, ok := live.Annotations[k]; ok {
+			desired.Annotations[k] = v
+		} else {
+			delete(desired.Annotations, k)
+		}
 	}
 	return desired
 }

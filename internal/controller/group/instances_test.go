@@ -89,6 +89,10 @@ func TestDesiredInstance(t *testing.T) {
 			},
 		},
 	}
+	if got.Annotations[rbgsv1.AnnotationTemplateFields] == "" {
+		t.Errorf("the instance carries no field digests to judge an in-place update by")
+	}
+	delete(got.Annotations, rbgsv1.AnnotationTemplateFields)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("instance StatefulSet (-want +got):\n%s", diff)
 	}

@@ -36,6 +36,10 @@ type observation struct {
 	// gangs says whether the cluster can take the group's PodGroups.
 	gangs gangAPI
 	now   metav1.Time
+	// recreated are the pods of ch that a recreation already deleted or
+	// emptied (see Reconciler.recreated): whatever the cache still shows
+	// of them, the restart policies have dealt with them.
+	recreated map[types.UID]bool
 }
 
 // children are the objects a group controls, by name, as the cache sees them.
@@ -64,7 +68,7 @@ func (r *Reconciler) observe(ctx context.Context, g *rbgsv1.RoleBasedGroup, now 
 	if err := r.readNamed(ctx, g, t, ch); err != nil {
 		return nil, err
 	}
-	obs := &observation{g: g, t: t, ch: ch, now: now, gangs: gangAPI{watched: r.Gangs}}
+	obs := &observation{g: g, t: t, ch: ch, now: now, gangs: gangAPI{watched: r.Gangs}, recreated: r.recreatedOf(g, ch.pods)}
 	if len(gangRoles(t)) > 0 {
 		obs.gangs.served = r.PodGroups.Served()
 	}
@@ -187,6 +191,39 @@ func namedReads(g *rbgsv1.RoleBasedGroup, t *topology.Group, ch *children, gangs
 		}
 	}
 	return reads
+}
+
+// instanceOf is the StatefulSet of the instance of size > 1 that s scopes,
+// nil when s scopes no such instance or it is absent; emptied says it asks
+// for no pods already (a recreation or an update under way).
+func (obs *observation) instanceOf(s podScope) (sts *appsv1.StatefulSet, emptied bool) {
+	if s.instance == nil || s.ordinal {
+		return nil, false
+	}
+	role := obs.t.Role(s.role)
+	if role == nil || !role.MultiPod() || int(*s.instance) >= len(role.Instances) {
+		return nil, false
+	}
+	sts = obs.ch.statefulSets[role.Instances[*s.instance].Workload]
+	if sts == nil {
+		return nil, false
+	}
+	return sts, replicasOf(sts.Spec.Replicas) == 0
+}
+
+// restartable are the pods of the group the restart policies look at:
+// all but those a recreation already dealt with.
+func (obs *observation) restartable() []corev1.Pod {
+	if len(obs.recreated) == 0 {
+		return obs.ch.pods
+	}
+	out := make([]corev1.Pod, 0, len(obs.ch.pods))
+	for _, p := range obs.ch.pods {
+		if !obs.recreated[p.UID] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // setChild records what a read by name found: the object, or its absence.

@@ -40,6 +40,11 @@ type plan struct {
 	// workerLabels are the pods of instances to label with their worker
 	// index.
 	workerLabels map[*corev1.Pod]string
+	// patches are the pods updated in place (see inplace.go).
+	patches []podPatch
+	// fallbacks say, by role, why a change the role would update in place
+	// replaces its pods.
+	fallbacks map[string]string
 	// status is the status to write, but for the recreation's record.
 	status rbgsv1.RoleBasedGroupStatus
 	// started lists the roles whose workloads this reconcile creates.
@@ -85,6 +90,13 @@ func planGroup(obs *observation, scheme *runtime.Scheme) *plan {
 		p.workloads = append(p.workloads, rw.writes...)
 		p.scales = append(p.scales, rw.scales...)
 		p.prune = append(p.prune, rw.gone...)
+		p.patches = append(p.patches, rw.patches...)
+		if rw.fallback != "" {
+			if p.fallbacks == nil {
+				p.fallbacks = map[string]string{}
+			}
+			p.fallbacks[roles[i].spec.Role] = rw.fallback
+		}
 		if roles[i].write && !roles[i].state.exists {
 			p.started = append(p.started, roles[i].spec.Role)
 		}
@@ -101,7 +113,7 @@ func planGroup(obs *observation, scheme *runtime.Scheme) *plan {
 	} else {
 		apimeta.RemoveStatusCondition(&p.status.Conditions, rbgsv1.ConditionGangsScheduled)
 	}
-	p.recreation = planRestart(obs.g, &p.status, obs.ch.pods, obs.now)
+	p.recreation = planRestart(obs.g, &p.status, obs.restartable(), obs.now, obs.instanceOf)
 	return p
 }
 

@@ -14,6 +14,9 @@ package group
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -62,6 +66,12 @@ type Reconciler struct {
 	// delayTold holds, per group, the delayed recreation last told in an
 	// event, so a backoff is announced once.
 	delayTold sync.Map
+	// fallbackTold holds, per group, the in-place fallbacks last told in
+	// events, so each is told once.
+	fallbackTold sync.Map
+	// recreated holds, per group, the UIDs of the pods its recreations
+	// deleted or emptied that the cache still shows (see recreatedOf).
+	recreated sync.Map
 }
 
 // +kubebuilder:rbac:groups=openpatio.io,resources=rolebasedgroups,verbs=get;list;watch
@@ -102,10 +112,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	st := p.status
 	if done.recreated {
 		p.recreation.record(&st, now)
+		r.rememberRecreated(req.String(), obs.recreated, p.recreation.scope)
 	}
 	if done.conflict != nil {
 		r.reportConflict(g, &st, done.conflict, now)
 	}
+	r.tellFallbacks(g, p.fallbacks)
 	did := report{removed: done.removed}
 	if done.discovered {
 		did.started = p.started
@@ -130,6 +142,8 @@ func (r *Reconciler) group(ctx context.Context, req ctrl.Request) (*rbgsv1.RoleB
 			r.Statuses.Forget(req.String())
 			r.Metrics.GroupPhase(req.String(), "")
 			r.delayTold.Delete(req.String())
+			r.fallbackTold.Delete(req.String())
+			r.recreated.Delete(req.String())
 		}
 		return nil, client.IgnoreNotFound(err)
 	}
@@ -137,6 +151,48 @@ func (r *Reconciler) group(ctx context.Context, req ctrl.Request) (*rbgsv1.RoleB
 		return nil, nil
 	}
 	return &g, nil
+}
+
+// recreatedOf are the pods, among those of g the cache shows, that a
+// recreation already deleted or emptied. The next reconcile may come
+// before the cache has seen the status that recorded the recreation, and
+// a status's lastRestart is only as precise as the second, which a pod
+// created in the same second cannot be told from: such pods are left
+// alone by UID rather than taken for new failures. A pod gone from the
+// cache never comes back, so the UIDs are kept only while it shows them.
+func (r *Reconciler) recreatedOf(g *rbgsv1.RoleBasedGroup, pods []corev1.Pod) map[types.UID]bool {
+	key := client.ObjectKeyFromObject(g).String()
+	v, ok := r.recreated.Load(key)
+	if !ok {
+		return nil
+	}
+	was, kept := v.(map[types.UID]bool), map[types.UID]bool{}
+	for _, p := range pods {
+		if was[p.UID] {
+			kept[p.UID] = true
+		}
+	}
+	switch {
+	case len(kept) == 0:
+		r.recreated.Delete(key)
+		return nil
+	case len(kept) < len(was):
+		r.recreated.Store(key, kept)
+	}
+	return kept
+}
+
+// rememberRecreated adds the pods of a recreation just carried out to
+// those of group key a recreation dealt with (see recreatedOf).
+func (r *Reconciler) rememberRecreated(key string, was map[types.UID]bool, pods []corev1.Pod) {
+	next := maps.Clone(was)
+	if next == nil {
+		next = map[types.UID]bool{}
+	}
+	for _, p := range pods {
+		next[p.UID] = true
+	}
+	r.recreated.Store(key, next)
 }
 
 // driven is g with its roles at the counts of the RoleScalers that drive
@@ -165,6 +221,30 @@ func (r *Reconciler) driven(ctx context.Context, g *rbgsv1.RoleBasedGroup) (*rbg
 		return scaling.RoleOf(g.Spec.Roles, role).ReplicasOrDefault()
 	})
 	return d, nil
+}
+
+// tellFallbacks records an event for each role whose change, which it
+// would update in place, replaces its pods instead (fallbacks, see
+// plan), once per generation of g and reason.
+func (r *Reconciler) tellFallbacks(g *rbgsv1.RoleBasedGroup, fallbacks map[string]string) {
+	key := client.ObjectKeyFromObject(g).String()
+	if len(fallbacks) == 0 {
+		r.fallbackTold.Delete(key)
+		return
+	}
+	told := map[string]string{}
+	if prev, ok := r.fallbackTold.Load(key); ok {
+		told = prev.(map[string]string)
+	}
+	now := make(map[string]string, len(fallbacks))
+	for _, role := range slices.Sorted(maps.Keys(fallbacks)) {
+		now[role] = fmt.Sprintf("%d/%s", g.Generation, fallbacks[role])
+		if told[role] != now[role] {
+			r.Recorder.Eventf(g, nil, corev1.EventTypeNormal, ReasonInPlaceFallback, "Update",
+				"role %s: %s; replacing its pods", role, fallbacks[role])
+		}
+	}
+	r.fallbackTold.Store(key, now)
 }
 
 // reportConflict tells of a child that could not be created because an

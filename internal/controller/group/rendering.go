@@ -61,10 +61,14 @@ func keepRendering(desired, live client.Object, scheme *runtime.Scheme) client.O
 		return desired
 	}
 	*podTemplateOf(desired) = *podTemplateOf(live).DeepCopy()
-	// The hash of the template an instance runs goes with it (see
-	// observeInstance).
-	if h, ok := live.GetAnnotations()[rbgsv1.AnnotationTemplateHash]; ok {
-		desired.GetAnnotations()[rbgsv1.AnnotationTemplateHash] = h
+	// What the operator records of the template goes with it (see
+	// observeInstance and templateFields).
+	for _, k := range []string{rbgsv1.AnnotationTemplateHash, rbgsv1.AnnotationTemplateFields} {
+		if v, ok := live.GetAnnotations()[k]; ok {
+			desired.GetAnnotations()[k] = v
+		} else {
+			delete(desired.GetAnnotations(), k)
+		}
 	}
 	return desired
 }

@@ -50,6 +50,10 @@ type restartDecision struct {
 	limited bool
 	// recent is the number of recreations in a row before this one.
 	recent int32
+	// disrupted: the failure is a disruption of an instance (see
+	// firstDisruption), which is recreated at once and counts toward no
+	// limit.
+	disrupted bool
 }
 
 // recreate reports whether the group's pods are to be deleted now.
@@ -146,7 +150,14 @@ func decideRestart(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, po
 	if last != nil && now.Sub(last.Time.Time) >= restartResetAfter && !sticky {
 		d.recent = 0
 	}
-	failed, why := firstFailure(g, st, pods)
+	failed, why := firstDisruption(g, st, pods)
+	if failed != nil {
+		d.disrupted, d.reason = true, metrics.RestartDisrupted
+		d.scope = scopeOf(failed, restartPolicyOf(g, roleOf(g, failed)))
+		d.failure = fmt.Sprintf("pod %s of role %s %s", failed.Name, failed.Labels[rbgsv1.LabelRole], why)
+		return d
+	}
+	failed, why = firstFailure(g, st, pods)
 	if failed == nil {
 		return d
 	}
@@ -169,6 +180,101 @@ func decideRestart(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, po
 		d.wait = backoff(d.recent) - now.Sub(last.Time.Time)
 	}
 	return d
+}
+
+// roleOf is the spec of the role of pod p of g (which has it).
+func roleOf(g *rbgsv1.RoleBasedGroup, p *corev1.Pod) *rbgsv1.RoleSpec {
+	i := slices.IndexFunc(g.Spec.Roles, func(r rbgsv1.RoleSpec) bool { return r.Role == p.Labels[rbgsv1.LabelRole] })
+	return &g.Spec.Roles[i]
+}
+
+// recreatedPods are the pods the restart policies of g, whose status is
+// st, watch: those of roles that recreate pods, but pods the last
+// recreation of their scope deleted (a cache that has not seen their
+// deletion yet), in name order.
+func recreatedPods(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, pods []corev1.Pod) []*corev1.Pod {
+	since := map[string]bool{}
+	for _, rs := range st.Roles {
+		since[rs.Role] = rs.RecreateSince != nil
+	}
+	last := st.LastRestart
+	var lastScope podScope
+	if last != nil {
+		lastScope = scopeOfRestart(g, last)
+	}
+	var out []*corev1.Pod
+	for i := range pods {
+		p := &pods[i]
+		if since[p.Labels[rbgsv1.LabelRole]] && (last == nil || !lastScope.contains(p) || !p.CreationTimestamp.Before(&last.Time)) {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b *corev1.Pod) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// firstDisruption is the first pod, by name, of an instance (size > 1) of
+// a role of g that recreates pods, whose instance a disruption broke, and
+// what happened to it: the pod is marked for eviction, preemption or the
+// loss of its node (its DisruptionTarget condition, being deleted or
+// not), or it replaced a member of its instance that is gone (see
+// replacedMember). The instance's engine cannot carry on without one of
+// its ranks, and no crash is to blame: it is recreated at once.
+func firstDisruption(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, pods []corev1.Pod) (*corev1.Pod, string) {
+	watched := recreatedPods(g, st, pods)
+	for _, p := range watched {
+		if _, ok := p.Labels[rbgsv1.LabelInstance]; !ok {
+			continue
+		}
+		if why := disruption(p); why != "" {
+			return p, "was disrupted (" + why + ")"
+		}
+		if m := replacedMember(p, watched); m != nil {
+			return p, "replaced a member of its instance that was gone (" + m.Name + " was already Ready)"
+		}
+	}
+	return nil, ""
+}
+
+// disruption is the reason of the DisruptionTarget condition of p (an
+// eviction, a preemption, the loss of its node), "" when it has none.
+func disruption(p *corev1.Pod) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue {
+			return cmp.Or(c.Reason, string(corev1.DisruptionTarget))
+		}
+	}
+	return ""
+}
+
+// replacedMember is a pod of the instance of p, among pods, that was
+// Ready before p was created, nil when none: the StatefulSet created p in
+// place of a member that went (an instance's pods are created together,
+// and refilled only once none is left). Pods being deleted do not count.
+func replacedMember(p *corev1.Pod, pods []*corev1.Pod) *corev1.Pod {
+	if p.DeletionTimestamp != nil {
+		return nil
+	}
+	for _, o := range pods {
+		if o == p || o.DeletionTimestamp != nil || o.Labels[rbgsv1.LabelRole] != p.Labels[rbgsv1.LabelRole] ||
+			o.Labels[rbgsv1.LabelInstance] != p.Labels[rbgsv1.LabelInstance] || !podReady(o) {
+			continue
+		}
+		if at := readySince(o); !at.IsZero() && at.Before(&p.CreationTimestamp) {
+			return o
+		}
+	}
+	return nil
+}
+
+// readySince is when p last turned Ready, zero when unknown.
+func readySince(p *corev1.Pod) metav1.Time {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.LastTransitionTime
+		}
+	}
+	return metav1.Time{}
 }
 
 // firstFailure is the failed pod, first by name (the same failure is
@@ -228,9 +334,11 @@ func podFailure(p *corev1.Pod) string {
 		}
 		return "failed"
 	}
+	// Restarts an in-place update caused are not failures.
+	expected := expectedRestarts(p)
 	for _, statuses := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
 		for _, c := range statuses {
-			if c.RestartCount > 0 {
+			if c.RestartCount > expected[c.Name] {
 				return fmt.Sprintf("restarted container %s (%d restarts)", c.Name, c.RestartCount)
 			}
 		}
@@ -256,18 +364,31 @@ func failedAt(p *corev1.Pod) (time.Time, bool) {
 
 // recreation is what the restart policies ask of one reconcile: a
 // decision, and the pods it deletes now (none while the backoff or the
-// limit holds it back).
+// limit holds it back), or the StatefulSet of the instance of size > 1 it
+// empties: the instance comes back once none of its pods is left, all
+// its pods created together (see planInstances), so no new pod ever
+// joins an old one that is still going. scope are the pods it deals
+// with, to be left out of the decisions that follow.
 type recreation struct {
 	decision restartDecision
 	pods     []corev1.Pod
+	instance *appsv1.StatefulSet
+	scope    []corev1.Pod
 }
+
+// now reports whether the recreation deletes pods in this reconcile.
+func (rc *recreation) now() bool { return len(rc.pods) > 0 || rc.instance != nil }
 
 // planRestart applies the restart policies of g, whose pods are pods, to
 // st, the status the plan computed: past maxRestarts it sets
 // RestartLimitReached, which holds until the spec changes (or someone
 // removes it). It returns the recreation to carry out, nil when no pod
-// failed.
-func planRestart(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, pods []corev1.Pod, now metav1.Time) *recreation {
+// failed. instance is the StatefulSet of the instance of size > 1 of a
+// scope, nil for other scopes, and whether it asks for no pods already.
+// A scope whose pods are all going already (an instance emptied, pods
+// being deleted) is recreated already: nothing is done or counted again.
+func planRestart(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, pods []corev1.Pod, now metav1.Time,
+	instance func(podScope) (*appsv1.StatefulSet, bool)) *recreation {
 	if c := apimeta.FindStatusCondition(st.Conditions, rbgsv1.ConditionRestartLimitReached); c != nil && c.ObservedGeneration != g.Generation {
 		// The spec changed since the limit was reached: count afresh.
 		apimeta.RemoveStatusCondition(&st.Conditions, rbgsv1.ConditionRestartLimitReached)
@@ -291,15 +412,29 @@ func planRestart(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, pods
 	case d.wait > 0:
 		return &recreation{decision: d}
 	}
-	return &recreation{decision: d, pods: d.scope.of(pods)}
+	rc := &recreation{decision: d, scope: d.scope.of(pods)}
+	switch s, emptied := instance(d.scope); {
+	case emptied:
+	case s != nil:
+		rc.instance = s
+	default:
+		rc.pods = slices.DeleteFunc(slices.Clone(rc.scope), func(p corev1.Pod) bool { return p.DeletionTimestamp != nil })
+	}
+	return rc
 }
 
 // record writes into st the recreation carried out at now.
 func (rc *recreation) record(st *rbgsv1.RoleBasedGroupStatus, now metav1.Time) {
 	d := rc.decision
 	st.Restarts++
-	st.RecentRestarts = d.recent + 1
-	st.LastRestart = &rbgsv1.GroupRestart{Time: now, Reason: d.failure}
+	reason := d.failure
+	if d.disrupted {
+		// A disruption counts toward no limit.
+		reason += ": recreated at once, not counted toward maxRestarts"
+	} else {
+		st.RecentRestarts = d.recent + 1
+	}
+	st.LastRestart = &rbgsv1.GroupRestart{Time: now, Reason: reason}
 	if d.scope.role != "" {
 		st.LastRestart.Role, st.LastRestart.Instance = d.scope.role, new(*d.scope.instance)
 	}
@@ -317,6 +452,11 @@ func (r *Reconciler) announce(g *rbgsv1.RoleBasedGroup, rc *recreation, done boo
 		what, reason := "every pod of the group", ReasonGroupRecreated
 		if d.scope.role != "" {
 			what, reason = fmt.Sprintf("the pods of instance %d of role %s", *d.scope.instance, d.scope.role), ReasonInstanceRecreated
+		}
+		if d.disrupted {
+			r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, reason, "Recreate",
+				"%s: recreating %s at once (a disruption: no backoff, not counted toward maxRestarts)", d.failure, what)
+			break
 		}
 		r.Recorder.Eventf(g, nil, corev1.EventTypeWarning, reason, "Recreate", "%s: recreating %s (%d in a row)", d.failure, what, st.RecentRestarts)
 	case d.wait > 0:

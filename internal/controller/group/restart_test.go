@@ -23,6 +23,7 @@ import (
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/apply"
 	"github.com/openpatio/rbgs/internal/status"
+	"github.com/openpatio/rbgs/internal/topology"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
@@ -164,8 +165,10 @@ func TestTrimPodKeepsWhatRestartsRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	trimmed := out.(*corev1.Pod)
-	wantConditions := []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
-	if len(trimmed.Spec.Containers) != 0 || trimmed.Annotations != nil || !equality.Semantic.DeepEqual(trimmed.Status.Conditions, wantConditions) {
+	wantConditions := []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: t0}}
+	wantContainers := []corev1.Container{{Name: "main", Image: "big"}}
+	if !equality.Semantic.DeepEqual(trimmed.Spec.Containers, wantContainers) || trimmed.Annotations != nil ||
+		!equality.Semantic.DeepEqual(trimmed.Status.Conditions, wantConditions) {
 		t.Errorf("kept more than needed: %+v", trimmed)
 	}
 	if _, ok := trimmed.Labels["statefulset.kubernetes.io/pod-name"]; ok {
@@ -204,7 +207,7 @@ func TestRestartLimitIsStickyUntilTheSpecChanges(t *testing.T) {
 		}
 		at := metav1.NewTime(clk.Now())
 		st := statusOf(g, ready, at)
-		if rc := planRestart(g, &st, []corev1.Pod{failed}, at); rc != nil {
+		if rc := planRestart(g, &st, []corev1.Pod{failed}, at, noInstance); rc != nil {
 			if err := r.deletePods(ctx, rc.pods); err != nil {
 				t.Fatal(err)
 			}
@@ -268,12 +271,7 @@ func TestRecreateInstance(t *testing.T) {
 	now := t0.Time.Add(time.Hour)
 	g := wrappers.MakeGroup("g", "ns").Generation(1).Role("router", 1).Role("decode", 2).Size(2).Obj()
 	instancePod := func(i, j int32, created time.Time, restarts int32) corev1.Pod {
-		p := pod(fmt.Sprintf("g-decode-%d-%d", i, j), "decode", created, restarts)
-		p.Namespace, p.UID = "ns", types.UID(p.Name)
-		p.Labels[rbgsv1.LabelGroupName] = "g"
-		p.Labels[rbgsv1.LabelInstance] = strconv.Itoa(int(i))
-		p.Labels[appsv1.PodIndexLabel] = strconv.Itoa(int(j))
-		return p
+		return memberPod("decode", i, j, created, restarts)
 	}
 	if p := restartPolicyOf(g, &g.Spec.Roles[1]); p != rbgsv1.RestartRecreateInstance {
 		t.Errorf("policy of a role of size 2: %s", p)
@@ -296,7 +294,7 @@ func TestRecreateInstance(t *testing.T) {
 	rec := events.NewFakeRecorder(10)
 	r := &Reconciler{Client: c, Scheme: wrappers.Scheme(), Recorder: rec, Clock: clocktesting.NewFakeClock(now), Memo: apply.NewMemo()}
 	st := g.Status
-	rc := planRestart(g, &st, pods, metav1.NewTime(now))
+	rc := planRestart(g, &st, pods, metav1.NewTime(now), noInstance)
 	if rc == nil {
 		t.Fatal("no recreation planned")
 	}
@@ -337,3 +335,78 @@ func TestRecreateInstance(t *testing.T) {
 		t.Errorf("instance 0's failure after instance 1's recreation: %+v", d)
 	}
 }
+
+// memberPod is pod j of instance i of role of group g, created at created,
+// its container restarted restarts times.
+func memberPod(role string, i, j int32, created time.Time, restarts int32) corev1.Pod {
+	p := pod(fmt.Sprintf("g-%s-%d-%d", role, i, j), role, created, restarts)
+	p.Namespace, p.UID = "ns", types.UID(p.Name)
+	p.Labels[rbgsv1.LabelGroupName] = "g"
+	p.Labels[rbgsv1.LabelInstance] = strconv.Itoa(int(i))
+	p.Labels[appsv1.PodIndexLabel] = strconv.Itoa(int(j))
+	return p
+}
+
+// A disruption is recreated once. The pods of the last recreation came
+// back within the second of its lastRestart, so their creation cannot
+// tell them from its pods: a reconcile whose cache still shows the
+// instance at its size is told by the UIDs the recreation left behind; a
+// fresh operator, by the instance already emptied or the pods already
+// going. Pods gone from the cache are forgotten.
+func TestDisruptionRecreatedOnce(t *testing.T) {
+	now := t0.Time.Add(time.Hour)
+	g := wrappers.MakeGroup("g", "ns").Generation(1).Role("worker", 1).Size(2).Obj()
+	since := metav1.NewTime(t0.Time)
+	g.Status = rbgsv1.RoleBasedGroupStatus{ObservedGeneration: 1, Phase: rbgsv1.PhaseRunning, Restarts: 1,
+		LastRestart: &rbgsv1.GroupRestart{Time: metav1.NewTime(now), Reason: "earlier", Role: "worker", Instance: new(int32(0))},
+		Roles:       []rbgsv1.RoleStatus{{Role: "worker", RecreateSince: &since}}}
+	evicted := memberPod("worker", 0, 1, now, 0)
+	evicted.Status.Conditions = []corev1.PodCondition{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "EvictionByEvictionAPI"}}
+	pods := []corev1.Pod{memberPod("worker", 0, 0, now, 0), evicted}
+	tp := topology.Resolve(g)
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: tp.Role("worker").Instances[0].Workload}, Spec: appsv1.StatefulSetSpec{Replicas: new(int32(2))}}
+	obs := &observation{g: g, t: tp, ch: &children{statefulSets: map[string]*appsv1.StatefulSet{sts.Name: sts}, pods: pods},
+		now: metav1.NewTime(now.Add(500 * time.Millisecond))}
+	plan := func() *recreation {
+		st := g.Status
+		return planRestart(g, &st, obs.restartable(), obs.now, obs.instanceOf)
+	}
+
+	rc := plan()
+	if rc == nil || rc.instance != sts || !rc.decision.disrupted || len(rc.scope) != 2 {
+		t.Fatalf("the eviction does not empty its instance: %+v", rc)
+	}
+	r := &Reconciler{}
+	r.rememberRecreated("ns/g", nil, rc.scope)
+	obs.recreated = r.recreatedOf(g, pods)
+	if rc := plan(); rc != nil {
+		t.Errorf("recreated again from a cache that has seen neither the status nor the scale: %+v", rc.decision)
+	}
+
+	obs.recreated = nil
+	sts.Spec.Replicas = new(int32(0))
+	if rc := plan(); rc == nil || rc.now() {
+		t.Errorf("an emptied instance recreated again: %+v", rc)
+	}
+	sts.Spec.Replicas = new(int32(2))
+	for i := range pods {
+		pods[i].DeletionTimestamp = &obs.now
+	}
+	delete(obs.ch.statefulSets, sts.Name)
+	if rc := plan(); rc == nil || rc.now() {
+		t.Errorf("pods being deleted deleted again: %+v", rc)
+	}
+
+	if got := r.recreatedOf(g, pods[:1]); len(got) != 1 || !got[pods[0].UID] {
+		t.Errorf("kept %v, want the pod the cache still shows", got)
+	}
+	if got := r.recreatedOf(g, nil); got != nil {
+		t.Errorf("kept %v once the cache shows none of the pods", got)
+	}
+	if _, ok := r.recreated.Load("ns/g"); ok {
+		t.Error("the group's entry outlives its pods")
+	}
+}
+
+// noInstance finds no StatefulSet of an instance.
+func noInstance(podScope) (*appsv1.StatefulSet, bool) { return nil, false }

@@ -41,6 +41,9 @@ type roleView struct {
 	instances []instanceState
 	// old are the role's workloads of a former layout (see layout.go).
 	old oldLayout
+	// inPlace: the role's StatefulSet (of size 1) is updated in place
+	// (see inplace.go).
+	inPlace inPlaceVerdict
 	// recreating: under updatePolicy Recreate, the role's workloads run
 	// another template than its own, or are emptied while it wants pods:
 	// they go, or wait to start again (see recreate.go).
@@ -109,11 +112,29 @@ func replicasOf(r *int32) int32 {
 // has seen the current spec (so its update revision is current), every pod
 // Ready at that revision, as many as wanted, makes it ready without
 // waiting for the controller to count them. Under load the controller
-// updates statuses seconds after the pods turn Ready.
+// updates statuses seconds after the pods turn Ready. A pod whose
+// containers do not run the images of its spec yet (updated in place, see
+// inplace.go) is not Ready, whatever the StatefulSet counts.
 func statefulSetState(s *appsv1.StatefulSet, pods []corev1.Pod) roleState {
 	if s == nil {
 		return roleState{}
 	}
+	state := countedState(s, pods)
+	restarting := int32(0)
+	for i := range pods {
+		if p := &pods[i]; p.DeletionTimestamp == nil && podReady(p) && podImagesPending(p) {
+			restarting++
+		}
+	}
+	if restarting > 0 {
+		state.ready = false
+		state.readyReplicas = max(state.readyReplicas-restarting, 0)
+	}
+	return state
+}
+
+// countedState is statefulSetState but for the pods restarting in place.
+func countedState(s *appsv1.StatefulSet, pods []corev1.Pod) roleState {
 	want := replicasOf(s.Spec.Replicas)
 	st := s.Status
 	state := roleState{
@@ -134,7 +155,7 @@ func statefulSetState(s *appsv1.StatefulSet, pods []corev1.Pod) roleState {
 			continue
 		}
 		total++
-		if p.Labels[appsv1.ControllerRevisionHashLabelKey] == st.UpdateRevision && podReady(p) {
+		if p.Labels[appsv1.ControllerRevisionHashLabelKey] == st.UpdateRevision && servesPod(p) {
 			ready++
 		}
 	}
@@ -186,8 +207,10 @@ func viewRoles(obs *observation, gangs *gangPlan) []roleView {
 			v.state = instancesState(v.instances, floor)
 		default:
 			// Its own pods: none of an instance of a former layout.
-			own := slices.DeleteFunc(slices.Clone(pods), func(p corev1.Pod) bool { return p.Labels[rbgsv1.LabelInstance] != "" })
-			v.state = statefulSetRole(obs.ch.statefulSets[role.Service], own, v.inputs, want, floor)
+			own := ownPods(pods)
+			live := obs.ch.statefulSets[role.Service]
+			v.state = statefulSetRole(live, own, v.inputs, want, floor)
+			v.inPlace = roleInPlace(g, r, live, own)
 		}
 		v.state = v.old.mixedInto(v.state)
 		v.recreating = g.Spec.UpdatePolicyOrDefault() == rbgsv1.UpdateRecreate && recreatingRole(&v, obs.ch)

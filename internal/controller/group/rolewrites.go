@@ -2,8 +2,10 @@ package group
 
 import (
 	"fmt"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -17,6 +19,11 @@ type roleWrites struct {
 	writes []write
 	scales []scaleWrite
 	gone   []objectRef
+	// patches are the pods updated in place now (see inplace.go).
+	patches []podPatch
+	// fallback says why a change the role would update in place replaces
+	// its pods; "" when none does.
+	fallback string
 }
 
 // planRoleWrites plans the writes of role p of obs: none when it is not
@@ -44,31 +51,61 @@ func planRoleWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs
 			d := desiredDeployment(g, r)
 			d.Spec.Replicas = &n
 			return d
-		}, 0); ok {
+		}, ""); ok {
 			out.writes = append(out.writes, w)
 		}
 	case role.MultiPod():
-		out.writes = append(out.writes, instanceWrites(obs, scheme, p, gangs, keep, running-ready, coord)...)
+		out.writes, out.patches, out.fallback = instanceWrites(obs, scheme, p, gangs, keep, running-ready, coord, out.writes)
 	default:
-		live := ch.statefulSets[role.Service]
-		surge := role.Surge
-		if p.emptied {
-			surge = 0
-		}
-		partition := max(surgePartition(live, p.inputs, roleScope(r.Role).of(ch.pods), want-keep, surge),
-			coord.partition(r.Role, live, want-keep))
-		if w, ok := singleWrite(obs, scheme, p, gangs, live, want-keep+surge, pods, func(n int32) client.Object {
-			s := desiredStatefulSet(g, r)
-			s.Spec.Replicas = &n
-			if partition > 0 {
-				s.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{Partition: &partition}
-			}
-			return s
-		}, partition); ok {
-			out.writes = append(out.writes, w)
-		}
+		out.fallback = p.inPlace.fallback
+		out.writes, out.patches = statefulSetWrites(obs, scheme, p, gangs, coord, want, keep, pods, out.writes)
 	}
 	return out
+}
+
+// statefulSetWrites appends to out the write of the StatefulSet of role p
+// of size 1, of which want run and keep stay in the former layout
+// (pods: the role's pods of both), and returns the pods it updates in
+// place now.
+func statefulSetWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs *gangPlan, coord coordination,
+	want, keep int32, pods int, out []write) ([]write, []podPatch) {
+	g, r, role, ch := obs.g, p.spec, p.topo, obs.ch
+	live := ch.statefulSets[role.Service]
+	inPlace := p.inPlace
+	surge := role.Surge
+	if p.emptied || inPlace.ok {
+		surge = 0
+	}
+	coordinated := coord.partition(r.Role, live, want-keep)
+	partition := max(surgePartition(live, p.inputs, roleScope(r.Role).of(ch.pods), want-keep, surge), coordinated)
+	mode := fmt.Sprint(partition)
+	var patches []podPatch
+	if inPlace.ok {
+		mode = "in place"
+		if live.Annotations[rbgsv1.AnnotationTemplateInputs] == p.inputs {
+			patches = inPlacePods(live, ownPods(roleScope(r.Role).of(ch.pods)), want, r.InstancesMaxUnavailable(), coordinated)
+		}
+	}
+	if w, ok := singleWrite(obs, scheme, p, gangs, live, want-keep+surge, pods, func(n int32) client.Object {
+		s := desiredStatefulSet(g, r)
+		s.Spec.Replicas = &n
+		switch {
+		case inPlace.ok:
+			s.Spec.UpdateStrategy = appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}
+		case partition > 0:
+			s.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{Partition: &partition}
+		}
+		return s
+	}, mode); ok {
+		out = append(out, w)
+	}
+	return out, patches
+}
+
+// ownPods are the pods of a role of size 1 but those of instances of a
+// former layout.
+func ownPods(pods []corev1.Pod) []corev1.Pod {
+	return slices.DeleteFunc(slices.Clone(pods), func(p corev1.Pod) bool { return p.Labels[rbgsv1.LabelInstance] != "" })
 }
 
 // liveReplicas is the replicas a workload from the cache asks for, nil
@@ -120,10 +157,11 @@ func newLayoutRunning(p *rolePlan, ch *children) (running, ready int32) {
 // singleWrite is the write of the one workload of a role of size 1 (a
 // StatefulSet or a Deployment): live from the cache, want replicas, build
 // the desired workload for a count, with partition as its rolling
-// update's (see surgePartition). A role placed as one gang moves to a new
-// gang all at once (see gangCount).
+// update's (see surgePartition) or an in-place update, as mode says. A
+// role placed as one gang moves to a new gang all at once (see
+// gangCount).
 func singleWrite(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs *gangPlan, live client.Object,
-	want int32, pods int, build func(int32) client.Object, partition int32) (write, bool) {
+	want int32, pods int, build func(int32) client.Object, mode string) (write, bool) {
 	n, ok, liveCount := want, true, liveReplicas(live)
 	if pg := p.topo.PodGroup(); pg != "" {
 		moving := liveCount != nil && (templateGang(live) != pg || gangs.stale(pg))
@@ -132,7 +170,7 @@ func singleWrite(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs *g
 	if !ok {
 		return write{}, false
 	}
-	return write{intent: fmt.Sprintf("%s/%d/%d", intent(obs.g), n, partition), live: live, build: func() client.Object {
+	return write{intent: fmt.Sprintf("%s/%d/%s", intent(obs.g), n, mode), live: live, build: func() client.Object {
 		return keepRendering(build(n), live, scheme)
 	}}, true
 }
@@ -164,11 +202,15 @@ func gangCount(liveCount *int32, want int32, pods int, moving, gangReady bool) (
 	return want, true
 }
 
-// instanceWrites are the writes of the instances of role p (of size > 1):
-// each as planInstances says, the first keep left to the role's former
-// layout, with the budget the move of its layout left (unavailable: the
-// new instances that are not Ready yet).
-func instanceWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs *gangPlan, keep, unavailable int32, coord coordination) []write {
+// instanceWrites appends to out the writes of the instances of role p (of
+// size > 1): each as planInstances says, the first keep left to the
+// role's former layout, with the budget the move of its layout left
+// (unavailable: the new instances that are not Ready yet). It returns
+// them, the pods updated in place now (every outdated pod of an instance
+// in an in-place update, at once), and why an instance that the role
+// would update in place is replaced ("" when none is).
+func instanceWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs *gangPlan, keep, unavailable int32,
+	coord coordination, out []write) ([]write, []podPatch, string) {
 	g, r, role := obs.g, p.spec, p.topo
 	states := p.instances
 	for i := range states {
@@ -185,29 +227,26 @@ func instanceWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs
 			states[i].current = false
 			states[i].gangReady = false
 		}
-		return instanceEmptyWrites(g, r, role, states, obs.ch, scheme)
+		return append(out, instanceEmptyWrites(g, r, role, states, obs.ch, scheme)...), nil, ""
 	}
-	together := false
-	if pg := role.PodGroup(); pg != "" {
-		together = gangs.stale(pg)
-		for j := range role.Instances {
-			if live := obs.ch.statefulSets[role.Instances[j].Workload]; live != nil && templateGang(live) != pg {
-				together = true
-			}
-		}
-	}
-	moving := int32(0)
-	for _, st := range states {
-		if st.index < regular && st.exists && (st.current || st.emptied) {
-			moving++
-		}
-	}
-	steps := planInstances(states, regular, budget, together, coord.limit(r.Role, moving))
-	var out []write
+	together := movesTogether(role, obs.ch, gangs)
+	steps := planInstances(states, regular, budget, together, coord.limit(r.Role, moving(states, regular)))
+	var (
+		patches  []podPatch
+		fallback string
+	)
 	for j := range role.Instances {
 		in, step, live := &role.Instances[j], steps[j], obs.ch.statefulSets[role.Instances[j].Workload]
 		if step == instanceSkip {
 			continue
+		}
+		if step == instanceEmpty && fallback == "" && !together {
+			fallback = states[j].inPlace.fallback
+		}
+		if step == instanceInPlace && states[j].current {
+			for _, pod := range instanceBehind(live, instanceScope(r.Role, in.Index).of(obs.ch.pods)) {
+				patches = append(patches, podPatch{pod: pod, rev: live.Status.UpdateRevision, t: &live.Spec.Template})
+			}
 		}
 		out = append(out, write{
 			// The step depends on the instance's pods, which the memo does
@@ -217,7 +256,36 @@ func instanceWrites(obs *observation, scheme *runtime.Scheme, p *rolePlan, gangs
 			build:  func() client.Object { return instanceObject(g, r, role, in, step, live, scheme) },
 		})
 	}
-	return out
+	return out, patches, fallback
+}
+
+// movesTogether reports whether the instances of role move as one: their
+// gang's PodGroup is to be replaced, or an instance runs another gang's
+// template.
+func movesTogether(role *topology.Role, ch *children, gangs *gangPlan) bool {
+	pg := role.PodGroup()
+	if pg == "" {
+		return false
+	}
+	if gangs.stale(pg) {
+		return true
+	}
+	return slices.ContainsFunc(role.Instances, func(in topology.Instance) bool {
+		live := ch.statefulSets[in.Workload]
+		return live != nil && templateGang(live) != pg
+	})
+}
+
+// moving counts the instances below regular that exist and run the
+// current template, or are emptied for a recreation.
+func moving(states []instanceState, regular int32) int32 {
+	n := int32(0)
+	for _, st := range states {
+		if st.index < regular && st.exists && (st.current || st.emptied) {
+			n++
+		}
+	}
+	return n
 }
 
 // instanceObject is the StatefulSet of instance in of role r for step
@@ -229,6 +297,10 @@ func instanceObject(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, role *topology
 		return asItRuns(desiredInstance(g, r, role, in, role.Size), live)
 	case instanceEmpty:
 		return keepRendering(desiredInstance(g, r, role, in, 0), live, scheme)
+	case instanceInPlace:
+		s := desiredInstance(g, r, role, in, role.Size)
+		s.Spec.UpdateStrategy = appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}
+		return keepRendering(s, live, scheme)
 	}
 	return keepRendering(desiredInstance(g, r, role, in, role.Size), live, scheme)
 }

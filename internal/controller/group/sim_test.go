@@ -1,7 +1,9 @@
 package group
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,9 +83,15 @@ func (s *sim) step() *plan {
 	for _, sc := range p.scales {
 		s.scale(sc.obj.GetName(), kindOf(sc.obj), sc.replicas)
 	}
-	if rc := p.recreation; rc != nil && len(rc.pods) > 0 {
+	for _, pp := range p.patches {
+		s.patchPod(pp)
+	}
+	if rc := p.recreation; rc != nil && rc.now() {
 		for _, pod := range rc.pods {
 			s.deletePod(pod.Name)
+		}
+		if rc.instance != nil {
+			s.scale(rc.instance.Name, "StatefulSet", 0)
 		}
 		rc.record(&p.status, t0)
 	}
@@ -101,6 +109,34 @@ func (s *sim) step() *plan {
 	}
 	s.g.Status = p.status
 	return p
+}
+
+// patchPod lands an in-place update of a pod, if it is still the pod
+// patched: its images, revision label and expected restarts.
+func (s *sim) patchPod(pp podPatch) {
+	i := slices.IndexFunc(s.ch.pods, func(p corev1.Pod) bool { return p.UID == pp.pod.UID })
+	if i < 0 {
+		return
+	}
+	p := &s.ch.pods[i]
+	var body struct {
+		Metadata struct {
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"metadata"`
+		Spec struct {
+			Containers []corev1.Container `json:"containers"` // the simulated pods have no init containers
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal(pp.body(), &body); err != nil {
+		s.t.Fatal(err)
+	}
+	maps.Copy(p.Labels, body.Metadata.Labels)
+	maps.Copy(p.Annotations, body.Metadata.Annotations)
+	for _, c := range body.Spec.Containers {
+		j := slices.IndexFunc(p.Spec.Containers, func(l corev1.Container) bool { return l.Name == c.Name })
+		p.Spec.Containers[j].Image = c.Image
+	}
 }
 
 // deletePodsOf deletes the pods of workload owner ("Kind/name").
@@ -233,7 +269,21 @@ func (s *sim) settle(unready ...string) {
 	// Pods that terminated since the last settle are gone.
 	s.ch.pods = slices.DeleteFunc(s.ch.pods, func(p corev1.Pod) bool { return p.DeletionTimestamp != nil })
 	for i := range s.ch.pods {
-		s.ch.pods[i].Status.Conditions[0].Status = readiness(s.ch.pods[i].Name, unready)
+		p := &s.ch.pods[i]
+		p.Status.Conditions[0].Status = readiness(p.Name, unready)
+		// The kubelet restarts a container whose image changed: not Ready
+		// for one settle, then running the new image.
+		for j, c := range p.Spec.Containers {
+			if st := &p.Status.ContainerStatuses[j]; st.Image != c.Image {
+				if st.State.Waiting == nil {
+					st.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
+					st.RestartCount++
+					p.Status.Conditions[0].Status = corev1.ConditionFalse
+					continue
+				}
+				st.Image, st.State.Waiting = c.Image, nil
+			}
+		}
 	}
 	for _, sts := range s.ch.statefulSets {
 		if !s.isStale(sts) {
@@ -394,6 +444,10 @@ func (s *sim) pod(name, owner string, k int32, rev string, t *corev1.PodTemplate
 		p.Labels[appsv1.PodIndexLabel] = strconv.Itoa(int(k))
 	}
 	p.Spec.SchedulingGroup = t.Spec.SchedulingGroup
+	for _, c := range t.Spec.Containers {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: c.Name, Image: c.Image})
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: c.Name, Image: c.Image})
+	}
 	ready := readiness(name, unready)
 	if s.lagging {
 		ready = corev1.ConditionFalse // Ready at the next settle

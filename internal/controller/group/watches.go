@@ -125,8 +125,10 @@ func childChanged(view func(client.Object) workloadView) predicate.Funcs {
 }
 
 // podChanged passes the pod events a group acts on: a pod that failed or
-// restarted a container since the last event (restart policies), whose
-// readiness changed (role readiness, see statefulSetState), whose
+// restarted a container since the last event (restart policies), or was
+// marked for a disruption (see disruption), whose readiness changed
+// (role readiness, see statefulSetState), a Ready pod whose containers
+// start or stop running its images (in-place updates), whose
 // placement by the scheduler changed in a gang (GangsScheduled), or that
 // is gone (discovery).
 func podChanged() predicate.Predicate {
@@ -138,6 +140,7 @@ func podChanged() predicate.Predicate {
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, n := e.ObjectOld.(*corev1.Pod), e.ObjectNew.(*corev1.Pod)
 			return podReady(o) != podReady(n) || (podFailure(n) != "" && podFailure(o) != podFailure(n)) ||
+				(podReady(n) && podImagesPending(o) != podImagesPending(n)) || disruption(o) != disruption(n) ||
 				(n.Spec.SchedulingGroup != nil && placement(o) != placement(n))
 		},
 		// A pod gone may free the cluster.yaml file it kept (see
@@ -157,7 +160,8 @@ func placement(p *corev1.Pod) [2]string {
 }
 
 // TrimPod keeps of a pod only what the group reads (labels, readiness,
-// placement, phase, restart counts and termination times), so that
+// placement, disruption, phase, images, restart counts and termination
+// times, the restarts an in-place update expects), so that
 // caching every pod of every group costs little memory.
 func TrimPod(obj any) (any, error) {
 	p, ok := obj.(*corev1.Pod)
@@ -170,13 +174,22 @@ func TrimPod(obj any) (any, error) {
 			Labels:            keptPodLabels(p.Labels),
 			CreationTimestamp: p.CreationTimestamp, DeletionTimestamp: p.DeletionTimestamp,
 		},
-		Spec:   corev1.PodSpec{SchedulingGroup: p.Spec.SchedulingGroup},
+		Spec: corev1.PodSpec{SchedulingGroup: p.Spec.SchedulingGroup,
+			Containers: trimContainers(p.Spec.Containers), InitContainers: trimContainers(p.Spec.InitContainers)},
 		Status: corev1.PodStatus{Phase: p.Status.Phase, Reason: p.Status.Reason},
+	}
+	if v, ok := p.Annotations[rbgsv1.AnnotationExpectedRestarts]; ok {
+		trimmed.Annotations = map[string]string{rbgsv1.AnnotationExpectedRestarts: v}
 	}
 	for _, c := range p.Status.Conditions {
 		switch {
 		case c.Type == corev1.PodReady:
-			trimmed.Status.Conditions = append(trimmed.Status.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status})
+			// When it turned Ready tells a member that replaced another
+			// (see replacedMember).
+			trimmed.Status.Conditions = append(trimmed.Status.Conditions,
+				corev1.PodCondition{Type: c.Type, Status: c.Status, LastTransitionTime: c.LastTransitionTime})
+		case c.Type == corev1.DisruptionTarget:
+			trimmed.Status.Conditions = append(trimmed.Status.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason})
 		case c.Type == corev1.PodScheduled && p.Spec.SchedulingGroup != nil:
 			// The scheduler's word on a gang's pod.
 			trimmed.Status.Conditions = append(trimmed.Status.Conditions,
@@ -188,7 +201,7 @@ func TrimPod(obj any) (any, error) {
 		to   *[]corev1.ContainerStatus
 	}{{p.Status.InitContainerStatuses, &trimmed.Status.InitContainerStatuses}, {p.Status.ContainerStatuses, &trimmed.Status.ContainerStatuses}} {
 		for _, c := range s.from {
-			kept := corev1.ContainerStatus{Name: c.Name, RestartCount: c.RestartCount}
+			kept := corev1.ContainerStatus{Name: c.Name, RestartCount: c.RestartCount, Image: c.Image, ImageID: c.ImageID}
 			if t := c.State.Terminated; t != nil {
 				kept.State.Terminated = &corev1.ContainerStateTerminated{FinishedAt: t.FinishedAt}
 			}
@@ -199,6 +212,19 @@ func TrimPod(obj any) (any, error) {
 		}
 	}
 	return trimmed, nil
+}
+
+// trimContainers keeps of containers their names, images and restart
+// policies (see podImagesPending).
+func trimContainers(containers []corev1.Container) []corev1.Container {
+	if len(containers) == 0 {
+		return nil
+	}
+	out := make([]corev1.Container, len(containers))
+	for i, c := range containers {
+		out[i] = corev1.Container{Name: c.Name, Image: c.Image, RestartPolicy: c.RestartPolicy}
+	}
+	return out
 }
 
 // keptPodLabels are the labels of a pod the group reconciler reads: its

@@ -1,0 +1,224 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/test/wrappers"
+)
+
+// placed is where each pod of a group runs, by name: its UID and node.
+func placed(t *testing.T, ns, group string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, p := range pods(t, ns, map[string]string{rbgsv1.LabelGroupName: group}) {
+		out[p.Name] = string(p.UID) + "@" + p.Spec.NodeName
+	}
+	return out
+}
+
+// runImage waits until every pod of role of group asks for image, the
+// kubelet reports it, and the pod is Ready.
+func runImage(t *testing.T, ns, group, role, image string, n int) []corev1.Pod {
+	t.Helper()
+	var ps []corev1.Pod
+	eventually(t, fmt.Sprintf("%d pods of %s/%s Ready on %s", n, group, role, image), 90*time.Second, func() error {
+		ps = pods(t, ns, map[string]string{rbgsv1.LabelGroupName: group, rbgsv1.LabelRole: role})
+		if len(ps) != n {
+			return fmt.Errorf("%d pods", len(ps))
+		}
+		for i := range ps {
+			p := &ps[i]
+			ready, _ := podReady(p)
+			switch {
+			case p.Spec.Containers[0].Image != image:
+				return fmt.Errorf("pod %s asks for %s", p.Name, p.Spec.Containers[0].Image)
+			case len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].Image != image:
+				return fmt.Errorf("pod %s does not report %s yet", p.Name, image)
+			case !ready || !p.DeletionTimestamp.IsZero():
+				return fmt.Errorf("pod %s not Ready", p.Name)
+			}
+		}
+		return nil
+	})
+	return ps
+}
+
+// evict asks the eviction API to evict pod name, as a drain does.
+func evict(ns, name string) error {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+	return k8s.SubResource("eviction").Create(context.Background(), p, &policyv1.Eviction{ObjectMeta: p.ObjectMeta})
+}
+
+// budgetAllows waits until the PodDisruptionBudget name allows n
+// disruptions: the disruption controller has counted the pods.
+func budgetAllows(t *testing.T, ns, name string, n int32) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("budget %s allows %d", name, n), 60*time.Second, func() error {
+		var pdb policyv1.PodDisruptionBudget
+		if err := get(ns, name, &pdb); err != nil {
+			return err
+		}
+		if pdb.Status.ObservedGeneration != pdb.Generation || pdb.Status.DisruptionsAllowed != n {
+			return fmt.Errorf("allows %d at generation %d/%d", pdb.Status.DisruptionsAllowed, pdb.Status.ObservedGeneration, pdb.Generation)
+		}
+		return nil
+	})
+}
+
+// eventMessages are the notes of the events of reason about object name.
+func eventMessages(t *testing.T, ns, name, reason string) string {
+	t.Helper()
+	return kubectl(t, "get", "events.events.k8s.io", "-n", ns, "--field-selector", "reason="+reason+",regarding.name="+name,
+		"-o", "jsonpath={.items[*].note}")
+}
+
+// A role of 2 pods and a role of one instance of 2 pods, both
+// InPlaceIfPossible, with disruption budgets of one instance, on the real
+// StatefulSet controller, disruption controller and eviction API, with
+// kwok playing the kubelet's restart of a changed container: an image edit
+// keeps every pod where it is; an env edit replaces the pods and says
+// why; the budget lets one eviction through and refuses the next; an
+// evicted worker recreates its instance at once, counted toward nothing.
+func TestInPlaceUpdates(t *testing.T) {
+	ns := namespace(t, "e2e-inplace")
+	g := wrappers.MakeGroup("ip", ns).Role("decode", 2).Role("worker", 1).Size(2).Obj()
+	for i := range g.Spec.Roles {
+		r := &g.Spec.Roles[i]
+		r.RolloutStrategy = &rbgsv1.RoleRolloutStrategy{PodUpdatePolicy: rbgsv1.PodUpdateInPlaceIfPossible}
+		r.DisruptionBudget = &rbgsv1.DisruptionBudget{MaxUnavailable: intstr.FromInt32(1)}
+	}
+	if err := k8s.Create(context.Background(), g); err != nil {
+		t.Fatal(err)
+	}
+	roleReady(t, ns, "ip", "decode", 2)
+	roleReady(t, ns, "ip", "worker", 2)
+	groupPhase(t, ns, "ip", rbgsv1.PhaseRunning)
+	before := placed(t, ns, "ip")
+
+	// An image edit of both roles: the pods stay, restart their container
+	// once, one decode pod at a time, the worker instance whole.
+	serving := sampleServing(t, ns, "ip", "decode", 2)
+	const image = "registry.example.com/llm-server:v2"
+	start := time.Now()
+	update(t, g, func(g *rbgsv1.RoleBasedGroup) {
+		for i := range g.Spec.Roles {
+			g.Spec.Roles[i].Template.Spec.Containers[0].Image = image
+		}
+	})
+	runImage(t, ns, "ip", "decode", image, 2)
+	runImage(t, ns, "ip", "worker", image, 2)
+	got := groupPhase(t, ns, "ip", rbgsv1.PhaseRunning)
+	serving.finish()
+	t.Logf("image edit in place: Running again after %s", time.Since(start).Round(time.Millisecond))
+	if after := placed(t, ns, "ip"); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("pods moved on an image edit:\nbefore %v\nafter  %v", before, after)
+	}
+	for _, p := range pods(t, ns, map[string]string{rbgsv1.LabelGroupName: "ip"}) {
+		if n := p.Status.ContainerStatuses[0].RestartCount; n != 1 {
+			t.Errorf("pod %s restarted its container %d times, want 1 (the kubelet's restart for the new image)", p.Name, n)
+		}
+	}
+	if got.Status.Restarts != 0 || got.Status.LastRestart != nil {
+		t.Errorf("the in-place restarts were taken for crashes: restarts %d, last %+v", got.Status.Restarts, got.Status.LastRestart)
+	}
+	if serving.least < 1 || serving.samples == 0 {
+		t.Errorf("decode served with %d pods at the least over %d samples, want at least 1 (maxUnavailable 1)", serving.least, serving.samples)
+	}
+	if serving.short == 0 {
+		t.Errorf("no sample saw a decode pod restart for its image (%d samples)", serving.samples)
+	}
+
+	// An env edit cannot be made in place: the decode pods are replaced,
+	// and an event names the field.
+	start = time.Now()
+	update(t, g, func(g *rbgsv1.RoleBasedGroup) {
+		c := &g.Spec.Roles[0].Template.Spec.Containers[0]
+		c.Env = append(c.Env, corev1.EnvVar{Name: "MODEL", Value: "llama"})
+	})
+	wantEvent(t, ns, "ip", "InPlaceFallback")
+	if note := eventMessages(t, ns, "ip", "InPlaceFallback"); !strings.Contains(note, "role decode") || !strings.Contains(note, "spec.containers[main].env") {
+		t.Errorf("fallback event %q does not name the role and the field", note)
+	}
+	eventually(t, "decode pods replaced with the new env", 90*time.Second, func() error {
+		for _, p := range roleReady(t, ns, "ip", "decode", 2) {
+			if strings.HasPrefix(before[p.Name], string(p.UID)+"@") {
+				return fmt.Errorf("pod %s not replaced yet", p.Name)
+			}
+		}
+		return nil
+	})
+	groupPhase(t, ns, "ip", rbgsv1.PhaseRunning)
+	t.Logf("env edit replacing the decode pods: Running again after %s", time.Since(start).Round(time.Millisecond))
+
+	// The budget of one decode pod: of two evictions asked at once, as a
+	// drain of two nodes does, one passes and the other is refused. (One
+	// after the other, the second would race the first pod's replacement,
+	// which kwok makes Ready within milliseconds.)
+	budgetAllows(t, ns, "ip-decode", 1)
+	var evictions [2]error
+	var wg sync.WaitGroup
+	for i := range evictions {
+		wg.Go(func() { evictions[i] = evict(ns, fmt.Sprintf("ip-decode-%d", i)) })
+	}
+	wg.Wait()
+	if passed, refused := evictions[0] == nil || evictions[1] == nil, apierrors.IsTooManyRequests(evictions[0]) || apierrors.IsTooManyRequests(evictions[1]); !passed || !refused {
+		t.Errorf("two evictions within a budget of 1: %v, want one to pass and one 429 Too Many Requests", evictions)
+	}
+	roleReady(t, ns, "ip", "decode", 2)
+
+	// An evicted worker takes its instance with it, at once and uncounted,
+	// twice in a row (a crash would wait out a backoff the second time).
+	for round := 1; round <= 2; round++ {
+		// A budget of one instance is one pod: each pod taken breaks an
+		// instance.
+		budgetAllows(t, ns, "ip-worker", 1)
+		workers := uidsOf(pods(t, ns, map[string]string{rbgsv1.LabelGroupName: "ip", rbgsv1.LabelRole: "worker"}))
+		evictedAt := time.Now()
+		if err := evict(ns, "ip-worker-0-1"); err != nil {
+			t.Fatalf("evicting a worker: %v", err)
+		}
+		eventually(t, "the worker's instance recreated", 90*time.Second, func() error {
+			now := roleReady(t, ns, "ip", "worker", 2)
+			for _, p := range now {
+				if workers[p.UID] {
+					return fmt.Errorf("pod %s of the instance not recreated", p.Name)
+				}
+			}
+			return nil
+		})
+		got = groupPhase(t, ns, "ip", rbgsv1.PhaseRunning)
+		last := got.Status.LastRestart
+		if got.Status.Restarts != int32(round) || got.Status.RecentRestarts != 0 || last == nil ||
+			!strings.Contains(last.Reason, "was disrupted") || !strings.Contains(last.Reason, "not counted toward maxRestarts") {
+			t.Fatalf("round %d: restarts %d, recent %d, last %+v", round, got.Status.Restarts, got.Status.RecentRestarts, last)
+		}
+		if d := last.Time.Sub(evictedAt.Truncate(time.Second)); d >= 10*time.Second {
+			t.Errorf("round %d: recreated %s after the eviction; a disruption waits for no backoff", round, d)
+		}
+	}
+	if note := eventMessages(t, ns, "ip", "InstanceRecreated"); !strings.Contains(note, "at once") {
+		t.Errorf("InstanceRecreated events %q do not say the disruption was recreated at once", note)
+	}
+}
+
+// uidsOf are the UIDs of ps.
+func uidsOf(ps []corev1.Pod) map[types.UID]bool {
+	out := map[types.UID]bool{}
+	for _, p := range ps {
+		out[p.UID] = true
+	}
+	return out
+}

@@ -111,7 +111,7 @@ start() {
   # daemon: the shell writes its own pid and then execs the command.
   # shellcheck disable=SC2016
   setsid nohup bash -c 'echo "$$" >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "${pidfile}" "$@" \
-    >"${LOGS}/${name}.log" 2>&1 </dev/null &
+    >>"${LOGS}/${name}.log" 2>&1 </dev/null &
   for _ in {1..200}; do
     [[ -s "${pidfile}" ]] && break
     sleep 0.05
@@ -161,6 +161,11 @@ stop_components() {
     if kill -0 "${pids[i]}" 2>/dev/null; then
       log "${names[i]} (pid ${pids[i]}) ignored TERM for 10 s; killing"
       kill -KILL "${pids[i]}" 2>/dev/null || true
+      # Its ports are free only once it is gone.
+      for _ in {1..50}; do
+        kill -0 "${pids[i]}" 2>/dev/null || break
+        sleep 0.1
+      done
     else
       log "stopped ${names[i]} (pid ${pids[i]})"
     fi
@@ -490,6 +495,8 @@ cmd_up() {
     fi
   done
   rm -f "${PIDS}"/*.pid
+  # A new cluster starts new logs; a restarted component adds to its own.
+  rm -f "${LOGS}"/*.log
   local port
   for port in "${ETCD_PORT}" "${ETCD_PEER_PORT}" "${APISERVER_PORT}" "${KCM_PORT}" \
     "${SCHEDULER_PORT}" "${KWOK_PORT}"; do
@@ -541,7 +548,10 @@ cmd_down() {
 cmd_restart_apiserver() {
   all_running || die "the cluster is not running"
   local t0=${SECONDS}
-  stop_components kube-apiserver etcd
+  # The API server first: stopped together, it waits on requests that
+  # etcd, gone, never answers.
+  stop_components kube-apiserver
+  stop_components etcd
   start_etcd
   wait_for etcd "etcd on port ${ETCD_PORT}" port_in_use "${ETCD_PORT}"
   start_apiserver

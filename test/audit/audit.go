@@ -15,8 +15,10 @@ type Log struct {
 	// Path of the audit log file.
 	Path string
 	// User whose requests are counted.
-	User   string
-	offset int64
+	User string
+	// Namespace, when set, counts only requests in it.
+	Namespace string
+	offset    int64
 }
 
 // Counts are the requests of one window, by verb.
@@ -26,6 +28,8 @@ type Counts struct {
 	ByVerb   map[string]int `json:"byVerb"`
 	// Writes by "verb resource[/subresource]".
 	WritesBy map[string]int `json:"writesBy"`
+	// Writes by "verb resource[/subresource] name".
+	WritesTo map[string]int `json:"-"`
 }
 
 // Mark starts a new window at the current end of the log.
@@ -40,7 +44,7 @@ func (a *Log) Mark() error {
 
 // Count returns the user's requests since the last mark, and marks again.
 func (a *Log) Count() (Counts, error) {
-	c := Counts{ByVerb: map[string]int{}, WritesBy: map[string]int{}}
+	c := Counts{ByVerb: map[string]int{}, WritesBy: map[string]int{}, WritesTo: map[string]int{}}
 	f, err := os.Open(a.Path)
 	if err != nil {
 		return c, err
@@ -64,9 +68,12 @@ func (a *Log) Count() (Counts, error) {
 				ObjectRef struct {
 					Resource    string `json:"resource"`
 					Subresource string `json:"subresource"`
+					Namespace   string `json:"namespace"`
+					Name        string `json:"name"`
 				} `json:"objectRef"`
 			}
-			if json.Unmarshal(line, &e) == nil && e.User.Username == a.User && !seen[e.AuditID] {
+			if json.Unmarshal(line, &e) == nil && e.User.Username == a.User && !seen[e.AuditID] &&
+				(a.Namespace == "" || e.ObjectRef.Namespace == a.Namespace) {
 				seen[e.AuditID] = true
 				c.Requests++
 				c.ByVerb[e.Verb]++
@@ -78,6 +85,7 @@ func (a *Log) Count() (Counts, error) {
 						what += "/" + e.ObjectRef.Subresource
 					}
 					c.WritesBy[what]++
+					c.WritesTo[what+" "+e.ObjectRef.Name]++
 				}
 			}
 		}

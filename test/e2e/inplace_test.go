@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/test/audit"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
@@ -111,6 +113,10 @@ func TestInPlaceUpdates(t *testing.T) {
 	// An image edit of both roles: the pods stay, restart their container
 	// once, one decode pod at a time, the worker instance whole.
 	serving := sampleServing(t, ns, "ip", "decode", 2)
+	writes := &audit.Log{Path: os.Getenv("RBGS_E2E_AUDIT_LOG"), User: "rbgs-operator", Namespace: ns}
+	if err := writes.Mark(); err != nil {
+		t.Fatalf("the audit log (RBGS_E2E_AUDIT_LOG): %v", err)
+	}
 	const image = "registry.example.com/llm-server:v2"
 	start := time.Now()
 	update(t, g, func(g *rbgsv1.RoleBasedGroup) {
@@ -140,6 +146,21 @@ func TestInPlaceUpdates(t *testing.T) {
 	if serving.short == 0 {
 		t.Errorf("no sample saw a decode pod restart for its image (%d samples)", serving.samples)
 	}
+	// One patch per pod, whatever the cache showed the reconciles in
+	// between, and no pod deleted.
+	counts, err := writes.Count()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range before {
+		if n := counts.WritesTo["patch pods "+name]; n != 1 {
+			t.Errorf("pod %s patched %d times by the operator, want once", name, n)
+		}
+	}
+	if n := counts.WritesBy["delete pods"]; n != 0 {
+		t.Errorf("the operator deleted %d pods on an image edit", n)
+	}
+	t.Logf("image edit in place: operator writes %v", counts.WritesBy)
 
 	// An env edit cannot be made in place: the decode pods are replaced,
 	// and an event names the field.

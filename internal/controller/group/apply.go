@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -36,6 +37,9 @@ type applied struct {
 	conflict   *apply.ConflictError
 	removed    []objectRef
 	recreated  bool
+	// patched are the pods updated in place, as the API server returned
+	// them (trimmed, see TrimPod).
+	patched []corev1.Pod
 }
 
 // apply carries out p for the group of obs, in order: discovery (nothing
@@ -58,7 +62,9 @@ func (r *Reconciler) apply(ctx context.Context, obs *observation, p *plan) appli
 	writeAll(w, p.budgets)
 	errs := []error{w.Err(), r.scaleDown(ctx, p.scales, LayoutFieldOwner)}
 	if w.Err() == nil {
-		errs = append(errs, r.patchPods(ctx, p.patches))
+		var err error
+		out.patched, err = r.patchPods(ctx, p.patches)
+		errs = append(errs, err)
 	}
 	out.conflict, _ = errors.AsType[*apply.ConflictError](w.Err())
 	if rc := p.recreation; rc != nil && rc.now() {
@@ -107,17 +113,30 @@ func (r *Reconciler) scaleDown(ctx context.Context, scales []scaleWrite, owner s
 }
 
 // patchPods updates pods in place, side by side, each only if it is still
-// the pod that was listed (the patch carries its UID).
-func (r *Reconciler) patchPods(ctx context.Context, patches []podPatch) error {
+// the pod that was listed (the patch carries its UID), and returns the
+// pods patched, as the API server returned them.
+func (r *Reconciler) patchPods(ctx context.Context, patches []podPatch) ([]corev1.Pod, error) {
 	errs := make([]error, len(patches))
+	done := make([]*corev1.Pod, len(patches))
 	apply.Parallel(16, len(patches), func(i int) {
 		pp := patches[i]
-		err := r.Client.Patch(ctx, pp.pod, client.RawPatch(types.StrategicMergePatchType, pp.body()), client.FieldOwner(InPlaceFieldOwner))
-		if client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
+		pod := pp.pod.DeepCopy()
+		err := r.Client.Patch(ctx, pod, client.RawPatch(types.StrategicMergePatchType, pp.body()), client.FieldOwner(InPlaceFieldOwner))
+		switch {
+		case err == nil:
+			trimmed, _ := TrimPod(pod)
+			done[i] = trimmed.(*corev1.Pod)
+		case client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err):
 			errs[i] = fmt.Errorf("updating pod %s in place: %w", pp.pod.Name, err)
 		}
 	})
-	return errors.Join(errs...)
+	var out []corev1.Pod
+	for _, p := range done {
+		if p != nil {
+			out = append(out, *p)
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // prune deletes children the spec no longer asks for; the garbage

@@ -68,6 +68,7 @@ func (r *Reconciler) observe(ctx context.Context, g *rbgsv1.RoleBasedGroup, now 
 	if err := r.readNamed(ctx, g, t, ch); err != nil {
 		return nil, err
 	}
+	ch.pods = r.patched.overlay(client.ObjectKeyFromObject(g).String(), ch.pods)
 	obs := &observation{g: g, t: t, ch: ch, now: now, gangs: gangAPI{watched: r.Gangs}, recreated: r.recreatedOf(g, ch.pods)}
 	if len(gangRoles(t)) > 0 {
 		obs.gangs.served = r.PodGroups.Served()

@@ -72,6 +72,9 @@ type Reconciler struct {
 	// recreated holds, per group, the UIDs of the pods its recreations
 	// deleted or emptied that the cache still shows (see recreatedOf).
 	recreated sync.Map
+	// patched holds the pods updated in place that the cache shows older
+	// than patched.
+	patched podWrites
 }
 
 // +kubebuilder:rbac:groups=openpatio.io,resources=rolebasedgroups,verbs=get;list;watch
@@ -109,6 +112,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !done.discovered && done.conflict == nil {
 		return ctrl.Result{}, done.err
 	}
+	r.patched.remember(req.String(), done.patched)
 	st := p.status
 	if done.recreated {
 		p.recreation.record(&st, now)
@@ -144,6 +148,7 @@ func (r *Reconciler) group(ctx context.Context, req ctrl.Request) (*rbgsv1.RoleB
 			r.delayTold.Delete(req.String())
 			r.fallbackTold.Delete(req.String())
 			r.recreated.Delete(req.String())
+			r.patched.forget(req.String())
 		}
 		return nil, client.IgnoreNotFound(err)
 	}

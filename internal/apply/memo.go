@@ -85,6 +85,16 @@ func (m *Memo) Remember(parent string, obj metav1.Object, intent string) {
 	c[obj.GetUID()] = &memoEntry{intent: intent, fingerprint: fingerprint(obj), seen: obj.GetResourceVersion()}
 }
 
+// Forget drops the entry of parent's child uid (a child deleted).
+func (m *Memo) Forget(parent string, uid types.UID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.children[parent], uid)
+	if len(m.children[parent]) == 0 {
+		delete(m.children, parent)
+	}
+}
+
 // Retain drops the entries of parent's children not in keep (deleted
 // children), or every entry of parent when keep is empty.
 func (m *Memo) Retain(parent string, keep map[types.UID]bool) {

@@ -96,7 +96,7 @@ func desiredGroup(s *rbgsv1.RoleBasedGroupSet, index int32, rev string, spec rbg
 				rbgsv1.LabelGroupIndex:    strconv.Itoa(int(index)),
 				rbgsv1.LabelGroupRevision: rev,
 			},
-			OwnerReferences: []metav1.OwnerReference{owner.Ref(s, "RoleBasedGroupSet")},
+			OwnerReferences: []metav1.OwnerReference{owner.Ref(s, setKind)},
 		},
 		Spec: spec,
 	}

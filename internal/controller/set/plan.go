@@ -95,50 +95,65 @@ type setPlan struct {
 // nothing moves. The next groups go when moved ones report Running, which
 // wakes the set through its watch on groups.
 func planSet(r rollout, groups []groupState) setPlan {
-	byIndex := make(map[int32]groupState, len(groups))
+	f := newFleet()
 	for _, g := range groups {
-		byIndex[g.index] = g
+		f.put(g.index, &member{state: g})
 	}
-	p := setPlan{surge: surgeOf(r, byIndex)}
+	return f.plan(r)
+}
+
+// plan is planSet for the groups of f, reading only the groups it moves,
+// creates or deletes, and the surge groups.
+func (f *fleet) plan(r rollout) setPlan {
+	f.setView(viewOf(r))
+	p := setPlan{surge: f.surge(r)}
 	members := r.replicas + p.surge
-	for i := range members {
-		if _, ok := byIndex[i]; !ok {
-			p.create = append(p.create, i)
+	if f.presentBelow(r, members) < members {
+		for i := range members {
+			if !f.present.has(i) {
+				p.create = append(p.create, i)
+			}
 		}
 	}
-	for _, g := range groups {
-		if g.index >= members {
-			p.delete = append(p.delete, g.index)
-		}
-	}
-	slices.Sort(p.delete)
+	f.present.ascend(members, func(i int32) bool {
+		p.delete = append(p.delete, i)
+		return true
+	})
 	if r.paused {
 		return p
 	}
-	p.update = moves(r, byIndex, members)
+	p.update = f.moves(r, members)
 	return p
 }
 
-// surgeOf is how many surge groups the set runs: none once every group
+// presentBelow counts the groups below members (replicas and the surge
+// groups above them).
+func (f *fleet) presentBelow(r rollout, members int32) int32 {
+	n := f.below.present
+	for i := r.replicas; i < members; i++ {
+		if f.present.has(i) {
+			n++
+		}
+	}
+	return n
+}
+
+// surge is how many surge groups the set runs: none once every group
 // from the partition up serves at the update revision; else maxSurge, no
 // more than the groups still to serve at it, and no fewer than the surge
 // groups that exist (they stay until the rollout is done). While paused,
 // no surge group is added.
-func surgeOf(r rollout, groups map[int32]groupState) int32 {
+func (f *fleet) surge(r rollout) int32 {
 	remaining := int32(0)
-	for i := r.partition; i < r.replicas; i++ {
-		if g, ok := groups[i]; !ok || g.outdated(r.updateRevision) || !g.ready {
-			remaining++
-		}
+	if r.partition < r.replicas {
+		// Those absent, and those outdated or not available.
+		remaining = r.replicas - r.partition - f.below.tail + f.below.remaining
 	}
 	if remaining == 0 || r.maxSurge == 0 {
 		return 0
 	}
 	existing := int32(0)
-	for existing < r.maxSurge {
-		if _, ok := groups[r.replicas+existing]; !ok {
-			break
-		}
+	for existing < r.maxSurge && f.present.has(r.replicas+existing) {
 		existing++
 	}
 	if r.paused {
@@ -149,24 +164,23 @@ func surgeOf(r rollout, groups map[int32]groupState) int32 {
 
 // moves lists the member groups (indices below members) to move to the
 // update revision now, highest index first.
-func moves(r rollout, groups map[int32]groupState, members int32) []int32 {
-	available := int32(0)
+func (f *fleet) moves(r rollout, members int32) []int32 {
+	available := f.below.ready
 	surgeServing := true
 	var costless, serving []int32
-	for i := range members {
-		g, ok := groups[i]
-		if !ok {
-			if i >= r.replicas {
-				surgeServing = false
-			}
+	for i := r.replicas; i < members; i++ {
+		m := f.members[i]
+		if m == nil {
+			surgeServing = false
 			continue
 		}
+		g := m.state
 		if g.ready {
 			available++
-		} else if i >= r.replicas {
+		} else {
 			surgeServing = false
 		}
-		if !g.outdated(r.updateRevision) || (i < r.partition) {
+		if !g.outdated(r.updateRevision) || i < r.partition {
 			continue
 		}
 		switch {
@@ -176,17 +190,31 @@ func moves(r rollout, groups map[int32]groupState, members int32) []int32 {
 			serving = append(serving, i)
 		}
 	}
-	highestFirst := func(a, b int32) int { return cmp.Compare(b, a) }
-	slices.SortFunc(serving, highestFirst)
+	costless = append(costless, f.waitingCostless.list(r.replicas)...)
 	budget := max(available-(r.replicas-r.maxUnavailable), 0)
 	out := costless
-	for _, i := range serving {
+	take := func(i int32) bool {
 		if budget == 0 || (i < r.replicas && !surgeServing) {
-			break
+			return false
 		}
 		out = append(out, i)
 		budget--
+		return true
+	}
+	// Surge groups are above every other: highest first.
+	slices.SortFunc(serving, highestFirst)
+	done := false
+	for _, i := range serving {
+		if !take(i) {
+			done = true
+			break
+		}
+	}
+	if !done {
+		f.waitingReady.descend(r.replicas, take)
 	}
 	slices.SortFunc(out, highestFirst)
 	return out
 }
+
+func highestFirst(a, b int32) int { return cmp.Compare(b, a) }

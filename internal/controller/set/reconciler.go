@@ -32,7 +32,6 @@ import (
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/apply"
 	"github.com/openpatio/rbgs/internal/metrics"
-	"github.com/openpatio/rbgs/internal/owner"
 	"github.com/openpatio/rbgs/internal/status"
 	"github.com/openpatio/rbgs/internal/validation"
 )
@@ -55,6 +54,9 @@ type Reconciler struct {
 	StatusInterval time.Duration
 	// Metrics, if set, records the set's phase and rollout progress.
 	Metrics *metrics.Metrics
+
+	// fleets keep each set's groups and their counts (see fleet.go).
+	fleets fleets
 }
 
 // writeParallelism bounds the group writes of one reconcile in flight.
@@ -82,25 +84,51 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	rev := revision(obs.s)
-	ro := rolloutOf(obs.s, rev)
-	current := currentRevision(s.Status.CurrentRevision, obs.groups, ro.replicas, rev)
-	states := make([]groupState, 0, len(obs.groups))
-	for i, g := range obs.groups {
-		states = append(states, stateOf(i, g))
-	}
-	moves := planSet(ro, states)
+	var (
+		moves  setPlan
+		ro     rollout
+		writes []groupWrite
+		doomed []*rbgsv1.RoleBasedGroup
+		intent string
+		st     rbgsv1.RoleBasedGroupSetStatus
+	)
+	// The plan and the status come from the fleet's counts (see fleet.go)
+	// under its lock; the writes go out after.
+	r.fleets.with(s.UID, func(f *fleet) {
+		ro = rolloutOf(obs.s, revision(obs.s))
+		current := f.currentRevision(s.Status.CurrentRevision, viewOf(ro))
+		moves = f.plan(ro)
+		writes, intent = planWrites(obs.s, f, moves, ro, current)
+		for _, i := range moves.delete {
+			doomed = append(doomed, f.group(i))
+		}
+		// The status describes what the cache showed before this
+		// reconcile's writes; the writes come back through the watch and
+		// update it.
+		st = f.status(obs.s, ro, moves.surge, current, now)
+	})
 
-	r.Memo.Retain(key, groupUIDs(obs.groups))
 	w := apply.NewWriter(ctx, r.Client, r.Reader, r.Scheme, r.Memo, key, "")
-	writes := planWrites(obs, moves, ro, current)
+	wrote := make([]bool, len(writes))
 	// Groups are independent: write them side by side.
-	apply.Parallel(writeParallelism, len(writes), func(j int) { w.WriteFor(writes[j].intent, writes[j].live, writes[j].build) })
-	deleteErr := r.deleteGroups(ctx, obs.groups, moves.delete)
+	apply.Parallel(writeParallelism, len(writes), func(j int) {
+		wrote[j] = w.WriteFor(writes[j].intent, writes[j].live, writes[j].build)
+	})
+	deleteErr := r.deleteGroups(ctx, doomed)
+	r.fleets.with(s.UID, func(f *fleet) {
+		for j := range writes {
+			if wrote[j] {
+				f.written.add(writes[j].index)
+			}
+		}
+		// A failed write is made again by a reconcile that compares every
+		// group.
+		f.intent = intent
+		if w.Err() != nil {
+			f.intent = ""
+		}
+	})
 
-	// The status describes what the cache showed before this reconcile's
-	// writes; the writes come back through the watch and update it.
-	st := computeStatus(obs.s, obs.groups, ro, moves.surge, current, now)
 	if c, ok := errors.AsType[*apply.ConflictError](w.Err()); ok {
 		// A group could not be created: an object the set does not control
 		// holds its name. Retried with backoff until the name is free.
@@ -132,12 +160,12 @@ func (r *Reconciler) set(ctx context.Context, req ctrl.Request) (*rbgsv1.RoleBas
 	return &s, nil
 }
 
-// deleteGroups deletes the groups at indices, each only if it is still the
-// group that was observed.
-func (r *Reconciler) deleteGroups(ctx context.Context, groups map[int32]*rbgsv1.RoleBasedGroup, indices []int32) error {
-	errs := make([]error, len(indices))
-	apply.Parallel(writeParallelism, len(indices), func(j int) {
-		g := groups[indices[j]]
+// deleteGroups deletes groups, each only if it is still the group that
+// was observed.
+func (r *Reconciler) deleteGroups(ctx context.Context, groups []*rbgsv1.RoleBasedGroup) error {
+	errs := make([]error, len(groups))
+	apply.Parallel(writeParallelism, len(groups), func(j int) {
+		g := groups[j]
 		uid := g.UID
 		err := r.Client.Delete(ctx, g, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &uid})
 		if client.IgnoreNotFound(err) != nil {
@@ -201,14 +229,6 @@ func significantChange(prev, next rbgsv1.RoleBasedGroupSetStatus) bool {
 		prev.Replicas != next.Replicas || prev.Selector != next.Selector || prev.UpdateRevision != next.UpdateRevision
 }
 
-func groupUIDs(groups map[int32]*rbgsv1.RoleBasedGroup) map[types.UID]bool {
-	out := make(map[types.UID]bool, len(groups))
-	for _, g := range groups {
-		out[g.UID] = true
-	}
-	return out
-}
-
 // indices lists group indices for an event, in ranges ("0-99, 120"), at
 // most maxRanges of them: an event message holds at most 1,024 characters,
 // and a set may create thousands of groups at once.
@@ -246,16 +266,15 @@ func scaledSet(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: rs.Namespace, Name: rs.Spec.TargetRef.Name}}}
 }
 
-// SetupWithManager registers the reconciler, its owner index and watches:
-// the set wakes on its own spec changes, on any change of its groups,
-// their status included, and on changes of the RoleScalers of its roles.
-func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, workers int) error {
-	if err := owner.AddIndex(ctx, mgr, &rbgsv1.RoleBasedGroup{}); err != nil {
-		return err
-	}
+// SetupWithManager registers the reconciler and its watches: the set wakes
+// on its own spec changes, on any change of its groups, their status
+// included, and on changes of the RoleScalers of its roles.
+func (r *Reconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager, workers int) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&rbgsv1.RoleBasedGroupSet{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Owns(&rbgsv1.RoleBasedGroup{}).
+		// Each change of a group reaches its set's fleet before it wakes
+		// the set (see groupEvents).
+		Watches(&rbgsv1.RoleBasedGroup{}, r.groupEvents()).
 		// A RoleScaler's count is the set's to pass to its groups.
 		Watches(&rbgsv1.RoleScaler{}, handler.EnqueueRequestsFromMapFunc(scaledSet),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).

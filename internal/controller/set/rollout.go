@@ -1,10 +1,7 @@
 package set
 
 import (
-	"cmp"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
@@ -44,26 +41,10 @@ func stateOf(i int32, g *rbgsv1.RoleBasedGroup) groupState {
 	}
 }
 
-// currentRevision is the revision the groups not updated yet run: the one
-// the set reported before, while some group still runs it (a second edit
-// during a rollout does not change it), else the one most outdated groups
-// run (ties to the smaller hash), else the update revision.
+// currentRevision is the revision the groups below replicas that are not
+// at updateRev run (see fleet.currentRevision).
 func currentRevision(prev string, groups map[int32]*rbgsv1.RoleBasedGroup, replicas int32, updateRev string) string {
-	outdated := map[string]int{}
-	for i, g := range groups {
-		if rev := g.Labels[rbgsv1.LabelGroupRevision]; i < replicas && rev != updateRev {
-			outdated[rev]++
-		}
-	}
-	if len(outdated) == 0 {
-		return updateRev
-	}
-	if outdated[prev] > 0 {
-		return prev
-	}
-	revs := slices.Collect(maps.Keys(outdated))
-	slices.SortFunc(revs, func(a, b string) int { return cmp.Or(cmp.Compare(outdated[b], outdated[a]), cmp.Compare(a, b)) })
-	return revs[0]
+	return fleetOf(groups).currentRevision(prev, view{replicas: replicas, updateRevision: updateRev})
 }
 
 // progress counts where a rollout stands, for the set's conditions.
@@ -73,38 +54,16 @@ type progress struct {
 	// not Running at it yet.
 	moving int32
 	// waiting: outdated groups from the partition up.
-	waiting []int32
+	waiting *indexSet
 	// held: outdated groups below the partition.
-	held []int32
+	held *indexSet
 	// surge is the number of surge groups the set runs.
 	surge int32
 }
 
-// progressOf counts the groups of a set with rollout r.
-func progressOf(r rollout, groups map[int32]*rbgsv1.RoleBasedGroup) progress {
-	var p progress
-	for i, g := range groups {
-		if i >= r.replicas {
-			continue
-		}
-		switch {
-		case g.Labels[rbgsv1.LabelGroupRevision] == r.updateRevision:
-			p.updated++
-			if s := stateOf(i, g); s.started && s.moving && !s.ready {
-				p.moving++
-			}
-		case i < r.partition:
-			p.held = append(p.held, i)
-		default:
-			p.waiting = append(p.waiting, i)
-		}
-	}
-	return p
-}
-
 // active reports whether the operator is moving groups: some wait for
 // their turn and the rollout is not paused.
-func (p progress) active(r rollout) bool { return len(p.waiting) > 0 && !r.paused }
+func (p progress) active(r rollout) bool { return p.waiting.len() > 0 && !r.paused }
 
 // rolling reports whether groups are being moved, or wait to be, or surge
 // groups run.
@@ -114,11 +73,11 @@ func (p progress) rolling(r rollout) bool { return p.active(r) || p.moving > 0 |
 // rollout gives, or "" when every group runs the update revision.
 func (p progress) reason(r rollout) string {
 	switch {
-	case len(p.waiting) > 0 && r.paused:
+	case p.waiting.len() > 0 && r.paused:
 		return rbgsv1.ReasonRolloutPaused
 	case p.rolling(r):
 		return rbgsv1.ReasonRollingOut
-	case len(p.held) > 0:
+	case p.held.len() > 0:
 		return rbgsv1.ReasonRolloutPartitioned
 	}
 	return ""
@@ -138,15 +97,15 @@ func (p progress) message(r rollout, current string) string {
 		fmt.Fprintf(&b, ", %d surge groups", p.surge)
 	}
 	switch {
-	case len(p.waiting) > 0 && r.paused:
-		fmt.Fprintf(&b, "; rollout paused: groups %s wait (set rolloutStrategy.paused to false to continue)", indices(p.waiting))
-	case len(p.waiting) > 0 && r.maxSurge > 0:
-		fmt.Fprintf(&b, "; groups %s wait their turn (maxUnavailable %d, maxSurge %d)", indices(p.waiting), r.maxUnavailable, r.maxSurge)
-	case len(p.waiting) > 0:
-		fmt.Fprintf(&b, "; groups %s wait their turn (maxUnavailable %d)", indices(p.waiting), r.maxUnavailable)
+	case p.waiting.len() > 0 && r.paused:
+		fmt.Fprintf(&b, "; rollout paused: groups %s wait (set rolloutStrategy.paused to false to continue)", p.waiting.String())
+	case p.waiting.len() > 0 && r.maxSurge > 0:
+		fmt.Fprintf(&b, "; groups %s wait their turn (maxUnavailable %d, maxSurge %d)", p.waiting.String(), r.maxUnavailable, r.maxSurge)
+	case p.waiting.len() > 0:
+		fmt.Fprintf(&b, "; groups %s wait their turn (maxUnavailable %d)", p.waiting.String(), r.maxUnavailable)
 	}
-	if len(p.held) > 0 {
-		fmt.Fprintf(&b, "; groups %s below partition %d keep revision %s", indices(p.held), r.partition, current)
+	if p.held.len() > 0 {
+		fmt.Fprintf(&b, "; groups %s below partition %d keep revision %s", p.held.String(), r.partition, current)
 	}
 	return b.String()
 }

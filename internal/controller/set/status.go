@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strconv"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -64,52 +63,32 @@ func groupPhase(g *rbgsv1.RoleBasedGroup) rbgsv1.GroupPhase {
 // index), under rollout r from revision current, with surge groups above
 // replicas.
 func computeStatus(s *rbgsv1.RoleBasedGroupSet, groups map[int32]*rbgsv1.RoleBasedGroup, r rollout, surge int32, current string, now metav1.Time) rbgsv1.RoleBasedGroupSetStatus {
+	return fleetOf(groups).status(s, r, surge, current, now)
+}
+
+// status summarises the set s from the counts of its groups f keeps,
+// under rollout r from revision current, with surge groups above
+// replicas: no pass over the groups.
+func (f *fleet) status(s *rbgsv1.RoleBasedGroupSet, r rollout, surge int32, current string, now metav1.Time) rbgsv1.RoleBasedGroupSetStatus {
+	f.setView(viewOf(r))
 	st := rbgsv1.RoleBasedGroupSetStatus{
 		ObservedGeneration: s.Generation,
-		Replicas:           int32(len(groups)),
+		Replicas:           int32(len(f.members)),
 		UpdateRevision:     r.updateRevision,
 		CurrentRevision:    current,
 		Selector:           labels.SelectorFromSet(labels.Set{rbgsv1.LabelSetName: s.Name}).String(),
 		Conditions:         slices.Clone(s.Status.Conditions),
+		GroupCounts:        f.phases,
+		ReadyGroups:        f.below.ready,
+		UpdatedGroups:      f.below.updated,
 	}
-	st.Groups, st.GroupsOmitted = tallyGroups(&st, groups, r, surge)
-	p := progressOf(r, groups)
-	p.surge = surge
-	st.UpdatedGroups = p.updated
+	st.Groups, st.GroupsOmitted = f.groupList(r, surge)
+	p := progress{updated: f.below.updated, moving: f.below.moving, waiting: &f.waiting, held: &f.held, surge: surge}
 	ready, progressing := setConditions(&st, r, p, current, now)
 	ready.ObservedGeneration, progressing.ObservedGeneration = s.Generation, s.Generation
 	apimeta.SetStatusCondition(&st.Conditions, ready)
 	apimeta.SetStatusCondition(&st.Conditions, progressing)
 	return st
-}
-
-// tallyGroups counts the groups by phase and the ready ones into st, and
-// returns the bounded list of groups (see boundGroups).
-func tallyGroups(st *rbgsv1.RoleBasedGroupSetStatus, groups map[int32]*rbgsv1.RoleBasedGroup, r rollout, surge int32) ([]rbgsv1.GroupStatus, int32) {
-	entries := make([]rbgsv1.GroupStatus, 0, len(groups))
-	for i, g := range groups {
-		phase := groupPhase(g)
-		switch phase {
-		case rbgsv1.PhasePending:
-			st.GroupCounts.Pending++
-		case rbgsv1.PhaseProgressing:
-			st.GroupCounts.Progressing++
-		case rbgsv1.PhaseRunning:
-			st.GroupCounts.Running++
-		case rbgsv1.PhaseDegraded:
-			st.GroupCounts.Degraded++
-		case rbgsv1.PhaseFailed:
-			st.GroupCounts.Failed++
-		}
-		if i < r.replicas && available(g) {
-			st.ReadyGroups++
-		}
-		entries = append(entries, rbgsv1.GroupStatus{
-			GroupID: strconv.Itoa(int(i)), Name: g.Name, Phase: phase, Updated: g.Labels[rbgsv1.LabelGroupRevision] == r.updateRevision,
-			Surge: i >= r.replicas && i < r.replicas+surge, Roles: roleStatuses(g.Status.Roles),
-		})
-	}
-	return boundGroups(entries, rbgsv1.MaxGroupStatuses)
 }
 
 // setConditions are the Ready and Progressing conditions of the set whose
@@ -140,7 +119,7 @@ func setConditions(st *rbgsv1.RoleBasedGroupSetStatus, r rollout, p progress, cu
 	default:
 		reason := ReasonGroupsNotReady
 		switch {
-		case rolling, r.paused && len(p.waiting) > 0:
+		case rolling, r.paused && p.waiting.len() > 0:
 			reason = p.reason(r)
 		case scaling:
 			reason = ReasonScaling
@@ -172,32 +151,4 @@ func roleStatuses(roles []rbgsv1.RoleStatus) []rbgsv1.RoleStatus {
 		out[i].RecreateSince = nil
 	}
 	return out
-}
-
-// boundGroups keeps at most limit entries, in index order: every group that
-// is not Running comes before Running ones, since those are the ones a
-// person looks for. It returns the kept entries and how many it left out.
-func boundGroups(entries []rbgsv1.GroupStatus, limit int) ([]rbgsv1.GroupStatus, int32) {
-	byIndex := func(a, b rbgsv1.GroupStatus) int {
-		ai, _ := strconv.Atoi(a.GroupID)
-		bi, _ := strconv.Atoi(b.GroupID)
-		return cmp.Compare(ai, bi)
-	}
-	if len(entries) <= limit {
-		slices.SortFunc(entries, byIndex)
-		return entries, 0
-	}
-	slices.SortFunc(entries, func(a, b rbgsv1.GroupStatus) int {
-		aRun, bRun := a.Phase == rbgsv1.PhaseRunning, b.Phase == rbgsv1.PhaseRunning
-		if aRun != bRun {
-			if aRun {
-				return 1
-			}
-			return -1
-		}
-		return byIndex(a, b)
-	})
-	kept := entries[:limit]
-	slices.SortFunc(kept, byIndex)
-	return kept, int32(len(entries) - limit)
 }

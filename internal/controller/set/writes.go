@@ -2,7 +2,6 @@ package set
 
 import (
 	"fmt"
-	"slices"
 	"sync"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -10,32 +9,40 @@ import (
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 )
 
-// groupWrite is one group to write: live from the cache (nil when
-// absent), intent what its desired state depends on (see apply.Memo),
-// build that state, called only when needed.
+// groupWrite is one group to write: the group at index, live from the
+// cache (nil when absent), intent what its desired state depends on (see
+// apply.Memo), build that state, called only when needed.
 type groupWrite struct {
+	index  int32
 	intent string
 	live   client.Object
 	build  func() client.Object
 }
 
-// planWrites plans the writes of the groups of obs that moves (see
-// planSet) creates or keeps, surge groups included, at the update
-// revision of ro while current is the revision of the groups not updated
-// yet. A group at the update revision, or moved to it now, gets the set's
-// template; one the rollout has not reached keeps its roles and templates
-// and takes the set's counts (see scaledSpec); a group created where the
-// rollout does not reach (below the partition, or while paused) runs the
-// current revision, with the roles of a group that runs it.
-func planWrites(obs *observation, moves setPlan, ro rollout, current string) []groupWrite {
-	s := obs.s
+// planWrites plans the writes of the groups of f that moves (see planSet)
+// creates or keeps, surge groups included, at the update revision of ro
+// while current is the revision of the groups not updated yet. A group at
+// the update revision, or moved to it now, gets the set's template; one
+// the rollout has not reached keeps its roles and templates and takes the
+// set's counts (see scaledSpec); a group created where the rollout does
+// not reach (below the partition, or while paused) runs the current
+// revision, with the roles of a group that runs it.
+//
+// It returns the writes and what they are for (intent): while f was last
+// written for the same intent, only the groups created, moved and dirty
+// (changed by someone since) are compared, not every group. It takes the
+// dirty groups from f.
+func planWrites(s *rbgsv1.RoleBasedGroupSet, f *fleet, moves setPlan, ro rollout, current string) ([]groupWrite, string) {
 	counts := replicaCounts(s)
 	updated := sync.OnceValue(func() rbgsv1.RoleBasedGroupSpec { return updatedSpec(s) })
 	updatedIntent := fmt.Sprintf("%s/%d/%s/%v", s.UID, s.Generation, ro.updateRevision, counts)
-	var currentGroup *rbgsv1.RoleBasedGroup
-	if current != ro.updateRevision {
-		currentGroup = lowestAt(obs.groups, current)
-	}
+	currentGroup := sync.OnceValue(func() *rbgsv1.RoleBasedGroup {
+		if current == ro.updateRevision {
+			return nil
+		}
+		return f.lowestAt(current)
+	})
+	members, moving := ro.replicas+moves.surge, indicesOf(moves.update)
 	var out []groupWrite
 	add := func(i int32, live *rbgsv1.RoleBasedGroup) {
 		// base is the group whose roles and templates a group not moved
@@ -43,10 +50,10 @@ func planWrites(obs *observation, moves setPlan, ro rollout, current string) []g
 		// update revision.
 		base := live
 		if live == nil && i < ro.replicas && (ro.paused || i < ro.partition) {
-			base = currentGroup
+			base = currentGroup()
 		}
-		w := groupWrite{live: live}
-		if base == nil || base.Labels[rbgsv1.LabelGroupRevision] == ro.updateRevision || slices.Contains(moves.update, i) {
+		w := groupWrite{index: i, live: live}
+		if base == nil || base.Labels[rbgsv1.LabelGroupRevision] == ro.updateRevision || moving.has(i) {
 			w.intent, w.build = updatedIntent, func() client.Object { return desiredGroup(s, i, ro.updateRevision, updated()) }
 		} else {
 			old := base.Labels[rbgsv1.LabelGroupRevision]
@@ -62,12 +69,25 @@ func planWrites(obs *observation, moves setPlan, ro rollout, current string) []g
 	for _, i := range moves.create {
 		add(i, nil)
 	}
-	for i, g := range obs.groups {
-		if i < ro.replicas+moves.surge {
-			add(i, g)
+	intent := updatedIntent + "/" + current
+	candidates := &f.present
+	if f.intent == intent {
+		candidates = &f.dirty
+		for _, i := range moves.update {
+			candidates.add(i)
 		}
 	}
-	return out
+	candidates.ascend(0, func(i int32) bool {
+		if i >= members {
+			return false
+		}
+		if g := f.group(i); g != nil {
+			add(i, g)
+		}
+		return true
+	})
+	f.dirty = indexSet{}
+	return out, intent
 }
 
 // replicaCounts lists the replicas of the roles of s's template, which

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,11 +27,17 @@ import (
 )
 
 const (
-	setName  = "bench"
-	imageV2  = "registry.example.com/llm-server:v2"
-	imageV3  = "registry.example.com/llm-server:v3"
-	podsEach = 4 // prefill 2 + decode 2
-	workers  = 64
+	setName = "bench"
+	imageV2 = "registry.example.com/llm-server:v2"
+	imageV3 = "registry.example.com/llm-server:v3"
+	workers = 64
+)
+
+// The shape of every group, which -instance-size sets once at the start:
+// prefill 2 and decode 2 instances of instanceSize pods each.
+var (
+	instanceSize int32 = 1
+	podsEach           = 4 * int(instanceSize)
 )
 
 type bench struct {
@@ -47,7 +54,9 @@ type bench struct {
 	orderedNS string
 	decode    map[string][]client.Object
 	started   map[string]bool
-	work      chan []client.Object
+	// readyPrefill: of groups of instances, the prefill StatefulSets Ready.
+	readyPrefill map[string]map[string]bool
+	work         chan []client.Object
 }
 
 // phase is one measured step.
@@ -64,6 +73,12 @@ type operatorPhase struct {
 type sizeResult struct {
 	Groups int `json:"groups"`
 	Pods   int `json:"pods"`
+	// InstanceSize is the pods of each instance (1 when absent).
+	InstanceSize int32 `json:"instanceSize,omitempty"`
+	// Variant names the operator's flags (OperatorArgs) when a size runs
+	// more than one operator after the same floors.
+	Variant      string   `json:"variant,omitempty"`
+	OperatorArgs []string `json:"operatorArgs,omitempty"`
 
 	// Stages average, per group: start to prefill created, prefill created
 	// to Ready, prefill Ready to decode created, decode created to Ready.
@@ -130,7 +145,27 @@ func seconds(d time.Duration) float64 { return float64(d.Milliseconds()) / 1000 
 
 // template is the set every size runs: the seed example.
 func template(ns string, n int) *rbgsv1.RoleBasedGroupSet {
-	return wrappers.MakeSet(setName, ns).Replicas(int32(n)).Role("prefill", 2).Role("decode", 2, "prefill").Obj()
+	s := wrappers.MakeSet(setName, ns).Replicas(int32(n)).Role("prefill", 2).Role("decode", 2, "prefill").Obj()
+	if instanceSize > 1 {
+		for i := range s.Spec.GroupTemplate.Roles {
+			s.Spec.GroupTemplate.Roles[i].Size = new(instanceSize)
+		}
+	}
+	return s
+}
+
+// objectsEach counts the objects of one group: the group and what the
+// operator makes for it.
+func objectsEach() int {
+	first, decode := floorObjects("ns", 0, 1)
+	n := 1
+	for _, objs := range first {
+		n += len(objs)
+	}
+	for _, objs := range decode {
+		n += len(objs)
+	}
+	return n
 }
 
 // setGroup is group i of set s as the operator names and labels it, without
@@ -237,9 +272,15 @@ func (b *bench) deleteAll(ctx context.Context, ns string) (time.Duration, error)
 }
 
 // statefulSetReady starts the decode role of a group of the ordered floor
-// once its prefill StatefulSet is Ready.
+// once its prefill is Ready: its StatefulSet, or every StatefulSet of its
+// instances.
 func (b *bench) statefulSetReady(s *appsv1.StatefulSet) {
 	g, ok := strings.CutSuffix(s.Name, "-prefill")
+	if instanceSize > 1 {
+		i := strings.LastIndex(s.Name, "-prefill-")
+		ok = i > 0
+		g = s.Name[:max(i, 0)]
+	}
 	if !ok {
 		return
 	}
@@ -247,6 +288,15 @@ func (b *bench) statefulSetReady(s *appsv1.StatefulSet) {
 	defer b.mu.Unlock()
 	if s.Namespace != b.orderedNS || b.started[g] || b.decode[g] == nil {
 		return
+	}
+	if instanceSize > 1 {
+		if b.readyPrefill[g] == nil {
+			b.readyPrefill[g] = map[string]bool{}
+		}
+		b.readyPrefill[g][s.Name] = true
+		if len(b.readyPrefill[g]) < 2 {
+			return
+		}
 	}
 	b.started[g] = true
 	objs := b.decode[g]
@@ -260,6 +310,7 @@ func (b *bench) ordered(ctx context.Context, ns string, from, to int) (time.Dura
 	first, decode := floorObjects(ns, from, to)
 	b.mu.Lock()
 	b.orderedNS, b.decode, b.started, b.work = ns, decode, map[string]bool{}, make(chan []client.Object)
+	b.readyPrefill = map[string]map[string]bool{}
 	work := b.work
 	b.mu.Unlock()
 	start := time.Now()
@@ -292,14 +343,40 @@ func (b *bench) ordered(ctx context.Context, ns string, from, to int) (time.Dura
 	return time.Since(start), err
 }
 
-func (b *bench) size(ctx context.Context, n int) (sizeResult, error) {
-	r := sizeResult{Groups: n, Pods: podsEach * n}
+// size measures n groups: the floors, then each variant of the operator.
+func (b *bench) size(ctx context.Context, n int) ([]sizeResult, error) {
+	r := sizeResult{Groups: n, Pods: podsEach * n, InstanceSize: instanceSize}
+	if b.floor {
+		if err := b.floors(ctx, n, &r); err != nil {
+			return nil, err
+		}
+	}
+	var out []sizeResult
+	for _, v := range b.variants {
+		rv := r
+		rv.Variant, rv.OperatorArgs = v.name, v.args
+		if v.name != "" {
+			logf("--- operator %s: %s", v.name, strings.Join(v.args, " "))
+		}
+		err := b.operatorRun(ctx, n, v, &rv)
+		out = append(out, rv)
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// floors measures the floors of n groups into r: all at once, in
+// dependency order, then the ordered floor's scale-up, rollout and
+// deletion.
+func (b *bench) floors(ctx context.Context, n int, r *sizeResult) error {
 	up := n + n/2
 
 	// Floor, all at once.
 	ns := fmt.Sprintf("floor-all-%d", n)
 	if err := b.namespace(ctx, ns); err != nil {
-		return r, err
+		return err
 	}
 	first, decode := floorObjects(ns, 0, n)
 	for g, objs := range decode {
@@ -307,67 +384,67 @@ func (b *bench) size(ctx context.Context, n int) (sizeResult, error) {
 	}
 	start := time.Now()
 	if err := b.create(ctx, first); err != nil {
-		return r, err
+		return err
 	}
 	if _, err := waitFor("floor all at once", b.timeout, func() bool { return b.track.readyPods(ns, "") == n*podsEach }); err != nil {
-		return r, err
+		return err
 	}
 	r.FloorAllAtOnce.Seconds = seconds(time.Since(start))
 	var err error
 	if r.FloorAllAtOnceServer, err = b.serverFloor(ctx, ns, n*podsEach); err != nil {
-		return r, err
+		return err
 	}
 	logf("floor, all at once: %.1f s (server clock %.0f s)", r.FloorAllAtOnce.Seconds, r.FloorAllAtOnceServer)
 	if _, err := b.deleteAll(ctx, ns); err != nil {
-		return r, err
+		return err
 	}
 
 	// Floor, in dependency order; then scale-up, rollout and deletion.
 	ns = fmt.Sprintf("floor-ordered-%d", n)
 	if err := b.namespace(ctx, ns); err != nil {
-		return r, err
+		return err
 	}
 	orderedStart := time.Now()
 	cpu := controlPlaneCPU(b.clusterDir)
 	counters, err := readAPICounters(ctx, b.api)
 	if err != nil {
-		return r, err
+		return err
 	}
 	profiled := b.prof.start(ctx, ns, false)
 	d, err := b.ordered(ctx, ns, 0, n)
 	if err != nil {
-		return r, err
+		return err
 	}
 	r.FloorOrdered.Seconds = seconds(d)
 	r.FloorControlPlaneCPU = cpuSince(b.clusterDir, cpu)
 	if r.FloorOrderedServer, err = b.serverFloor(ctx, ns, n*podsEach); err != nil {
-		return r, err
+		return err
 	}
 	if r.FloorAPICounters, err = b.countersSince(ctx, counters); err != nil {
-		return r, err
+		return err
 	}
 	profiled()
 	r.FloorStages = b.track.stages(ns, orderedStart)
 	logf("floor, ordered: %.1f s (server clock %.0f s)", r.FloorOrdered.Seconds, r.FloorOrderedServer)
 	if d, err = b.ordered(ctx, ns, n, up); err != nil {
-		return r, err
+		return err
 	}
 	r.FloorScaleUp.Seconds = seconds(d)
 	logf("floor, scale-up to %d groups: %.1f s", up, r.FloorScaleUp.Seconds)
 	if b.rollout {
 		if d, err = b.floorRollout(ctx, ns, up); err != nil {
-			return r, err
+			return err
 		}
 		r.FloorRollout.Seconds = seconds(d)
 		logf("floor, image change of every StatefulSet: %.1f s", r.FloorRollout.Seconds)
 	}
 	if d, err = b.deleteAll(ctx, ns); err != nil {
-		return r, err
+		return err
 	}
 	r.FloorDeletion.Seconds = seconds(d)
 	logf("floor, deletion: %.1f s", r.FloorDeletion.Seconds)
 
-	return r, b.operatorRun(ctx, n, &r)
+	return nil
 }
 
 // floorRollout changes the image of every StatefulSet of ns at once.
@@ -434,14 +511,18 @@ func (b *bench) waitSetReady(ctx context.Context, ns string, groups int32) (time
 	}
 }
 
-func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
-	ns := fmt.Sprintf("operator-%d", n)
+func (b *bench) operatorRun(ctx context.Context, n int, v variant, r *sizeResult) error {
+	name := strconv.Itoa(n)
+	if v.name != "" {
+		name += "-" + v.name
+	}
+	ns := "operator-" + name
 	up := n + n/2
 	if err := b.namespace(ctx, ns); err != nil {
 		return err
 	}
-	logPath := filepath.Join(b.logDir, fmt.Sprintf("bench-operator-%d.log", n))
-	op, err := startOperator(b.manager, b.operatorKubeconfig, logPath, b.prof.operatorArgs()...)
+	logPath := filepath.Join(b.logDir, "bench-operator-"+name+".log")
+	op, err := startOperator(b.manager, b.operatorKubeconfig, logPath, append(b.prof.operatorArgs(), v.args...)...)
 	if err != nil {
 		return err
 	}
@@ -498,7 +579,7 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 	if r.PodsReady.Counts, err = b.audit.Count(); err != nil {
 		return err
 	}
-	r.Objects = 1 + 7*n
+	r.Objects = 1 + objectsEach()*n
 	logf("operator: pods Ready %.1f s, set Ready %.1f s (%.2f s after the last pod, %.2f s after the last StatefulSet), %d writes for %d objects, %.1f CPU s, peak RSS %.0f MiB",
 		r.PodsReady.Seconds, r.SetReadySeconds, r.SetReadyAfterPods, r.SetReadyAfterStatefulSets, r.PodsReady.Counts.Writes, r.Objects, r.CreateCPUSeconds, r.CreatePeakRSSMiB)
 	logf("stages per group (start->prefill, prefill->Ready, Ready->decode, decode->Ready): floor %.2f %.2f %.2f %.2f, operator %.2f %.2f %.2f %.2f",
@@ -524,7 +605,7 @@ func (b *bench) operatorRun(ctx context.Context, n int, r *sizeResult) error {
 		return err
 	}
 	cpu1, rss1 := op.stop(false)
-	if op, err = startOperator(b.manager, b.operatorKubeconfig, logPath); err != nil {
+	if op, err = startOperator(b.manager, b.operatorKubeconfig, logPath, v.args...); err != nil {
 		return err
 	}
 	if err := b.audit.Mark(); err != nil {

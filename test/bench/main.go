@@ -36,6 +36,34 @@ type config struct {
 	profileSeconds                                                        int
 	controllerManagerURL                                                  string
 	reportFrom                                                            string
+	// variants are the operators each size runs: a name and its flags.
+	variants []variant
+	// floor: measure the floors (off: the operator alone).
+	floor bool
+}
+
+// variant is one way of running the operator: its name in the results and
+// its extra flags.
+type variant struct {
+	name string
+	args []string
+}
+
+// parseVariants reads -operator-variants: "name=flags;name=flags", flags
+// separated by spaces; "" is the operator as it is.
+func parseVariants(s string) ([]variant, error) {
+	if strings.TrimSpace(s) == "" {
+		return []variant{{}}, nil
+	}
+	var out []variant
+	for part := range strings.SplitSeq(s, ";") {
+		name, args, ok := strings.Cut(part, "=")
+		if !ok || strings.TrimSpace(name) == "" {
+			return nil, fmt.Errorf("bad operator variant %q: want name=flags", part)
+		}
+		out = append(out, variant{name: strings.TrimSpace(name), args: strings.Fields(args)})
+	}
+	return out, nil
 }
 
 func main() {
@@ -64,7 +92,23 @@ func main() {
 		"instead of the sizes, measure image rollouts of a set of this many groups, one per -rollout-strategies, against a client making the same StatefulSet changes in the same steps")
 	flag.StringVar(&c.rolloutStrategies, "rollout-strategies", "10%:0,0:10%", "maxUnavailable:maxSurge of each rollout -rollouts measures, comma-separated")
 	flag.StringVar(&c.rolloutJSON, "rollouts-json", "", "write the results of -rollouts as JSON to this file")
+	var size int
+	flag.IntVar(&size, "instance-size", 1, "pods per instance of both roles (prefill 2 and decode 2 instances of this size)")
+	var variants string
+	flag.StringVar(&variants, "operator-variants", "",
+		`run the operator's phases once per variant after the same floors, "name=flags;name=flags" (e.g. "json=--kube-api-content-type=json;protobuf=")`)
+	flag.BoolVar(&c.floor, "floor", true, "measure the floors (false: the operator alone, for sizes whose floors take too long)")
 	flag.Parse()
+	if size < 1 {
+		fmt.Fprintf(os.Stderr, "bad instance size %d\n", size)
+		os.Exit(2)
+	}
+	instanceSize, podsEach = int32(size), 4*size
+	var err error
+	if c.variants, err = parseVariants(variants); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 2 {
@@ -145,11 +189,11 @@ func run(c config) error {
 	var results []sizeResult
 	for _, n := range c.sizes {
 		logf("=== %d groups (%d pods)", n, 4*n)
-		r, err := b.size(ctx, n)
+		rs, err := b.size(ctx, n)
+		results = append(results, rs...)
 		if err != nil {
 			return fmt.Errorf("%d groups: %w", n, err)
 		}
-		results = append(results, r)
 		if err := b.write(results); err != nil {
 			return err
 		}

@@ -226,11 +226,17 @@ func (t *tracker) stages(ns string, start time.Time) [4]float64 {
 	var sum [4]float64
 	n := 0
 	for key, prefillSeen := range t.seen {
-		group, ok := strings.CutSuffix(key, "-prefill")
+		// Of instances, the first stands for its role.
+		suffix := ""
+		if instanceSize > 1 {
+			suffix = "-0"
+		}
+		group, ok := strings.CutSuffix(key, "-prefill"+suffix)
 		if !ok || !strings.HasPrefix(key, ns+"/") || prefillSeen.Before(start) {
 			continue
 		}
-		pr, dSeen, dr := t.ready[key], t.seen[group+"-decode"], t.ready[group+"-decode"]
+		decode := group + "-decode" + suffix
+		pr, dSeen, dr := t.ready[key], t.seen[decode], t.ready[decode]
 		if pr.IsZero() || dSeen.IsZero() || dr.IsZero() {
 			continue
 		}

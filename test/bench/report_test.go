@@ -72,3 +72,26 @@ func TestPerGroupCosts(t *testing.T) {
 		t.Errorf("a row without idle figures has per-group costs:\n%s", md)
 	}
 }
+
+// Variants of the operator and instance sizes are labelled, and sizes are
+// compared only within one kind.
+func TestPerGroupCostsByKind(t *testing.T) {
+	row := func(groups int, variant string, cpu float64) sizeResult {
+		r := sizeResult{Groups: groups, Variant: variant, CreateCPUSeconds: cpu, CreatePeakRSSMiB: 100, IdleCPUSeconds: 0.5, IdleRSSMiB: 40}
+		r.PodsReady.Counts.Writes = 8 * groups
+		return r
+	}
+	multi := row(125, "", 6)
+	multi.InstanceSize = 2
+	md := markdown([]sizeResult{row(100, "json", 3), row(100, "protobuf", 2), row(1000, "json", 30), row(1000, "protobuf", 20), multi})
+	for _, want := range []string{
+		"| 1000 (json) | 29.5 / 30.0 |",
+		"| 1000 (protobuf) | 19.5 / 20.0 |",
+		"| 125 (instances of 2) | 44.0 / – |",
+		"At 10000 groups (protobuf), from the figures at 1000",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}

@@ -33,7 +33,7 @@ const (
 	workers = 64
 )
 
-// The shape of every group, which -instance-size sets once at the start:
+// The shape of every group, which run sets for each of -instance-sizes:
 // prefill 2 and decode 2 instances of instanceSize pods each.
 var (
 	instanceSize int32 = 1

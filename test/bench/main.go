@@ -40,6 +40,8 @@ type config struct {
 	variants []variant
 	// floor: measure the floors (off: the operator alone).
 	floor bool
+	// instanceSizes are the sizes of the instances of every role.
+	instanceSizes []int32
 }
 
 // variant is one way of running the operator: its name in the results and
@@ -75,7 +77,7 @@ func main() {
 	flag.StringVar(&c.manager, "manager", "bin/manager", "operator binary")
 	flag.StringVar(&c.logDir, "log-dir", os.TempDir(), "folder for the operator's logs")
 	flag.StringVar(&c.clusterDir, "cluster-dir", "", "state folder of the local cluster (for its processes' CPU)")
-	flag.StringVar(&sizes, "sizes", "10,100,250,1000", "numbers of groups, comma-separated")
+	flag.StringVar(&sizes, "sizes", "10,100,250,1000", "numbers of groups (of instances of 1 pod), comma-separated")
 	flag.DurationVar(&c.quiet, "quiet", 20*time.Second, "length of the no-change periods")
 	flag.StringVar(&c.rolloutMaxUnavailable, "rollout-max-unavailable", "25%", "maxUnavailable of the measured rollout")
 	flag.StringVar(&c.jsonOut, "json", "", "write the results as JSON to this file")
@@ -92,18 +94,22 @@ func main() {
 		"instead of the sizes, measure image rollouts of a set of this many groups, one per -rollout-strategies, against a client making the same StatefulSet changes in the same steps")
 	flag.StringVar(&c.rolloutStrategies, "rollout-strategies", "10%:0,0:10%", "maxUnavailable:maxSurge of each rollout -rollouts measures, comma-separated")
 	flag.StringVar(&c.rolloutJSON, "rollouts-json", "", "write the results of -rollouts as JSON to this file")
-	var size int
-	flag.IntVar(&size, "instance-size", 1, "pods per instance of both roles (prefill 2 and decode 2 instances of this size)")
+	var instanceSizes string
+	flag.StringVar(&instanceSizes, "instance-sizes", "1",
+		"pods per instance of both roles (prefill 2 and decode 2 instances), comma-separated: each size runs every -sizes with the same pods (1,000 groups of size 1, 500 of size 2)")
 	var variants string
 	flag.StringVar(&variants, "operator-variants", "",
 		`run the operator's phases once per variant after the same floors, "name=flags;name=flags" (e.g. "json=--kube-api-content-type=json;protobuf=")`)
 	flag.BoolVar(&c.floor, "floor", true, "measure the floors (false: the operator alone, for sizes whose floors take too long)")
 	flag.Parse()
-	if size < 1 {
-		fmt.Fprintf(os.Stderr, "bad instance size %d\n", size)
-		os.Exit(2)
+	for _, s := range strings.Split(instanceSizes, ",") {
+		k, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || k < 1 {
+			fmt.Fprintf(os.Stderr, "bad instance size %q\n", s)
+			os.Exit(2)
+		}
+		c.instanceSizes = append(c.instanceSizes, int32(k))
 	}
-	instanceSize, podsEach = int32(size), 4*size
 	var err error
 	if c.variants, err = parseVariants(variants); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -187,15 +193,20 @@ func run(c config) error {
 		return nil
 	}
 	var results []sizeResult
-	for _, n := range c.sizes {
-		logf("=== %d groups (%d pods)", n, 4*n)
-		rs, err := b.size(ctx, n)
-		results = append(results, rs...)
-		if err != nil {
-			return fmt.Errorf("%d groups: %w", n, err)
-		}
-		if err := b.write(results); err != nil {
-			return err
+	for _, k := range c.instanceSizes {
+		// The groups' shape is the harness's for this size (see template).
+		instanceSize, podsEach = k, 4*int(k)
+		for _, pods := range c.sizes {
+			n := pods / int(k)
+			logf("=== %d groups of instances of %d (%d pods)", n, k, podsEach*n)
+			rs, err := b.size(ctx, n)
+			results = append(results, rs...)
+			if err != nil {
+				return fmt.Errorf("%d groups: %w", n, err)
+			}
+			if err := b.write(results); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

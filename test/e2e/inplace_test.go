@@ -162,6 +162,39 @@ func TestInPlaceUpdates(t *testing.T) {
 	}
 	t.Logf("image edit in place: operator writes %v", counts.WritesBy)
 
+	// Another image, and the operator killed once the first pod is patched:
+	// the operator started again carries on from what the pods and
+	// StatefulSets say, and still moves no pod.
+	const image3 = "registry.example.com/llm-server:v3"
+	update(t, g, func(g *rbgsv1.RoleBasedGroup) {
+		for i := range g.Spec.Roles {
+			g.Spec.Roles[i].Template.Spec.Containers[0].Image = image3
+		}
+	})
+	eventually(t, "a decode pod patched to v3", 30*time.Second, func() error {
+		for _, p := range pods(t, ns, map[string]string{rbgsv1.LabelGroupName: "ip", rbgsv1.LabelRole: "decode"}) {
+			if p.Spec.Containers[0].Image == image3 {
+				return nil
+			}
+		}
+		return fmt.Errorf("no decode pod asks for %s yet", image3)
+	})
+	restartOperator(t, true)
+	runImage(t, ns, "ip", "decode", image3, 2)
+	runImage(t, ns, "ip", "worker", image3, 2)
+	got = groupPhase(t, ns, "ip", rbgsv1.PhaseRunning)
+	if after := placed(t, ns, "ip"); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("pods moved on an image edit across an operator kill:\nbefore %v\nafter  %v", before, after)
+	}
+	for _, p := range pods(t, ns, map[string]string{rbgsv1.LabelGroupName: "ip"}) {
+		if n := p.Status.ContainerStatuses[0].RestartCount; n != 2 {
+			t.Errorf("pod %s restarted its container %d times after two image edits, want 2", p.Name, n)
+		}
+	}
+	if got.Status.Restarts != 0 {
+		t.Errorf("the in-place restarts across an operator kill were taken for crashes: %+v", got.Status.LastRestart)
+	}
+
 	// An env edit cannot be made in place: the decode pods are replaced,
 	// and an event names the field.
 	start = time.Now()

@@ -29,34 +29,44 @@ type fleets struct {
 	byUID map[types.UID]*guardedFleet
 }
 
-// guardedFleet is a fleet and the lock its users take.
+// guardedFleet is a fleet and the lock its users take; dropped once it is
+// out of fleets.
 type guardedFleet struct {
-	mu sync.Mutex
-	f  *fleet
+	mu      sync.Mutex
+	f       *fleet
+	dropped bool
 }
 
 // with runs fn on the fleet of the set with uid, made empty if it has
-// none, under the fleet's lock. A fleet left without groups is dropped.
+// none, under the fleet's lock. A fleet left without groups is dropped;
+// a caller that waited for a fleet being dropped takes the next one, so
+// no change lands in a fleet no one reads.
 func (fs *fleets) with(uid types.UID, fn func(f *fleet)) {
-	fs.mu.Lock()
-	if fs.byUID == nil {
-		fs.byUID = map[types.UID]*guardedFleet{}
-	}
-	gf := fs.byUID[uid]
-	if gf == nil {
-		gf = &guardedFleet{f: newFleet()}
-		fs.byUID[uid] = gf
-	}
-	fs.mu.Unlock()
-	gf.mu.Lock()
-	defer gf.mu.Unlock()
-	fn(gf.f)
-	if len(gf.f.members) == 0 {
+	for {
 		fs.mu.Lock()
-		if fs.byUID[uid] == gf {
-			delete(fs.byUID, uid)
+		if fs.byUID == nil {
+			fs.byUID = map[types.UID]*guardedFleet{}
+		}
+		gf := fs.byUID[uid]
+		if gf == nil {
+			gf = &guardedFleet{f: newFleet()}
+			fs.byUID[uid] = gf
 		}
 		fs.mu.Unlock()
+		gf.mu.Lock()
+		if gf.dropped {
+			gf.mu.Unlock()
+			continue
+		}
+		fn(gf.f)
+		if len(gf.f.members) == 0 {
+			fs.mu.Lock()
+			delete(fs.byUID, uid)
+			gf.dropped = true
+			fs.mu.Unlock()
+		}
+		gf.mu.Unlock()
+		return
 	}
 }
 

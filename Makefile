@@ -45,11 +45,12 @@ generate: $(CONTROLLER_GEN) ## Generate the deepcopy functions of the API types.
 	$(CONTROLLER_GEN) object paths="./api/..."
 
 .PHONY: chart-sync
-chart-sync: ## Copy the generated CRDs, RBAC and webhook registration into the Helm chart.
+chart-sync: ## Copy the generated CRDs, RBAC and webhook registration, and the admission policy, into the Helm chart.
 	rm -f charts/rbgs/crds/*.yaml
 	cp config/crd/bases/*.yaml charts/rbgs/crds/
 	cp config/rbac/role.yaml charts/rbgs/files/role.yaml
 	cp config/webhook/manifests.yaml charts/rbgs/files/webhook.yaml
+	cp config/admission/worker-index.yaml charts/rbgs/files/worker-index.yaml
 
 .PHONY: api-docs
 api-docs: ## Generate docs/API_REFERENCE.md from the CRDs.

@@ -3,7 +3,8 @@
 # CRDs (waiting until they are served), the operator's namespace (its
 # webhook certificate Secret lives there) and, for an operator running on
 # this machine, the webhook registration that calls https://localhost:PORT
-# (PORT: RBGS_WEBHOOK_PORT, default 19443, the operator's --webhook-port).
+# (PORT: RBGS_WEBHOOK_PORT, default 19443, the operator's --webhook-port),
+# and the admission policy that labels the pods of multi-pod instances.
 #
 # Usage: hack/install.sh            install
 #        hack/install.sh uninstall  remove them (and every group and set)
@@ -16,7 +17,7 @@ NAMESPACE="${RBGS_NAMESPACE:-rbgs-system}"
 WEBHOOK_PORT="${RBGS_WEBHOOK_PORT:-19443}"
 
 if [[ "${1:-}" == "uninstall" ]]; then
-  "${KUBECTL}" delete --ignore-not-found -f "${ROOT}/config/local/webhook.yaml" \
+  "${KUBECTL}" delete --ignore-not-found -f "${ROOT}/config/local/webhook.yaml" -f "${ROOT}/config/admission/worker-index.yaml" \
     -f "${ROOT}/config/local/rbac-binding.yaml" -f "${ROOT}/config/rbac/role.yaml"
   "${KUBECTL}" delete --ignore-not-found -f "${ROOT}/config/crd/bases"
   exit 0
@@ -35,4 +36,5 @@ fi
   -f "${ROOT}/config/local/rbac-binding.yaml" >/dev/null
 sed "s|https://localhost:19443/|https://localhost:${WEBHOOK_PORT}/|" "${ROOT}/config/local/webhook.yaml" |
   "${KUBECTL}" apply --server-side --force-conflicts -f - >/dev/null
-echo "installed: CRDs, namespace ${NAMESPACE}, RBAC of user rbgs-operator, webhook registration (https://localhost:${WEBHOOK_PORT})"
+"${KUBECTL}" apply --server-side --force-conflicts -f "${ROOT}/config/admission/worker-index.yaml" >/dev/null
+echo "installed: CRDs, namespace ${NAMESPACE}, RBAC of user rbgs-operator, webhook registration (https://localhost:${WEBHOOK_PORT}), worker-index admission policy"

@@ -590,6 +590,11 @@ func (b *bench) operatorRun(ctx context.Context, n int, v variant, r *sizeResult
 	logf("API server counters, ordered floor -> operator (differences of at least %d):\n  %s", n/10,
 		compareCounters(r.FloorAPICounters, r.OperatorAPICounters, float64(n/10)))
 	logf("operator latencies:\n  %s", latencies())
+	if b.creationOnly {
+		r.CPUSeconds, r.PeakRSSMiB = op.stop(false)
+		op = nil
+		return nil
+	}
 
 	// Nothing changes.
 	time.Sleep(b.quiet)

@@ -42,6 +42,8 @@ type config struct {
 	floor bool
 	// instanceSizes are the sizes of the instances of every role.
 	instanceSizes []int32
+	// creationOnly: the operator's creation alone, nothing after it.
+	creationOnly bool
 }
 
 // variant is one way of running the operator: its name in the results and
@@ -100,6 +102,7 @@ func main() {
 	var variants string
 	flag.StringVar(&variants, "operator-variants", "",
 		`run the operator's phases once per variant after the same floors, "name=flags;name=flags" (e.g. "json=--kube-api-content-type=json;protobuf=")`)
+	flag.BoolVar(&c.creationOnly, "creation-only", false, "measure the operator's creation and nothing after it (for sizes whose later phases take too long)")
 	flag.BoolVar(&c.floor, "floor", true, "measure the floors (false: the operator alone, for sizes whose floors take too long)")
 	flag.Parse()
 	for _, s := range strings.Split(instanceSizes, ",") {

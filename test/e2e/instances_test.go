@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
+	"github.com/openpatio/rbgs/test/audit"
 	"github.com/openpatio/rbgs/test/wrappers"
 )
 
@@ -87,6 +89,10 @@ func TestMultiPodInstances(t *testing.T) {
 	s := wrappers.MakeSet("mn", ns).Replicas(2).Role("prefill", 2).Role("decode", 1, "prefill").Obj()
 	s.Spec.GroupTemplate.Roles[0].Size = new(int32(2))
 	s.Spec.GroupTemplate.Roles[1].Size = new(int32(4))
+	writes := &audit.Log{Path: os.Getenv("RBGS_E2E_AUDIT_LOG"), User: "rbgs-operator", Namespace: ns}
+	if err := writes.Mark(); err != nil {
+		t.Fatalf("the audit log (RBGS_E2E_AUDIT_LOG): %v", err)
+	}
 	if err := k8s.Create(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
@@ -126,14 +132,38 @@ func TestMultiPodInstances(t *testing.T) {
 	})
 
 	t.Run("every pod told its place", func(t *testing.T) {
-		eventually(t, "worker index labels", 60*time.Second, func() error {
-			for _, p := range pods(t, ns, map[string]string{rbgsv1.LabelSetName: "mn"}) {
-				if want := p.Labels[appsv1.PodIndexLabel]; p.Labels[rbgsv1.LabelWorkerIndex] != want {
-					return fmt.Errorf("pod %s worker index %q, want %q", p.Name, p.Labels[rbgsv1.LabelWorkerIndex], want)
-				}
+		// The admission policy labels each pod as it is created: the
+		// operator patches none.
+		for _, p := range pods(t, ns, map[string]string{rbgsv1.LabelSetName: "mn"}) {
+			if want := p.Labels[appsv1.PodIndexLabel]; p.Labels[rbgsv1.LabelWorkerIndex] != want {
+				t.Errorf("pod %s worker index %q, want %q", p.Name, p.Labels[rbgsv1.LabelWorkerIndex], want)
+			}
+		}
+		counts, err := writes.Count()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := counts.WritesBy["patch pods"]; n != 0 {
+			t.Errorf("the operator patched %d pods; the admission policy labels them", n)
+		}
+		// A worker index taken off a pod is put back by the operator, once.
+		kubectl(t, "-n", ns, "label", "pod", "mn-0-decode-0-3", rbgsv1.LabelWorkerIndex+"-")
+		eventually(t, "worker index put back", 30*time.Second, func() error {
+			var p corev1.Pod
+			if err := get(ns, "mn-0-decode-0-3", &p); err != nil {
+				return err
+			}
+			if p.Labels[rbgsv1.LabelWorkerIndex] != "3" {
+				return fmt.Errorf("worker index %q", p.Labels[rbgsv1.LabelWorkerIndex])
 			}
 			return nil
 		})
+		if counts, err = writes.Count(); err != nil {
+			t.Fatal(err)
+		}
+		if n := counts.WritesTo["patch pods mn-0-decode-0-3"]; n != 1 || counts.WritesBy["patch pods"] != 1 {
+			t.Errorf("the operator patched the pod %d times, %d pods in all; want the one, once", n, counts.WritesBy["patch pods"])
+		}
 		leaders := pods(t, ns, map[string]string{rbgsv1.LabelSetName: "mn", rbgsv1.LabelWorkerIndex: "0"})
 		if len(leaders) != 6 {
 			t.Errorf("%d leaders selected, want 6 (2 groups x (2 prefill + 1 decode))", len(leaders))

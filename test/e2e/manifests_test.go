@@ -35,6 +35,8 @@ func TestInstallManifestsDryRun(t *testing.T) {
 		"validatingwebhookconfiguration.admissionregistration.k8s.io/rbgs-validating-webhook-configuration",
 		"clusterrole.rbac.authorization.k8s.io/rbgs-manager-role",
 		"service/rbgs-webhook-service",
+		"mutatingadmissionpolicy.admissionregistration.k8s.io/rbgs-worker-index",
+		"mutatingadmissionpolicybinding.admissionregistration.k8s.io/rbgs-worker-index",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry run did not apply %s:\n%s", want, out)
@@ -230,7 +232,7 @@ func TestHelmChartDryRun(t *testing.T) {
 	rendered, err := exec.Command(helm, "template", "rbgs", filepath.Join(root, "charts", "rbgs"),
 		"--namespace", "rbgs-system", "--include-crds", "--set", "watchNamespace=default",
 		// helm template has no cluster to ask; the chart requires 1.30+.
-		"--kube-version", "v1.37.2").Output()
+		"--kube-version", "v1.37.2", "--api-versions", "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy").Output()
 	if err != nil {
 		var stderr []byte
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -248,6 +250,7 @@ func TestHelmChartDryRun(t *testing.T) {
 		"deployment.apps/rbgs-controller-manager", "role.rbac.authorization.k8s.io/rbgs-manager-role",
 		"validatingwebhookconfiguration.admissionregistration.k8s.io/rbgs-validating-webhook-configuration",
 		"service/rbgs-metrics",
+		"mutatingadmissionpolicy.admissionregistration.k8s.io/rbgs-worker-index",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry run did not apply %s:\n%s", want, out)

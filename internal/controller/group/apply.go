@@ -80,7 +80,9 @@ func (r *Reconciler) apply(ctx context.Context, obs *observation, p *plan) appli
 	}
 	removed, err := r.prune(ctx, p.prune)
 	out.removed = removed
-	errs = append(errs, err, r.labelWorkers(ctx, p.workerLabels))
+	labelled, labelErr := r.labelWorkers(ctx, p.workerLabels)
+	out.patched = append(out.patched, labelled...)
+	errs = append(errs, err, labelErr)
 	out.err = errors.Join(errs...)
 	return out
 }

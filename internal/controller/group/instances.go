@@ -252,14 +252,29 @@ func unlabelledWorkers(pods []corev1.Pod) map[*corev1.Pod]string {
 
 // labelWorkers labels each pod of an instance with its worker index (a
 // StatefulSet cannot give its pods labels that differ from pod to pod), so
-// a selector on LabelWorkerIndex "0" reaches the leaders.
-func (r *Reconciler) labelWorkers(ctx context.Context, todo map[*corev1.Pod]string) error {
+// a selector on LabelWorkerIndex "0" reaches the leaders, and returns the
+// pods labelled, as the API server returned them (see podWrites). Where
+// the cluster runs the worker-index admission policy
+// (config/admission), pods are created labelled and none is left to do.
+func (r *Reconciler) labelWorkers(ctx context.Context, todo map[*corev1.Pod]string) ([]corev1.Pod, error) {
 	list := slices.Collect(maps.Keys(todo))
 	errs := make([]error, len(list))
+	done := make([]*corev1.Pod, len(list))
 	apply.Parallel(16, len(list), func(i int) {
-		p := list[i]
-		patch := fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, rbgsv1.LabelWorkerIndex, todo[p])
-		errs[i] = client.IgnoreNotFound(r.Client.Patch(ctx, p, client.RawPatch(types.MergePatchType, patch)))
+		p := list[i].DeepCopy()
+		patch := fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, rbgsv1.LabelWorkerIndex, todo[list[i]])
+		err := r.Client.Patch(ctx, p, client.RawPatch(types.MergePatchType, patch))
+		if err == nil {
+			trimmed, _ := TrimPod(p)
+			done[i] = trimmed.(*corev1.Pod)
+		}
+		errs[i] = client.IgnoreNotFound(err)
 	})
-	return errors.Join(errs...)
+	var out []corev1.Pod
+	for _, p := range done {
+		if p != nil {
+			out = append(out, *p)
+		}
+	}
+	return out, errors.Join(errs...)
 }

@@ -128,9 +128,9 @@ func childChanged(view func(client.Object) workloadView) predicate.Funcs {
 // restarted a container since the last event (restart policies), or was
 // marked for a disruption (see disruption), whose readiness changed
 // (role readiness, see statefulSetState), a Ready pod whose containers
-// start or stop running its images (in-place updates), whose
-// placement by the scheduler changed in a gang (GangsScheduled), or that
-// is gone (discovery).
+// start or stop running its images (in-place updates), whose worker
+// index label changed (see labelWorkers), whose placement by the scheduler
+// changed in a gang (GangsScheduled), or that is gone (discovery).
 func podChanged() predicate.Predicate {
 	return predicate.Funcs{
 		CreateFunc: func(e event.CreateEvent) bool {
@@ -141,6 +141,7 @@ func podChanged() predicate.Predicate {
 			o, n := e.ObjectOld.(*corev1.Pod), e.ObjectNew.(*corev1.Pod)
 			return podReady(o) != podReady(n) || (podFailure(n) != "" && podFailure(o) != podFailure(n)) ||
 				(podReady(n) && podImagesPending(o) != podImagesPending(n)) || disruption(o) != disruption(n) ||
+				o.Labels[rbgsv1.LabelWorkerIndex] != n.Labels[rbgsv1.LabelWorkerIndex] ||
 				(n.Spec.SchedulingGroup != nil && placement(o) != placement(n))
 		},
 		// A pod gone may free the cluster.yaml file it kept (see

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
@@ -292,42 +291,6 @@ func TestPlanInstancesInPlace(t *testing.T) {
 	three[1] = inst(1, outdated)
 	if got := planInstances(three, 3, 1, false, -1); !cmp.Equal(got, []instanceStep{instanceAsItRuns, instanceEmpty, instanceApply}) {
 		t.Errorf("a fallback: %v", got)
-	}
-}
-
-// A pod of an instance that was evicted, or created in place of a member
-// that went while the others served, is a disruption; a pod of a role of
-// size 1 is none (its StatefulSet replaces it alone).
-func TestFirstDisruption(t *testing.T) {
-	g := wrappers.MakeGroup("g", "ns").Role("decode", 1).Size(2).Role("router", 1).Obj()
-	member := func(name, instance string, created metav1.Time, readySince metav1.Time) corev1.Pod {
-		p := pod(name, "decode", created.Time, 0)
-		p.Labels[rbgsv1.LabelInstance] = instance
-		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: readySince}}
-		return p
-	}
-	at := func(m int) metav1.Time { return metav1.NewTime(t0.Add(time.Duration(m) * time.Minute)) }
-	// The restart policies took effect long before the pods.
-	since := metav1.NewTime(t0.Add(-time.Hour))
-	st := &rbgsv1.RoleBasedGroupStatus{Roles: []rbgsv1.RoleStatus{{Role: "decode", RecreateSince: &since}, {Role: "router", RecreateSince: &since}}}
-	steady := []corev1.Pod{member("g-decode-0-0", "0", at(0), at(1)), member("g-decode-0-1", "0", at(0), at(1))}
-	if p, why := firstDisruption(g, st, steady); p != nil {
-		t.Errorf("a steady instance disrupted: %s %s", p.Name, why)
-	}
-	evicted := slices.Clone(steady)
-	evicted[1].Status.Conditions = append(evicted[1].Status.Conditions,
-		corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "EvictionByEvictionAPI"})
-	if p, why := firstDisruption(g, st, evicted); p == nil || p.Name != "g-decode-0-1" || !strings.Contains(why, "EvictionByEvictionAPI") {
-		t.Errorf("eviction: %v %q", p, why)
-	}
-	replaced := []corev1.Pod{member("g-decode-0-0", "0", at(0), at(1)), member("g-decode-0-1", "0", at(5), at(6))}
-	if p, why := firstDisruption(g, st, replaced); p == nil || p.Name != "g-decode-0-1" || !strings.Contains(why, "g-decode-0-0") {
-		t.Errorf("a member replaced: %v %q", p, why)
-	}
-	router := pod("g-router-0", "router", t0.Time, 0)
-	router.Status.Conditions = []corev1.PodCondition{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "PreemptionByScheduler"}}
-	if p, _ := firstDisruption(g, st, []corev1.Pod{router}); p != nil {
-		t.Errorf("a pod of size 1 taken for an instance's disruption: %s", p.Name)
 	}
 }
 

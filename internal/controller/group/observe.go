@@ -40,6 +40,9 @@ type observation struct {
 	// emptied (see Reconciler.recreated): whatever the cache still shows
 	// of them, the restart policies have dealt with them.
 	recreated map[types.UID]bool
+	// whole are the instances the last reconcile saw whole (see
+	// disruption.go).
+	whole wholeInstances
 }
 
 // children are the objects a group controls, by name, as the cache sees them.
@@ -70,6 +73,9 @@ func (r *Reconciler) observe(ctx context.Context, g *rbgsv1.RoleBasedGroup, now 
 	}
 	ch.pods = r.patched.overlay(client.ObjectKeyFromObject(g).String(), ch.pods)
 	obs := &observation{g: g, t: t, ch: ch, now: now, gangs: gangAPI{watched: r.Gangs}, recreated: r.recreatedOf(g, ch.pods)}
+	if v, ok := r.whole.Load(client.ObjectKeyFromObject(g).String()); ok {
+		obs.whole = v.(wholeInstances)
+	}
 	if len(gangRoles(t)) > 0 {
 		obs.gangs.served = r.PodGroups.Served()
 	}

@@ -42,6 +42,9 @@ type plan struct {
 	workerLabels map[*corev1.Pod]string
 	// patches are the pods updated in place (see inplace.go).
 	patches []podPatch
+	// whole are the instances whole now, for the next reconcile (see
+	// disruption.go).
+	whole wholeInstances
 	// fallbacks say, by role, why a change the role would update in place
 	// replaces its pods.
 	fallbacks map[string]string
@@ -113,7 +116,8 @@ func planGroup(obs *observation, scheme *runtime.Scheme) *plan {
 	} else {
 		apimeta.RemoveStatusCondition(&p.status.Conditions, rbgsv1.ConditionGangsScheduled)
 	}
-	p.recreation = planRestart(obs.g, &p.status, obs.restartable(), obs.now, obs.instanceOf)
+	p.recreation = planRestart(obs.g, &p.status, obs.restartable(), obs.whole, obs.now, obs.instanceOf)
+	p.whole = wholeMembers(obs.whole, obs.t, obs.ch.pods)
 	return p
 }
 

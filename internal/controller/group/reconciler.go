@@ -75,6 +75,9 @@ type Reconciler struct {
 	// patched holds the pods updated in place that the cache shows older
 	// than patched.
 	patched podWrites
+	// whole holds, per group, the instances last seen whole (see
+	// disruption.go).
+	whole sync.Map
 }
 
 // +kubebuilder:rbac:groups=openpatio.io,resources=rolebasedgroups,verbs=get;list;watch
@@ -113,6 +116,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, done.err
 	}
 	r.patched.remember(req.String(), done.patched)
+	if len(p.whole) > 0 {
+		r.whole.Store(req.String(), p.whole)
+	} else {
+		r.whole.Delete(req.String())
+	}
 	st := p.status
 	if done.recreated {
 		p.recreation.record(&st, now)
@@ -149,6 +157,7 @@ func (r *Reconciler) group(ctx context.Context, req ctrl.Request) (*rbgsv1.RoleB
 			r.fallbackTold.Delete(req.String())
 			r.recreated.Delete(req.String())
 			r.patched.forget(req.String())
+			r.whole.Delete(req.String())
 		}
 		return nil, client.IgnoreNotFound(err)
 	}

@@ -143,14 +143,14 @@ func limitReached(st *rbgsv1.RoleBasedGroupStatus, generation int64) bool {
 // than the last recreation of their scope (a cache that has not seen
 // their deletion yet), and failures from before the policy took effect
 // for the pod's role (st.roles[].recreateSince) do not count.
-func decideRestart(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, pods []corev1.Pod, now time.Time) restartDecision {
+func decideRestart(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, pods []corev1.Pod, whole wholeInstances, now time.Time) restartDecision {
 	last := st.LastRestart
 	sticky := limitReached(st, g.Generation)
 	d := restartDecision{recent: st.RecentRestarts}
 	if last != nil && now.Sub(last.Time.Time) >= restartResetAfter && !sticky {
 		d.recent = 0
 	}
-	failed, why := firstDisruption(g, st, pods)
+	failed, why := firstDisruption(g, st, pods, whole)
 	if failed != nil {
 		d.disrupted, d.reason = true, metrics.RestartDisrupted
 		d.scope = scopeOf(failed, restartPolicyOf(g, roleOf(g, failed)))
@@ -211,70 +211,6 @@ func recreatedPods(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, po
 	}
 	slices.SortFunc(out, func(a, b *corev1.Pod) int { return cmp.Compare(a.Name, b.Name) })
 	return out
-}
-
-// firstDisruption is the first pod, by name, of an instance (size > 1) of
-// a role of g that recreates pods, whose instance a disruption broke, and
-// what happened to it: the pod is marked for eviction, preemption or the
-// loss of its node (its DisruptionTarget condition, being deleted or
-// not), or it replaced a member of its instance that is gone (see
-// replacedMember). The instance's engine cannot carry on without one of
-// its ranks, and no crash is to blame: it is recreated at once.
-func firstDisruption(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, pods []corev1.Pod) (*corev1.Pod, string) {
-	watched := recreatedPods(g, st, pods)
-	for _, p := range watched {
-		if _, ok := p.Labels[rbgsv1.LabelInstance]; !ok {
-			continue
-		}
-		if why := disruption(p); why != "" {
-			return p, "was disrupted (" + why + ")"
-		}
-		if m := replacedMember(p, watched); m != nil {
-			return p, "replaced a member of its instance that was gone (" + m.Name + " was already Ready)"
-		}
-	}
-	return nil, ""
-}
-
-// disruption is the reason of the DisruptionTarget condition of p (an
-// eviction, a preemption, the loss of its node), "" when it has none.
-func disruption(p *corev1.Pod) string {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue {
-			return cmp.Or(c.Reason, string(corev1.DisruptionTarget))
-		}
-	}
-	return ""
-}
-
-// replacedMember is a pod of the instance of p, among pods, that was
-// Ready before p was created, nil when none: the StatefulSet created p in
-// place of a member that went (an instance's pods are created together,
-// and refilled only once none is left). Pods being deleted do not count.
-func replacedMember(p *corev1.Pod, pods []*corev1.Pod) *corev1.Pod {
-	if p.DeletionTimestamp != nil {
-		return nil
-	}
-	for _, o := range pods {
-		if o == p || o.DeletionTimestamp != nil || o.Labels[rbgsv1.LabelRole] != p.Labels[rbgsv1.LabelRole] ||
-			o.Labels[rbgsv1.LabelInstance] != p.Labels[rbgsv1.LabelInstance] || !podReady(o) {
-			continue
-		}
-		if at := readySince(o); !at.IsZero() && at.Before(&p.CreationTimestamp) {
-			return o
-		}
-	}
-	return nil
-}
-
-// readySince is when p last turned Ready, zero when unknown.
-func readySince(p *corev1.Pod) metav1.Time {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.LastTransitionTime
-		}
-	}
-	return metav1.Time{}
 }
 
 // firstFailure is the failed pod, first by name (the same failure is
@@ -387,7 +323,7 @@ func (rc *recreation) now() bool { return len(rc.pods) > 0 || rc.instance != nil
 // scope, nil for other scopes, and whether it asks for no pods already.
 // A scope whose pods are all going already (an instance emptied, pods
 // being deleted) is recreated already: nothing is done or counted again.
-func planRestart(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, pods []corev1.Pod, now metav1.Time,
+func planRestart(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, pods []corev1.Pod, whole wholeInstances, now metav1.Time,
 	instance func(podScope) (*appsv1.StatefulSet, bool)) *recreation {
 	if c := apimeta.FindStatusCondition(st.Conditions, rbgsv1.ConditionRestartLimitReached); c != nil && c.ObservedGeneration != g.Generation {
 		// The spec changed since the limit was reached: count afresh.
@@ -397,7 +333,7 @@ func planRestart(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, pods
 	if !recreates(g) {
 		return nil
 	}
-	d := decideRestart(g, st, pods, now.Time)
+	d := decideRestart(g, st, pods, whole, now.Time)
 	switch {
 	case d.failure == "":
 		return nil

@@ -53,6 +53,9 @@ type sim struct {
 	eager bool
 	stale []objectRef
 	uids  int
+	// whole carries the instances seen whole from step to step, as the
+	// reconciler does.
+	whole wholeInstances
 }
 
 func newSim(t *testing.T, g *rbgsv1.RoleBasedGroup) *sim {
@@ -73,8 +76,9 @@ func (s *sim) edit(change func(g *rbgsv1.RoleBasedGroup)) {
 // step plans one reconcile and carries it out in the sim.
 func (s *sim) step() *plan {
 	s.t.Helper()
-	obs := &observation{g: s.g, t: topology.Resolve(s.g), ch: s.ch, gangs: s.gangs, now: t0}
+	obs := &observation{g: s.g, t: topology.Resolve(s.g), ch: s.ch, gangs: s.gangs, now: t0, whole: s.whole}
 	p := planGroup(obs, wrappers.Scheme())
+	s.whole = p.whole
 	for _, ws := range [][]write{p.discovery, p.gangs, p.workloads} {
 		for _, w := range ws {
 			s.store(w.build())

@@ -185,10 +185,7 @@ func TrimPod(obj any) (any, error) {
 	for _, c := range p.Status.Conditions {
 		switch {
 		case c.Type == corev1.PodReady:
-			// When it turned Ready tells a member that replaced another
-			// (see replacedMember).
-			trimmed.Status.Conditions = append(trimmed.Status.Conditions,
-				corev1.PodCondition{Type: c.Type, Status: c.Status, LastTransitionTime: c.LastTransitionTime})
+			trimmed.Status.Conditions = append(trimmed.Status.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status})
 		case c.Type == corev1.DisruptionTarget:
 			trimmed.Status.Conditions = append(trimmed.Status.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason})
 		case c.Type == corev1.PodScheduled && p.Spec.SchedulingGroup != nil:

@@ -126,19 +126,25 @@ func (r *Reconciler) patchPods(ctx context.Context, patches []podPatch) ([]corev
 		err := r.Client.Patch(ctx, pod, client.RawPatch(types.StrategicMergePatchType, pp.body()), client.FieldOwner(InPlaceFieldOwner))
 		switch {
 		case err == nil:
-			trimmed, _ := TrimPod(pod)
-			done[i] = trimmed.(*corev1.Pod)
+			done[i] = pod
 		case client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err):
 			errs[i] = fmt.Errorf("updating pod %s in place: %w", pp.pod.Name, err)
 		}
 	})
+	return trimmedPods(done), errors.Join(errs...)
+}
+
+// trimmedPods are the pods of done that are not nil (the pods patched, as
+// the API server returned them), trimmed as the cache keeps pods.
+func trimmedPods(done []*corev1.Pod) []corev1.Pod {
 	var out []corev1.Pod
 	for _, p := range done {
 		if p != nil {
-			out = append(out, *p)
+			trimmed, _ := TrimPod(p)
+			out = append(out, *trimmed.(*corev1.Pod))
 		}
 	}
-	return out, errors.Join(errs...)
+	return out
 }
 
 // prune deletes children the spec no longer asks for; the garbage

@@ -265,16 +265,9 @@ func (r *Reconciler) labelWorkers(ctx context.Context, todo map[*corev1.Pod]stri
 		patch := fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, rbgsv1.LabelWorkerIndex, todo[list[i]])
 		err := r.Client.Patch(ctx, p, client.RawPatch(types.MergePatchType, patch))
 		if err == nil {
-			trimmed, _ := TrimPod(p)
-			done[i] = trimmed.(*corev1.Pod)
+			done[i] = p
 		}
 		errs[i] = client.IgnoreNotFound(err)
 	})
-	var out []corev1.Pod
-	for _, p := range done {
-		if p != nil {
-			out = append(out, *p)
-		}
-	}
-	return out, errors.Join(errs...)
+	return trimmedPods(done), errors.Join(errs...)
 }

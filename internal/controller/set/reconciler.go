@@ -67,9 +67,10 @@ const writeParallelism = 64
 // +kubebuilder:rbac:groups=openpatio.io,resources=rolebasedgroupsets/finalizers,verbs=update
 // +kubebuilder:rbac:groups=openpatio.io,resources=rolebasedgroups,verbs=get;list;watch;create;patch;delete
 
-// Reconcile brings one set to its spec: it observes the set's groups and
-// RoleScalers, plans which groups to create, move and delete (pure,
-// plan.go and writes.go), writes them, and writes its status once.
+// Reconcile brings one set to its spec: it brings the set's fleet up to
+// its own writes and reads its RoleScalers (observe), plans from the
+// fleet's counts which groups to create, move and delete and the status
+// (plan.go and writes.go), writes the groups, and writes its status once.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	s, err := r.set(ctx, req)
 	if s == nil || err != nil {
@@ -84,61 +85,77 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	var (
-		moves  setPlan
-		ro     rollout
-		writes []groupWrite
-		doomed []*rbgsv1.RoleBasedGroup
-		intent string
-		st     rbgsv1.RoleBasedGroupSetStatus
-	)
-	// The plan and the status come from the fleet's counts (see fleet.go)
-	// under its lock; the writes go out after.
-	r.fleets.with(s.UID, func(f *fleet) {
-		ro = rolloutOf(obs.s, revision(obs.s))
-		current := f.currentRevision(s.Status.CurrentRevision, viewOf(ro))
-		moves = f.plan(ro)
-		writes, intent = planWrites(obs.s, f, moves, ro, current)
-		for _, i := range moves.delete {
-			doomed = append(doomed, f.group(i))
-		}
-		// The status describes what the cache showed before this
-		// reconcile's writes; the writes come back through the watch and
-		// update it.
-		st = f.status(obs.s, ro, moves.surge, current, now)
-	})
-
-	w := apply.NewWriter(ctx, r.Client, r.Reader, r.Scheme, r.Memo, key, "")
-	wrote := make([]bool, len(writes))
-	// Groups are independent: write them side by side.
-	apply.Parallel(writeParallelism, len(writes), func(j int) {
-		wrote[j] = w.WriteFor(writes[j].intent, writes[j].live, writes[j].build)
-	})
-	deleteErr := r.deleteGroups(ctx, doomed)
-	r.fleets.with(s.UID, func(f *fleet) {
-		for j := range writes {
-			if wrote[j] {
-				f.written.add(writes[j].index)
-			}
-		}
-		// A failed write is made again by a reconcile that compares every
-		// group.
-		f.intent = intent
-		if w.Err() != nil {
-			f.intent = ""
-		}
-	})
-
-	if c, ok := errors.AsType[*apply.ConflictError](w.Err()); ok {
+	p := r.plan(s, obs)
+	writeErr, deleteErr := r.writeGroups(ctx, key, s.UID, p)
+	st := p.status
+	if c, ok := errors.AsType[*apply.ConflictError](writeErr); ok {
 		// A group could not be created: an object the set does not control
 		// holds its name. Retried with backoff until the name is free.
 		c.SetConditions(&st.Conditions, s.Generation, now)
 		r.Recorder.Eventf(s, nil, corev1.EventTypeWarning, ReasonNameConflict, "Create", "%s", c.Error())
 	}
 	r.Metrics.SetPhase(key, st.Phase)
-	r.Metrics.SetGroups(s.Namespace, s.Name, ro.replicas, st.ReadyGroups, st.UpdatedGroups)
-	result, statusErr := r.writeStatus(ctx, s, st, &moves)
-	return result, errors.Join(w.Err(), deleteErr, statusErr)
+	r.Metrics.SetGroups(s.Namespace, s.Name, p.rollout.replicas, st.ReadyGroups, st.UpdatedGroups)
+	result, statusErr := r.writeStatus(ctx, s, st, &p.moves)
+	return result, errors.Join(writeErr, deleteErr, statusErr)
+}
+
+// reconcilePlan is what one reconcile of a set does: the rollout its spec
+// says, the groups it creates, moves and deletes, their writes and what
+// they are for (see planWrites), and the status to write.
+type reconcilePlan struct {
+	rollout rollout
+	moves   setPlan
+	writes  []groupWrite
+	intent  string
+	doomed  []*rbgsv1.RoleBasedGroup
+	status  rbgsv1.RoleBasedGroupSetStatus
+}
+
+// plan plans the reconcile of set s (observed as obs) from the counts of
+// its fleet (see fleet.go), under the fleet's lock.
+func (r *Reconciler) plan(s *rbgsv1.RoleBasedGroupSet, obs *observation) reconcilePlan {
+	var p reconcilePlan
+	r.fleets.with(s.UID, func(f *fleet) {
+		p.rollout = rolloutOf(obs.s, revision(obs.s))
+		current := f.currentRevision(s.Status.CurrentRevision, viewOf(p.rollout))
+		p.moves = f.plan(p.rollout)
+		p.writes, p.intent = planWrites(obs.s, f, p.moves, p.rollout, current)
+		for _, i := range p.moves.delete {
+			p.doomed = append(p.doomed, f.group(i))
+		}
+		// The status describes what the cache showed before this
+		// reconcile's writes; the writes come back through the watch and
+		// update it.
+		p.status = f.status(obs.s, p.rollout, p.moves.surge, current, obs.now)
+	})
+	return p
+}
+
+// writeGroups makes the writes and deletions of p for the set of key
+// (uid), side by side, and tells the set's fleet which groups it wrote and
+// whether every write was made (see fleet.intent).
+func (r *Reconciler) writeGroups(ctx context.Context, key string, uid types.UID, p reconcilePlan) (writeErr, deleteErr error) {
+	w := apply.NewWriter(ctx, r.Client, r.Reader, r.Scheme, r.Memo, key, "")
+	wrote := make([]bool, len(p.writes))
+	apply.Parallel(writeParallelism, len(p.writes), func(j int) {
+		wrote[j] = w.WriteFor(p.writes[j].intent, p.writes[j].live, p.writes[j].build)
+	})
+	deleteErr = r.deleteGroups(ctx, p.doomed)
+	r.fleets.with(uid, func(f *fleet) {
+		for j := range p.writes {
+			if wrote[j] {
+				f.written.add(p.writes[j].index)
+			}
+		}
+		// A failed write is made again by a reconcile that compares every
+		// group.
+		f.intent = p.intent
+		if w.Err() != nil {
+			f.intent = ""
+		}
+	})
+	return w.Err(), deleteErr
 }
 
 // set reads the set of req; nil when it is gone (its memories are

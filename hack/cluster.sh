@@ -128,13 +128,15 @@ start() {
 }
 
 # Stops our live processes, and the operator that make demo started beside
-# them (pids/manager.pid): TERM to all at once, wait up to 10 s, then KILL.
+# them (pids/manager.pid): TERM to all but etcd at once, wait up to 10 s,
+# then KILL; then etcd (an API server whose etcd is gone waits on it).
 stop_all() {
   local i order=(manager)
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-    order+=("${COMPONENTS[i]}")
+    [[ "${COMPONENTS[i]}" == etcd ]] || order+=("${COMPONENTS[i]}")
   done
   stop_components "${order[@]}"
+  stop_components etcd
 }
 
 # stop_components NAME... sends TERM to each running component, in order,

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -289,4 +290,50 @@ func uidsOf(ps []corev1.Pod) map[types.UID]bool {
 		out[p.UID] = true
 	}
 	return out
+}
+
+// A set's image rollout of roles that update in place keeps every pod of
+// every group where it is: the set's revision label, which the rollout
+// changes in every template, is patched onto the pods with the images.
+func TestInPlaceUpdatesOfASet(t *testing.T) {
+	ns := namespace(t, "e2e-inplace-set")
+	s := wrappers.MakeSet("ips", ns).Replicas(2).Role("decode", 2).Role("worker", 1).Obj()
+	s.Spec.GroupTemplate.Roles[1].Size = new(int32(2))
+	for i := range s.Spec.GroupTemplate.Roles {
+		s.Spec.GroupTemplate.Roles[i].RolloutStrategy = &rbgsv1.RoleRolloutStrategy{PodUpdatePolicy: rbgsv1.PodUpdateInPlaceIfPossible}
+	}
+	if err := k8s.Create(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	setRunning(t, ns, "ips", 2)
+	before := map[string]string{}
+	for _, g := range []string{"ips-0", "ips-1"} {
+		maps.Copy(before, placed(t, ns, g))
+	}
+	const image = "registry.example.com/llm-server:v2"
+	update(t, s, func(s *rbgsv1.RoleBasedGroupSet) {
+		for i := range s.Spec.GroupTemplate.Roles {
+			s.Spec.GroupTemplate.Roles[i].Template.Spec.Containers[0].Image = image
+		}
+	})
+	for _, g := range []string{"ips-0", "ips-1"} {
+		runImage(t, ns, g, "decode", image, 2)
+		runImage(t, ns, g, "worker", image, 2)
+	}
+	st := setRunning(t, ns, "ips", 2)
+	if st.Status.UpdatedGroups != 2 || st.Status.CurrentRevision != st.Status.UpdateRevision {
+		t.Errorf("set at %d updated groups, revisions %s -> %s", st.Status.UpdatedGroups, st.Status.CurrentRevision, st.Status.UpdateRevision)
+	}
+	after := map[string]string{}
+	for _, g := range []string{"ips-0", "ips-1"} {
+		maps.Copy(after, placed(t, ns, g))
+	}
+	if fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("pods moved on a set's image rollout:\nbefore %v\nafter  %v", before, after)
+	}
+	for _, p := range pods(t, ns, map[string]string{rbgsv1.LabelSetName: "ips"}) {
+		if p.Labels[rbgsv1.LabelGroupRevision] != st.Status.UpdateRevision {
+			t.Errorf("pod %s labelled with revision %q, want the set's %q", p.Name, p.Labels[rbgsv1.LabelGroupRevision], st.Status.UpdateRevision)
+		}
+	}
 }

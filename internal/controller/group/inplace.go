@@ -51,7 +51,12 @@ func templateFields(t *corev1.PodTemplateSpec) map[string]string {
 		h, _ := revision.Hash(v, 4)
 		out[path] = h
 	}
-	add("metadata.labels", t.Labels)
+	// A set's revision label changes with every rollout of the set, and
+	// a pod's labels can be patched: the in-place update carries it (see
+	// podPatch).
+	labels := maps.Clone(t.Labels)
+	delete(labels, rbgsv1.LabelGroupRevision)
+	add("metadata.labels", labels)
 	add("metadata.annotations", t.Annotations)
 	spec := t.Spec.DeepCopy()
 	for _, list := range []struct {
@@ -146,17 +151,27 @@ func podImages(p *corev1.Pod) map[string]string {
 // were (a new rendering of the operator's alone) keeps running as it is,
 // as any instance does.
 func instanceBehind(s *appsv1.StatefulSet, pods []corev1.Pod) []*corev1.Pod {
-	want := templateImages(&s.Spec.Template)
-	return slices.DeleteFunc(outdatedPods(s, pods), func(p *corev1.Pod) bool { return maps.Equal(podImages(p), want) })
+	return slices.DeleteFunc(outdatedPods(s, pods), func(p *corev1.Pod) bool { return !behindTemplate(p, &s.Spec.Template) })
+}
+
+// behindTemplate reports whether pod p does not ask for the images of
+// template t, or lacks its set's revision label.
+func behindTemplate(p *corev1.Pod, t *corev1.PodTemplateSpec) bool {
+	return !maps.Equal(podImages(p), templateImages(t)) || p.Labels[rbgsv1.LabelGroupRevision] != revisionLabel(t)
+}
+
+// revisionLabel is the set's revision label of template t, "" when it has
+// none (a group of no set).
+func revisionLabel(t *corev1.PodTemplateSpec) string {
+	return t.Labels[rbgsv1.LabelGroupRevision]
 }
 
 // instancePatching reports whether the in-place update of the StatefulSet
 // s of an instance (pods) is under way: a pod does not ask for the images
 // of its template yet, or does not run them yet.
 func instancePatching(s *appsv1.StatefulSet, pods []corev1.Pod) bool {
-	want := templateImages(&s.Spec.Template)
 	return slices.ContainsFunc(pods, func(p corev1.Pod) bool {
-		return p.DeletionTimestamp == nil && (podImagesPending(&p) || !maps.Equal(podImages(&p), want))
+		return p.DeletionTimestamp == nil && (podImagesPending(&p) || behindTemplate(&p, &s.Spec.Template))
 	})
 }
 
@@ -183,7 +198,8 @@ type inPlaceVerdict struct {
 // in-place update.
 func judgeInPlace(live, desired *appsv1.StatefulSet, steady bool) inPlaceVerdict {
 	if maps.Equal(templateImages(&live.Spec.Template), templateImages(&desired.Spec.Template)) &&
-		live.Annotations[rbgsv1.AnnotationTemplateFields] == desired.Annotations[rbgsv1.AnnotationTemplateFields] {
+		live.Annotations[rbgsv1.AnnotationTemplateFields] == desired.Annotations[rbgsv1.AnnotationTemplateFields] &&
+		revisionLabel(&live.Spec.Template) == revisionLabel(&desired.Spec.Template) {
 		return inPlaceVerdict{}
 	}
 	was, ok := decodeFields(live.Annotations[rbgsv1.AnnotationTemplateFields])
@@ -324,10 +340,14 @@ func (pp podPatch) body() []byte {
 	for _, name := range slices.Sorted(maps.Keys(restarts)) {
 		counts = append(counts, fmt.Sprintf("%s=%d", name, restarts[name]))
 	}
+	labels := map[string]string{appsv1.ControllerRevisionHashLabelKey: pp.rev}
+	if rev := revisionLabel(pp.t); rev != "" {
+		labels[rbgsv1.LabelGroupRevision] = rev
+	}
 	patch := map[string]any{
 		"metadata": map[string]any{
 			"uid":         p.UID,
-			"labels":      map[string]string{appsv1.ControllerRevisionHashLabelKey: pp.rev},
+			"labels":      labels,
 			"annotations": map[string]string{rbgsv1.AnnotationExpectedRestarts: strings.Join(counts, ",")},
 		},
 	}

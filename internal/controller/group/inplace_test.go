@@ -1,6 +1,7 @@
 package group
 
 import (
+	stdcmp "cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -107,6 +108,27 @@ func TestJudgeInPlace(t *testing.T) {
 				t.Errorf("got ok %v, fallback %q; want ok %v, fallback with %q", v.ok, v.fallback, tc.ok, tc.fallback)
 			}
 		})
+	}
+}
+
+// A set's rollout changes the revision label of every role's template: a
+// change of it alone, or with images, is made in place; with anything
+// else it falls back.
+func TestJudgeInPlaceOfASetsRevision(t *testing.T) {
+	g := inPlaceGroup()
+	g.Labels = map[string]string{rbgsv1.LabelSetName: "set", rbgsv1.LabelGroupRevision: "set-r1"}
+	live := desiredStatefulSet(g, &g.Spec.Roles[0])
+	g.Labels[rbgsv1.LabelGroupRevision] = "set-r2"
+	if v := judgeInPlace(live, desiredStatefulSet(g, &g.Spec.Roles[0]), true); !v.ok {
+		t.Errorf("the set's revision alone: %+v, want in place", v)
+	}
+	g.Spec.Roles[0].Template.Spec.Containers[0].Image = "llm:v9"
+	if v := judgeInPlace(live, desiredStatefulSet(g, &g.Spec.Roles[0]), true); !v.ok {
+		t.Errorf("the set's revision and an image: %+v, want in place", v)
+	}
+	g.Spec.Roles[0].Template.Labels = map[string]string{"tier": "gold"}
+	if v := judgeInPlace(live, desiredStatefulSet(g, &g.Spec.Roles[0]), true); v.ok || !strings.Contains(v.fallback, "metadata.labels") {
+		t.Errorf("the set's revision and another label: %+v, want a fallback naming metadata.labels", v)
 	}
 }
 
@@ -236,6 +258,16 @@ func TestPodPatchBody(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("patch (-want +got):\n%s", diff)
 	}
+	// In a set, the set's revision label goes with the update.
+	g.Labels = map[string]string{rbgsv1.LabelSetName: "set", rbgsv1.LabelGroupRevision: "set-r2"}
+	t3 := desiredStatefulSet(g, &g.Spec.Roles[0]).Spec.Template
+	if err := json.Unmarshal(podPatch{pod: &p, rev: "r3", t: &t3}.body(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if labels := got["metadata"].(map[string]any)["labels"]; !cmp.Equal(labels, map[string]any{
+		appsv1.ControllerRevisionHashLabelKey: "r3", rbgsv1.LabelGroupRevision: "set-r2"}) {
+		t.Errorf("labels patched %v, want the update revision and the set's revision", labels)
+	}
 	// The restarts it causes are no failure, one more is.
 	p.Status.ContainerStatuses[0].RestartCount = 4
 	p.Annotations[rbgsv1.AnnotationExpectedRestarts] = "main=4,proxy=2"
@@ -349,6 +381,9 @@ func TestStepsInPlace(t *testing.T) {
 		image    string
 		replaced bool
 		pods     int
+		// revision is the set's revision every pod is labelled with in
+		// the end ("set-r1" unless an edit changes it).
+		revision string
 	}{
 		{name: "an image edit", edits: []func(*rbgsv1.RoleBasedGroup){image("v2")}, image: "v2", pods: 3 + 3*2},
 		{name: "an image edit and a scale-up in one", image: "v2", pods: 4 + 4*2,
@@ -360,6 +395,13 @@ func TestStepsInPlace(t *testing.T) {
 			}}},
 		{name: "another image during the update", edits: []func(*rbgsv1.RoleBasedGroup){image("v2"), image("v3")}, between: 3,
 			image: "v3", pods: 3 + 3*2},
+		{name: "a set's rollout: an image and the set's revision", image: "v2", revision: "set-r2", pods: 3 + 3*2,
+			edits: []func(*rbgsv1.RoleBasedGroup){func(g *rbgsv1.RoleBasedGroup) {
+				image("v2")(g)
+				g.Labels[rbgsv1.LabelGroupRevision] = "set-r2"
+			}}},
+		{name: "a set's rollout that leaves the role's template as it was", image: "v1", revision: "set-r2", pods: 3 + 3*2,
+			edits: []func(*rbgsv1.RoleBasedGroup){func(g *rbgsv1.RoleBasedGroup) { g.Labels[rbgsv1.LabelGroupRevision] = "set-r2" }}},
 		{name: "an image and an env edit", replaced: true, image: "v2", pods: 3 + 3*2,
 			edits: []func(*rbgsv1.RoleBasedGroup){func(g *rbgsv1.RoleBasedGroup) {
 				image("v2")(g)
@@ -372,7 +414,10 @@ func TestStepsInPlace(t *testing.T) {
 			g := wrappers.MakeGroup("g", "ns").Role("decode", 3).Role("worker", 3).Size(2).Obj()
 			for i := range g.Spec.Roles {
 				g.Spec.Roles[i].RolloutStrategy = &rbgsv1.RoleRolloutStrategy{PodUpdatePolicy: rbgsv1.PodUpdateInPlaceIfPossible}
+				g.Spec.Roles[i].Template.Spec.Containers[0].Image = "v1"
 			}
+			// A group of a set, at the set's first revision.
+			g.Labels = map[string]string{rbgsv1.LabelSetName: "set", rbgsv1.LabelGroupRevision: "set-r1"}
 			s := newSim(t, g)
 			s.rolling = true
 			running(t, s)
@@ -419,8 +464,14 @@ func TestStepsInPlace(t *testing.T) {
 				if p.Spec.Containers[0].Image != tc.image || p.Status.ContainerStatuses[0].Image != tc.image {
 					t.Errorf("pod %s asks for %s, runs %s; want %s", p.Name, p.Spec.Containers[0].Image, p.Status.ContainerStatuses[0].Image, tc.image)
 				}
-				if _, was := before[p.Name]; was && !tc.replaced && p.Status.ContainerStatuses[0].RestartCount == 0 {
+				if _, was := before[p.Name]; was && !tc.replaced && tc.image != "v1" && p.Status.ContainerStatuses[0].RestartCount == 0 {
 					t.Errorf("pod %s never restarted its container", p.Name)
+				}
+				if want := stdcmp.Or(tc.revision, "set-r1"); p.Labels[rbgsv1.LabelGroupRevision] != want {
+					t.Errorf("pod %s labelled with the set's revision %q, want %q", p.Name, p.Labels[rbgsv1.LabelGroupRevision], want)
+				}
+				if tc.image == "v1" && p.Status.ContainerStatuses[0].RestartCount != 0 {
+					t.Errorf("pod %s restarted for a change of its labels alone", p.Name)
 				}
 			}
 			// Instances always run OnDelete (they are replaced whole).

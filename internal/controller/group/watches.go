@@ -227,11 +227,12 @@ func trimContainers(containers []corev1.Container) []corev1.Container {
 
 // keptPodLabels are the labels of a pod the group reconciler reads: its
 // group (index and watch), its role, its instance and worker index, its
-// StatefulSet revision and ordinal.
+// StatefulSet revision and ordinal, and its set's revision (see
+// behindTemplate).
 func keptPodLabels(l map[string]string) map[string]string {
-	out := make(map[string]string, 6)
+	out := make(map[string]string, 7)
 	for _, k := range []string{rbgsv1.LabelGroupName, rbgsv1.LabelRole, rbgsv1.LabelInstance, rbgsv1.LabelWorkerIndex,
-		appsv1.ControllerRevisionHashLabelKey, appsv1.PodIndexLabel} {
+		appsv1.ControllerRevisionHashLabelKey, appsv1.PodIndexLabel, rbgsv1.LabelGroupRevision} {
 		if v, ok := l[k]; ok {
 			out[k] = v
 		}

@@ -252,7 +252,7 @@ func runsImage(st *corev1.ContainerStatus, image string) bool {
 func podImagesPending(p *corev1.Pod) bool {
 	check := func(specs []corev1.Container, statuses []corev1.ContainerStatus, sidecarsOnly bool) bool {
 		for _, c := range specs {
-			if sidecarsOnly && (c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways) {
+			if sidecarsOnly && !sidecar(c) {
 				continue
 			}
 			i := slices.IndexFunc(statuses, func(s corev1.ContainerStatus) bool { return s.Name == c.Name })
@@ -298,44 +298,22 @@ type podPatch struct {
 }
 
 // body is the strategic merge patch of pp: the containers whose image
-// changes, the revision label, the restarts it causes (one per changed
-// container, see expectedRestarts), and the pod's UID, so a pod replaced
-// meanwhile is not patched.
+// changes, the revision labels, the restarts it causes (one per changed
+// container that restarts, see expectedRestarts), and the pod's UID, so a
+// pod replaced meanwhile is not patched.
 func (pp podPatch) body() []byte {
 	p := pp.pod
 	restarts := expectedRestarts(p)
 	if restarts == nil {
 		restarts = map[string]int32{}
 	}
-	type image struct {
-		Name  string `json:"name"`
-		Image string `json:"image"`
+	spec := map[string]any{}
+	if cs := changedImages(pp.t.Spec.Containers, p.Spec.Containers, p.Status.ContainerStatuses, restarts, nil); len(cs) > 0 {
+		spec["containers"] = cs
 	}
-	changed := func(specs []corev1.Container, live []corev1.Container, statuses []corev1.ContainerStatus, restart func(corev1.Container) bool) []image {
-		var out []image
-		for _, c := range specs {
-			i := slices.IndexFunc(live, func(l corev1.Container) bool { return l.Name == c.Name })
-			if i < 0 || live[i].Image == c.Image {
-				continue
-			}
-			out = append(out, image{c.Name, c.Image})
-			if !restart(live[i]) {
-				continue
-			}
-			n := int32(0)
-			if j := slices.IndexFunc(statuses, func(s corev1.ContainerStatus) bool { return s.Name == c.Name }); j >= 0 {
-				n = statuses[j].RestartCount
-			}
-			restarts[c.Name] = max(restarts[c.Name], n) + 1
-		}
-		return out
+	if cs := changedImages(pp.t.Spec.InitContainers, p.Spec.InitContainers, p.Status.InitContainerStatuses, restarts, sidecar); len(cs) > 0 {
+		spec["initContainers"] = cs
 	}
-	always := func(corev1.Container) bool { return true }
-	sidecar := func(c corev1.Container) bool {
-		return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
-	}
-	containers := changed(pp.t.Spec.Containers, p.Spec.Containers, p.Status.ContainerStatuses, always)
-	inits := changed(pp.t.Spec.InitContainers, p.Spec.InitContainers, p.Status.InitContainerStatuses, sidecar)
 	var counts []string
 	for _, name := range slices.Sorted(maps.Keys(restarts)) {
 		counts = append(counts, fmt.Sprintf("%s=%d", name, restarts[name]))
@@ -351,18 +329,48 @@ func (pp podPatch) body() []byte {
 			"annotations": map[string]string{rbgsv1.AnnotationExpectedRestarts: strings.Join(counts, ",")},
 		},
 	}
-	spec := map[string]any{}
-	if len(containers) > 0 {
-		spec["containers"] = containers
-	}
-	if len(inits) > 0 {
-		spec["initContainers"] = inits
-	}
 	if len(spec) > 0 {
 		patch["spec"] = spec
 	}
 	raw, _ := json.Marshal(patch)
 	return raw
+}
+
+// imagePatch is a container of a pod patch: its name and new image.
+type imagePatch struct {
+	Name  string `json:"name"`
+	Image string `json:"image"`
+}
+
+// changedImages are the containers of specs whose image differs from the
+// live container of their name, and counts in restarts, for each such
+// container that restarts (every one when restartsFor is nil, else those
+// it accepts), one restart more than it had (statuses).
+func changedImages(specs, live []corev1.Container, statuses []corev1.ContainerStatus, restarts map[string]int32,
+	restartsFor func(corev1.Container) bool) []imagePatch {
+	var out []imagePatch
+	for _, c := range specs {
+		i := slices.IndexFunc(live, func(l corev1.Container) bool { return l.Name == c.Name })
+		if i < 0 || live[i].Image == c.Image {
+			continue
+		}
+		out = append(out, imagePatch{c.Name, c.Image})
+		if restartsFor != nil && !restartsFor(live[i]) {
+			continue
+		}
+		n := int32(0)
+		if j := slices.IndexFunc(statuses, func(s corev1.ContainerStatus) bool { return s.Name == c.Name }); j >= 0 {
+			n = statuses[j].RestartCount
+		}
+		restarts[c.Name] = max(restarts[c.Name], n) + 1
+	}
+	return out
+}
+
+// sidecar reports whether init container c is a sidecar (restartPolicy
+// Always): it runs beside the containers, and restarts for a new image.
+func sidecar(c corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
 }
 
 // inPlaceRunning reports whether StatefulSet s, of a role of size 1, is
@@ -446,16 +454,17 @@ func ordinalOf(p *corev1.Pod) int {
 	return int(k)
 }
 
-// roleInPlace judges whether role r of g, of size 1, whose StatefulSet
-// live (nil when absent) runs pods, is updated in place: it asks for it,
-// and either its template changed in images alone (see judgeInPlace) from
-// a StatefulSet whose pods run one revision, or an in-place update of the
-// unchanged template is not over yet.
-func roleInPlace(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, live *appsv1.StatefulSet, pods []corev1.Pod) inPlaceVerdict {
+// roleInPlace judges whether role r of g, of size 1, rendered from inputs
+// (templateInputs), whose StatefulSet live (nil when absent) runs pods, is
+// updated in place: it asks for it, and either its template changed in
+// images alone (see judgeInPlace) from a StatefulSet whose pods run one
+// revision, or an in-place update of the unchanged template is not over
+// yet.
+func roleInPlace(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, inputs string, live *appsv1.StatefulSet, pods []corev1.Pod) inPlaceVerdict {
 	if !r.InPlace() || live == nil {
 		return inPlaceVerdict{}
 	}
-	if live.Annotations[rbgsv1.AnnotationTemplateInputs] == templateInputs(g, r) {
+	if live.Annotations[rbgsv1.AnnotationTemplateInputs] == inputs {
 		return inPlaceVerdict{ok: inPlaceRunning(live) && !inPlaceDone(live, pods)}
 	}
 	steady := inPlaceRunning(live) ||

@@ -216,13 +216,8 @@ func instancesState(states []instanceState, floor int32) roleState {
 func asItRuns(desired, live *appsv1.StatefulSet) *appsv1.StatefulSet {
 	desired.Spec.Template = *live.Spec.Template.DeepCopy()
 	desired.Spec.Replicas = live.Spec.Replicas
-	for _, k := range []string{rbgsv1.AnnotationTemplateInputs, rbgsv1.AnnotationTemplateHash, rbgsv1.AnnotationTemplateFields} {
-		if v, ok := live.Annotations[k]; ok {
-			desired.Annotations[k] = v
-		} else {
-			delete(desired.Annotations, k)
-		}
-	}
+	keepAnnotations(desired.Annotations, live.Annotations,
+		rbgsv1.AnnotationTemplateInputs, rbgsv1.AnnotationTemplateHash, rbgsv1.AnnotationTemplateFields)
 	return desired
 }
 

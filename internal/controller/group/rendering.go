@@ -63,14 +63,20 @@ func keepRendering(desired, live client.Object, scheme *runtime.Scheme) client.O
 	*podTemplateOf(desired) = *podTemplateOf(live).DeepCopy()
 	// What the operator records of the template goes with it (see
 	// observeInstance and templateFields).
-	for _, k := range []string{rbgsv1.AnnotationTemplateHash, rbgsv1.AnnotationTemplateFields} {
-		if v, ok := live.GetAnnotations()[k]; ok {
-			desired.GetAnnotations()[k] = v
+	keepAnnotations(desired.GetAnnotations(), live.GetAnnotations(), rbgsv1.AnnotationTemplateHash, rbgsv1.AnnotationTemplateFields)
+	return desired
+}
+
+// keepAnnotations sets keys of desired as live has them: present with
+// live's value, or absent.
+func keepAnnotations(desired, live map[string]string, keys ...string) {
+	for _, k := range keys {
+		if v, ok := live[k]; ok {
+			desired[k] = v
 		} else {
-			delete(desired.GetAnnotations(), k)
+			delete(desired, k)
 		}
 	}
-	return desired
 }
 
 func isNil(o client.Object) bool {

@@ -17,6 +17,7 @@ import (
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/internal/apply"
 	"github.com/openpatio/rbgs/internal/metrics"
+	"github.com/openpatio/rbgs/internal/scaling"
 )
 
 // Restart backoff: a recreation that follows another within
@@ -151,25 +152,28 @@ func decideRestart(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, po
 		d.recent = 0
 	}
 	failed, why := firstDisruption(g, st, pods, whole)
-	if failed != nil {
-		d.disrupted, d.reason = true, metrics.RestartDisrupted
-		d.scope = scopeOf(failed, restartPolicyOf(g, roleOf(g, failed)))
-		d.failure = fmt.Sprintf("pod %s of role %s %s", failed.Name, failed.Labels[rbgsv1.LabelRole], why)
-		return d
+	d.disrupted = failed != nil
+	if !d.disrupted {
+		failed, why = firstFailure(g, st, pods)
 	}
-	failed, why = firstFailure(g, st, pods)
 	if failed == nil {
 		return d
 	}
 	policy := rbgsv1.RestartNone
-	if i := slices.IndexFunc(g.Spec.Roles, func(r rbgsv1.RoleSpec) bool { return r.Role == failed.Labels[rbgsv1.LabelRole] }); i >= 0 {
-		policy = restartPolicyOf(g, &g.Spec.Roles[i])
+	if r := scaling.RoleOf(g.Spec.Roles, failed.Labels[rbgsv1.LabelRole]); r != nil {
+		policy = restartPolicyOf(g, r)
 	}
 	d.scope = scopeOf(failed, policy)
 	d.failure = fmt.Sprintf("pod %s of role %s %s", failed.Name, failed.Labels[rbgsv1.LabelRole], why)
-	d.reason = metrics.RestartContainerRestarted
-	if failed.Status.Phase == corev1.PodFailed {
+	switch {
+	case d.disrupted:
+		// Recreated at once, counted toward no limit.
+		d.reason = metrics.RestartDisrupted
+		return d
+	case failed.Status.Phase == corev1.PodFailed:
 		d.reason = metrics.RestartPodFailed
+	default:
+		d.reason = metrics.RestartContainerRestarted
 	}
 	maxRestarts := int32(rbgsv1.DefaultMaxRestarts)
 	if g.Spec.MaxRestarts != nil {
@@ -180,12 +184,6 @@ func decideRestart(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, po
 		d.wait = backoff(d.recent) - now.Sub(last.Time.Time)
 	}
 	return d
-}
-
-// roleOf is the spec of the role of pod p of g (which has it).
-func roleOf(g *rbgsv1.RoleBasedGroup, p *corev1.Pod) *rbgsv1.RoleSpec {
-	i := slices.IndexFunc(g.Spec.Roles, func(r rbgsv1.RoleSpec) bool { return r.Role == p.Labels[rbgsv1.LabelRole] })
-	return &g.Spec.Roles[i]
 }
 
 // recreatedPods are the pods the restart policies of g, whose status is
@@ -223,34 +221,21 @@ func firstFailure(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, pod
 			since[rs.Role] = rs.RecreateSince.Time
 		}
 	}
-	last := st.LastRestart
-	var lastScope podScope
-	if last != nil {
-		lastScope = scopeOfRestart(g, last)
-	}
-	var failed *corev1.Pod
-	var why string
-	for i := range pods {
-		p := &pods[i]
-		from, recreating := since[p.Labels[rbgsv1.LabelRole]]
-		if !recreating || p.DeletionTimestamp != nil || (failed != nil && p.Name > failed.Name) ||
-			(last != nil && lastScope.contains(p) && p.CreationTimestamp.Before(&last.Time)) {
+	for _, p := range recreatedPods(g, st, pods) {
+		why := podFailure(p)
+		if p.DeletionTimestamp != nil || why == "" {
 			continue
 		}
-		w := podFailure(p)
-		if w == "" {
-			continue
-		}
-		if p.CreationTimestamp.Time.Before(from) {
+		if from := since[p.Labels[rbgsv1.LabelRole]]; p.CreationTimestamp.Time.Before(from) {
 			// The pod ran before the policy took effect: only a failure
 			// since then counts.
 			if at, ok := failedAt(p); !ok || at.Before(from) {
 				continue
 			}
 		}
-		failed, why = p, w
+		return p, why
 	}
-	return failed, why
+	return nil, ""
 }
 
 // backoff is the wait after the n-th recreation in a row (n >= 1).

@@ -210,7 +210,7 @@ func viewRoles(obs *observation, gangs *gangPlan) []roleView {
 			own := ownPods(pods)
 			live := obs.ch.statefulSets[role.Service]
 			v.state = statefulSetRole(live, own, v.inputs, want, floor)
-			v.inPlace = roleInPlace(g, r, live, own)
+			v.inPlace = roleInPlace(g, r, v.inputs, live, own)
 		}
 		v.state = v.old.mixedInto(v.state)
 		v.recreating = g.Spec.UpdatePolicyOrDefault() == rbgsv1.UpdateRecreate && recreatingRole(&v, obs.ch)

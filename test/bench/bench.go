@@ -540,55 +540,9 @@ func (b *bench) operatorRun(ctx context.Context, n int, v variant, r *sizeResult
 	}
 	r.IdleCPUSeconds, r.IdleRSSMiB = op.stats()
 
-	// Creation.
-	cpu := controlPlaneCPU(b.clusterDir)
-	counters, err := readAPICounters(ctx, b.api)
-	if err != nil {
+	if err := b.creation(ctx, ns, n, op, r); err != nil {
 		return err
 	}
-	start := time.Now()
-	profiled := b.prof.start(ctx, ns, true)
-	if err := b.k8s.Create(ctx, template(ns, n)); err != nil {
-		return err
-	}
-	podsDone := make(chan time.Duration, 1)
-	go func() {
-		d, _ := waitFor("pods", b.timeout, func() bool { return b.track.readyPods(ns, "") == n*podsEach })
-		podsDone <- d
-	}()
-	setDur, err := b.waitSetReady(ctx, ns, int32(n))
-	if err != nil {
-		return err
-	}
-	r.SetReadySeconds = seconds(setDur)
-	r.PodsReady.Seconds = seconds(<-podsDone)
-	lastPod, lastSts := b.track.lastReady()
-	r.SetReadyAfterPods = seconds(start.Add(setDur).Sub(lastPod))
-	r.SetReadyAfterStatefulSets = seconds(start.Add(setDur).Sub(lastSts))
-	r.OperatorStages = b.track.stages(ns, start)
-	if r.PodsReadyServer, r.SetReadyServer, err = b.serverSet(ctx, ns, n*podsEach); err != nil {
-		return err
-	}
-	r.OperatorControlPlaneCPU = cpuSince(b.clusterDir, cpu)
-	if r.OperatorAPICounters, err = b.countersSince(ctx, counters); err != nil {
-		return err
-	}
-	r.CreateCPUSeconds, r.CreatePeakRSSMiB = op.stats()
-	profiled()
-	time.Sleep(time.Second)
-	if r.PodsReady.Counts, err = b.audit.Count(); err != nil {
-		return err
-	}
-	r.Objects = 1 + objectsEach()*n
-	logf("operator: pods Ready %.1f s, set Ready %.1f s (%.2f s after the last pod, %.2f s after the last StatefulSet), %d writes for %d objects, %.1f CPU s, peak RSS %.0f MiB",
-		r.PodsReady.Seconds, r.SetReadySeconds, r.SetReadyAfterPods, r.SetReadyAfterStatefulSets, r.PodsReady.Counts.Writes, r.Objects, r.CreateCPUSeconds, r.CreatePeakRSSMiB)
-	logf("stages per group (start->prefill, prefill->Ready, Ready->decode, decode->Ready): floor %.2f %.2f %.2f %.2f, operator %.2f %.2f %.2f %.2f",
-		r.FloorStages[0], r.FloorStages[1], r.FloorStages[2], r.FloorStages[3],
-		r.OperatorStages[0], r.OperatorStages[1], r.OperatorStages[2], r.OperatorStages[3])
-	logf("writes by kind: %v", r.PodsReady.Counts.WritesBy)
-	logf("control plane CPU s: floor %v, operator %v", r.FloorControlPlaneCPU, r.OperatorControlPlaneCPU)
-	logf("API server counters, ordered floor -> operator (differences of at least %d):\n  %s", n/10,
-		compareCounters(r.FloorAPICounters, r.OperatorAPICounters, float64(n/10)))
 	logf("operator latencies:\n  %s", latencies())
 	if b.creationOnly {
 		r.CPUSeconds, r.PeakRSSMiB = op.stop(false)
@@ -639,7 +593,7 @@ func (b *bench) operatorRun(ctx context.Context, n int, v variant, r *sizeResult
 	}
 	patch := client.MergeFrom(s.DeepCopy())
 	s.Spec.Replicas = new(int32(up))
-	start = time.Now()
+	start := time.Now()
 	if err := b.k8s.Patch(ctx, &s, patch); err != nil {
 		return err
 	}
@@ -677,6 +631,62 @@ func (b *bench) operatorRun(ctx context.Context, n int, v variant, r *sizeResult
 	cpu2, rss2 := op.stop(false)
 	op = nil
 	r.CPUSeconds, r.PeakRSSMiB = cpu1+cpu2, max(rss1, rss2)
+	return nil
+}
+
+// creation measures the operator's creation of a set of n groups in ns
+// into r: times by the watch and by the server's clock, control plane CPU,
+// the API server's counters, the operator's CPU and memory and its
+// writes, each logged.
+func (b *bench) creation(ctx context.Context, ns string, n int, op *operator, r *sizeResult) error {
+	cpu := controlPlaneCPU(b.clusterDir)
+	counters, err := readAPICounters(ctx, b.api)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	profiled := b.prof.start(ctx, ns, true)
+	if err := b.k8s.Create(ctx, template(ns, n)); err != nil {
+		return err
+	}
+	podsDone := make(chan time.Duration, 1)
+	go func() {
+		d, _ := waitFor("pods", b.timeout, func() bool { return b.track.readyPods(ns, "") == n*podsEach })
+		podsDone <- d
+	}()
+	setDur, err := b.waitSetReady(ctx, ns, int32(n))
+	if err != nil {
+		return err
+	}
+	r.SetReadySeconds = seconds(setDur)
+	r.PodsReady.Seconds = seconds(<-podsDone)
+	lastPod, lastSts := b.track.lastReady()
+	r.SetReadyAfterPods = seconds(start.Add(setDur).Sub(lastPod))
+	r.SetReadyAfterStatefulSets = seconds(start.Add(setDur).Sub(lastSts))
+	r.OperatorStages = b.track.stages(ns, start)
+	if r.PodsReadyServer, r.SetReadyServer, err = b.serverSet(ctx, ns, n*podsEach); err != nil {
+		return err
+	}
+	r.OperatorControlPlaneCPU = cpuSince(b.clusterDir, cpu)
+	if r.OperatorAPICounters, err = b.countersSince(ctx, counters); err != nil {
+		return err
+	}
+	r.CreateCPUSeconds, r.CreatePeakRSSMiB = op.stats()
+	profiled()
+	time.Sleep(time.Second)
+	if r.PodsReady.Counts, err = b.audit.Count(); err != nil {
+		return err
+	}
+	r.Objects = 1 + objectsEach()*n
+	logf("operator: pods Ready %.1f s, set Ready %.1f s (%.2f s after the last pod, %.2f s after the last StatefulSet), %d writes for %d objects, %.1f CPU s, peak RSS %.0f MiB",
+		r.PodsReady.Seconds, r.SetReadySeconds, r.SetReadyAfterPods, r.SetReadyAfterStatefulSets, r.PodsReady.Counts.Writes, r.Objects, r.CreateCPUSeconds, r.CreatePeakRSSMiB)
+	logf("stages per group (start->prefill, prefill->Ready, Ready->decode, decode->Ready): floor %.2f %.2f %.2f %.2f, operator %.2f %.2f %.2f %.2f",
+		r.FloorStages[0], r.FloorStages[1], r.FloorStages[2], r.FloorStages[3],
+		r.OperatorStages[0], r.OperatorStages[1], r.OperatorStages[2], r.OperatorStages[3])
+	logf("writes by kind: %v", r.PodsReady.Counts.WritesBy)
+	logf("control plane CPU s: floor %v, operator %v", r.FloorControlPlaneCPU, r.OperatorControlPlaneCPU)
+	logf("API server counters, ordered floor -> operator (differences of at least %d):\n  %s", n/10,
+		compareCounters(r.FloorAPICounters, r.OperatorAPICounters, float64(n/10)))
 	return nil
 }
 

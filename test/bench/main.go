@@ -105,26 +105,19 @@ func main() {
 	flag.BoolVar(&c.creationOnly, "creation-only", false, "measure the operator's creation and nothing after it (for sizes whose later phases take too long)")
 	flag.BoolVar(&c.floor, "floor", true, "measure the floors (false: the operator alone, for sizes whose floors take too long)")
 	flag.Parse()
-	for _, s := range strings.Split(instanceSizes, ",") {
-		k, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || k < 1 {
-			fmt.Fprintf(os.Stderr, "bad instance size %q\n", s)
-			os.Exit(2)
-		}
-		c.instanceSizes = append(c.instanceSizes, int32(k))
+	ks, err := parseInts(instanceSizes, 1, "instance size")
+	if err == nil {
+		c.sizes, err = parseInts(sizes, 2, "size")
 	}
-	var err error
-	if c.variants, err = parseVariants(variants); err != nil {
+	if err == nil {
+		c.variants, err = parseVariants(variants)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	for _, s := range strings.Split(sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 2 {
-			fmt.Fprintf(os.Stderr, "bad size %q\n", s)
-			os.Exit(2)
-		}
-		c.sizes = append(c.sizes, n)
+	for _, k := range ks {
+		c.instanceSizes = append(c.instanceSizes, int32(k))
 	}
 	do := run
 	if c.reportFrom != "" {
@@ -195,11 +188,17 @@ func run(c config) error {
 		fmt.Print(requestCostTable(costs))
 		return nil
 	}
+	return b.measureSizes(ctx)
+}
+
+// measureSizes measures every size of every shape (see -instance-sizes), writing
+// the results after each.
+func (b *bench) measureSizes(ctx context.Context) error {
 	var results []sizeResult
-	for _, k := range c.instanceSizes {
+	for _, k := range b.instanceSizes {
 		// The groups' shape is the harness's for this size (see template).
 		instanceSize, podsEach = k, 4*int(k)
-		for _, pods := range c.sizes {
+		for _, pods := range b.sizes {
 			n := pods / int(k)
 			logf("=== %d groups of instances of %d (%d pods)", n, k, podsEach*n)
 			rs, err := b.size(ctx, n)
@@ -213,6 +212,20 @@ func run(c config) error {
 		}
 	}
 	return nil
+}
+
+// parseInts reads a comma-separated list of numbers of at least least,
+// what naming them in the error.
+func parseInts(s string, least int, what string) ([]int, error) {
+	var out []int
+	for part := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < least {
+			return nil, fmt.Errorf("bad %s %q: want a number of at least %d", what, part, least)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // report renders results written by an earlier run.

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -224,7 +225,7 @@ func TestIndexSet(t *testing.T) {
 		if got := s.list(1 << 30); !slices.Equal(got, sorted) || s.len() != int32(len(sorted)) {
 			t.Fatalf("list %v (len %d), want %v", got, s.len(), sorted)
 		}
-		if got, want := s.String(), indices(sorted); got != want {
+		if got, want := s.String(), listRanges(sorted); got != want {
 			t.Fatalf("String %q, want %q", got, want)
 		}
 		below := rng.Int32N(420)
@@ -276,4 +277,28 @@ func BenchmarkFleetChange(b *testing.B) {
 			}
 		})
 	}
+}
+
+// listRanges is indexSet.String written as a walk over a sorted list: the
+// reference the bit walk is checked against.
+func listRanges(ix []int32) string {
+	sorted := slices.Sorted(slices.Values(ix))
+	var parts []string
+	for i := 0; i < len(sorted); {
+		j := i
+		for j+1 < len(sorted) && sorted[j+1] == sorted[j]+1 {
+			j++
+		}
+		if len(parts) == maxRanges {
+			parts = append(parts, fmt.Sprintf("and %d more", len(sorted)-i))
+			break
+		}
+		part := strconv.Itoa(int(sorted[i]))
+		if j > i {
+			part += "-" + strconv.Itoa(int(sorted[j]))
+		}
+		parts = append(parts, part)
+		i = j + 1
+	}
+	return strings.Join(parts, ", ")
 }

@@ -126,6 +126,9 @@ func (s *indexSet) list(below int32) []int32 {
 	return out
 }
 
+// maxRanges bounds the ranges an indexSet's String lists.
+const maxRanges = 20
+
 // String lists the members in ranges ("0-99, 120"), at most maxRanges of
 // them, for a message: it walks only as far as the ranges it prints.
 func (s *indexSet) String() string {

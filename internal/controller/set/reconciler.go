@@ -8,9 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -247,32 +244,9 @@ func significantChange(prev, next rbgsv1.RoleBasedGroupSetStatus) bool {
 }
 
 // indices lists group indices for an event, in ranges ("0-99, 120"), at
-// most maxRanges of them: an event message holds at most 1,024 characters,
-// and a set may create thousands of groups at once.
-func indices(ix []int32) string {
-	sorted := slices.Sorted(slices.Values(ix))
-	var parts []string
-	for i := 0; i < len(sorted); {
-		j := i
-		for j+1 < len(sorted) && sorted[j+1] == sorted[j]+1 {
-			j++
-		}
-		if len(parts) == maxRanges {
-			parts = append(parts, fmt.Sprintf("and %d more", len(sorted)-i))
-			break
-		}
-		part := strconv.Itoa(int(sorted[i]))
-		if j > i {
-			part += "-" + strconv.Itoa(int(sorted[j]))
-		}
-		parts = append(parts, part)
-		i = j + 1
-	}
-	return strings.Join(parts, ", ")
-}
-
-// maxRanges bounds the ranges indices lists.
-const maxRanges = 20
+// most maxRanges of them (see indexSet.String): an event message holds at
+// most 1,024 characters, and a set may create thousands of groups at once.
+func indices(ix []int32) string { return indicesOf(ix).String() }
 
 // scaledSet maps a RoleScaler to the set it targets, if it targets one.
 func scaledSet(_ context.Context, o client.Object) []reconcile.Request {

@@ -230,8 +230,10 @@ func TestCrashSafety(t *testing.T) {
 	t.Logf("converged after %d SIGKILLs (2 during creation, 1 during scale-up, 2 during the rollout)", kills)
 
 	// A restart with nothing changed writes nothing and replaces no pod.
+	// Counted in the test's namespace: those of earlier tests may still be
+	// being torn down, which is a change.
 	before := len(tr.deletions())
-	log := &audit.Log{Path: os.Getenv("RBGS_E2E_AUDIT_LOG"), User: "rbgs-operator"}
+	log := &audit.Log{Path: os.Getenv("RBGS_E2E_AUDIT_LOG"), User: "rbgs-operator", Namespace: ns}
 	if log.Path == "" {
 		t.Skip("RBGS_E2E_AUDIT_LOG not set")
 	}

@@ -102,10 +102,13 @@ func gone(t *testing.T, ns string, labels map[string]string) {
 	})
 }
 
-// sampleEvery calls sample every period in the background until the test
-// ends or the returned stop is called; stop returns once the last sample
-// has finished, and may be called more than once.
+// sampleEvery calls sample once before it returns, so the first sample
+// sees the state before whatever change the caller makes next, then every
+// period in the background until the test ends or the returned stop is
+// called; stop returns once the last sample has finished, and may be
+// called more than once.
 func sampleEvery(t *testing.T, period time.Duration, sample func()) (stop func()) {
+	sample()
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)

@@ -45,9 +45,11 @@ type RolloutStrategy struct {
 
 	// groupUpdatePolicy says how a moving group takes the new revision:
 	// RollingUpdate (default) updates each role in place; Recreate empties
-	// the group (all its pods gone), then starts it again at the new
-	// revision in dependency order, so a group never runs pods of two
-	// revisions at once. With maxSurge this is blue/green per group: the
+	// the group's changed roles (all their pods gone), then starts them
+	// again at the new revision in dependency order, so a group never runs
+	// pods of two revisions at once. Roles the revision leaves as they were
+	// (but for its label) keep their pods, relabelled before the others
+	// start again. With maxSurge this is blue/green per group: the
 	// replacement capacity runs before the old group goes. Scales and
 	// replica changes still apply without recreating anything.
 	// +optional

@@ -233,3 +233,71 @@ func groupWebhookCalls(t *testing.T) float64 {
 	}
 	return n
 }
+
+// A set's rollout of one role (decode's image) changes every role's
+// template by the set's revision label alone: prefill (size 1) and worker
+// (an instance of 2 pods), which update by replacement, keep every pod,
+// unrestarted, and take the new label where they run, under the groups'
+// RollingUpdate and under Recreate; decode's pods are replaced.
+func TestSetRolloutOfOneRole(t *testing.T) {
+	ns := namespace(t, "e2e-set-one-role")
+	s := wrappers.MakeSet("one", ns).Replicas(2).Role("prefill", 2).Role("worker", 1).Role("decode", 2, "prefill").Obj()
+	s.Spec.GroupTemplate.Roles[1].Size = new(int32(2))
+	if err := k8s.Create(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	setRunning(t, ns, "one", 2)
+	for _, tc := range []struct {
+		image  string
+		policy rbgsv1.UpdatePolicy
+	}{
+		{"registry.example.com/llm-server:v2", rbgsv1.UpdateRollingUpdate},
+		{"registry.example.com/llm-server:v3", rbgsv1.UpdateRecreate},
+	} {
+		kept := uidsBy(t, ns)
+		update(t, s, func(s *rbgsv1.RoleBasedGroupSet) {
+			s.Spec.RolloutStrategy.GroupUpdatePolicy = tc.policy
+			s.Spec.GroupTemplate.Roles[2].Template.Spec.Containers[0].Image = tc.image
+		})
+		eventually(t, "decode at "+tc.image+" and every pod at its group's revision", 120*time.Second, func() error {
+			var cur rbgsv1.RoleBasedGroupSet
+			if err := get(ns, "one", &cur); err != nil {
+				return err
+			}
+			if cur.Status.ObservedGeneration != cur.Generation || cur.Status.Phase != rbgsv1.PhaseRunning ||
+				cur.Status.UpdatedGroups != 2 || cur.Status.CurrentRevision != cur.Status.UpdateRevision {
+				return fmt.Errorf("set %s, %d updated", cur.Status.Phase, cur.Status.UpdatedGroups)
+			}
+			revisions := map[string]string{}
+			for _, g := range setGroups(t, ns, "one") {
+				revisions[g.Name] = g.Labels[rbgsv1.LabelGroupRevision]
+			}
+			ps := pods(t, ns, map[string]string{rbgsv1.LabelSetName: "one"})
+			if len(ps) != 2*(2+2+2) {
+				return fmt.Errorf("%d pods", len(ps))
+			}
+			for _, p := range ps {
+				if !p.DeletionTimestamp.IsZero() || p.Labels[rbgsv1.LabelGroupRevision] != revisions[p.Labels[rbgsv1.LabelGroupName]] {
+					return fmt.Errorf("pod %s at revision %s", p.Name, p.Labels[rbgsv1.LabelGroupRevision])
+				}
+				if p.Labels[rbgsv1.LabelRole] == "decode" && p.Spec.Containers[0].Image != tc.image {
+					return fmt.Errorf("pod %s runs %s", p.Name, p.Spec.Containers[0].Image)
+				}
+			}
+			return nil
+		})
+		for _, p := range pods(t, ns, map[string]string{rbgsv1.LabelSetName: "one"}) {
+			was := kept[p.Name]
+			if p.Labels[rbgsv1.LabelRole] == "decode" {
+				if was == p.UID {
+					t.Errorf("%s: decode pod %s kept at another image", tc.policy, p.Name)
+				}
+				continue
+			}
+			if was != p.UID || p.Status.ContainerStatuses[0].RestartCount != 0 {
+				t.Errorf("%s: %s pod %s replaced (%v) or restarted (%d) by a rollout of decode", tc.policy,
+					p.Labels[rbgsv1.LabelRole], p.Name, was != p.UID, p.Status.ContainerStatuses[0].RestartCount)
+			}
+		}
+	}
+}

@@ -17,7 +17,8 @@ import (
 // rollout always progresses. A role of size > 1 empties no more
 // instances than its cap allows; a StatefulSet of size 1 gets a partition
 // that keeps its lowest ordinals at the old template. Deployment roles,
-// and roles whose template does not change, are left alone.
+// roles whose template does not change, and roles a set's rollout only
+// relabels (no pod of theirs stops serving) are left alone.
 
 // roleProgress is where one changing role stands in an update.
 type roleProgress struct {
@@ -107,7 +108,7 @@ func progressOf(obs *observation, v *roleView) (roleProgress, bool) {
 			if in.index >= p.replicas {
 				continue
 			}
-			changing = changing || (in.exists && !in.current)
+			changing = changing || (in.exists && !in.current && !in.inPlace.relabel)
 			if in.current && in.serving() {
 				p.updated++
 			}
@@ -115,7 +116,7 @@ func progressOf(obs *observation, v *roleView) (roleProgress, bool) {
 		return p, changing
 	}
 	s := obs.ch.statefulSets[v.topo.Service]
-	if s == nil {
+	if s == nil || v.inPlace.relabel {
 		return p, false
 	}
 	if s.Annotations[rbgsv1.AnnotationTemplateInputs] != v.inputs {

@@ -15,7 +15,9 @@ import (
 	"github.com/openpatio/rbgs/internal/revision"
 )
 
-// In-place updates (rolloutStrategy.podUpdatePolicy InPlaceIfPossible).
+// In-place updates (rolloutStrategy.podUpdatePolicy InPlaceIfPossible,
+// and for every role the relabel a set's rollout makes, see
+// inPlaceVerdict.relabel).
 // Kubernetes lets the images of a running pod's containers change: the
 // kubelet restarts the changed containers, and the pod keeps its node, IP,
 // volumes and devices. A role's change qualifies when its pod template
@@ -157,7 +159,13 @@ func instanceBehind(s *appsv1.StatefulSet, pods []corev1.Pod) []*corev1.Pod {
 // behindTemplate reports whether pod p does not ask for the images of
 // template t, or lacks its set's revision label.
 func behindTemplate(p *corev1.Pod, t *corev1.PodTemplateSpec) bool {
-	return !maps.Equal(podImages(p), templateImages(t)) || p.Labels[rbgsv1.LabelGroupRevision] != revisionLabel(t)
+	return imagesChange(p, t) || p.Labels[rbgsv1.LabelGroupRevision] != revisionLabel(t)
+}
+
+// imagesChange reports whether pod p does not ask for the images of
+// template t: bringing it to t restarts a container.
+func imagesChange(p *corev1.Pod, t *corev1.PodTemplateSpec) bool {
+	return !maps.Equal(podImages(p), templateImages(t))
 }
 
 // revisionLabel is the set's revision label of template t, "" when it has
@@ -185,9 +193,24 @@ func withFields(w *appsv1.StatefulSet) *appsv1.StatefulSet {
 // pods in place, and when not, why.
 type inPlaceVerdict struct {
 	ok bool
+	// relabel: the change is of the set's revision label alone (a set's
+	// rollout that leaves the role as it was). Every role, whatever its
+	// podUpdatePolicy, takes it in place: its pods are only relabelled,
+	// all at once, as no container restarts and no pod stops serving.
+	relabel bool
 	// fallback says why a change the role would update in place replaces
 	// the pods; "" when nothing falls back.
 	fallback string
+}
+
+// forRole is v for role r: a role that updates in place takes it as it
+// is; any other takes a relabel alone, and replaces its pods on any other
+// change without saying why (that is what it asked for).
+func (v inPlaceVerdict) forRole(r *rbgsv1.RoleSpec) inPlaceVerdict {
+	if r.InPlace() || v.relabel {
+		return v
+	}
+	return inPlaceVerdict{}
 }
 
 // judgeInPlace decides whether the change from live to desired, the
@@ -212,7 +235,7 @@ func judgeInPlace(live, desired *appsv1.StatefulSet, steady bool) inPlaceVerdict
 	case !steady:
 		return inPlaceVerdict{fallback: "a replacement of its pods is under way"}
 	}
-	return inPlaceVerdict{ok: true}
+	return inPlaceVerdict{ok: true, relabel: maps.Equal(templateImages(&live.Spec.Template), templateImages(&desired.Spec.Template))}
 }
 
 // listPaths names at most three paths, and how many more.
@@ -322,13 +345,11 @@ func (pp podPatch) body() []byte {
 	if rev := revisionLabel(pp.t); rev != "" {
 		labels[rbgsv1.LabelGroupRevision] = rev
 	}
-	patch := map[string]any{
-		"metadata": map[string]any{
-			"uid":         p.UID,
-			"labels":      labels,
-			"annotations": map[string]string{rbgsv1.AnnotationExpectedRestarts: strings.Join(counts, ",")},
-		},
+	meta := map[string]any{"uid": p.UID, "labels": labels}
+	if len(counts) > 0 {
+		meta["annotations"] = map[string]string{rbgsv1.AnnotationExpectedRestarts: strings.Join(counts, ",")}
 	}
+	patch := map[string]any{"metadata": meta}
 	if len(spec) > 0 {
 		patch["spec"] = spec
 	}
@@ -434,7 +455,8 @@ func inPlacePods(s *appsv1.StatefulSet, pods []corev1.Pod, want, maxUnavailable,
 		if ordinalOf(p) < int(partition) {
 			continue
 		}
-		if servesPod(p) {
+		// A pod only relabelled keeps serving.
+		if servesPod(p) && imagesChange(p, &s.Spec.Template) {
 			if budget == 0 {
 				continue
 			}
@@ -456,18 +478,22 @@ func ordinalOf(p *corev1.Pod) int {
 
 // roleInPlace judges whether role r of g, of size 1, rendered from inputs
 // (templateInputs), whose StatefulSet live (nil when absent) runs pods, is
-// updated in place: it asks for it, and either its template changed in
-// images alone (see judgeInPlace) from a StatefulSet whose pods run one
-// revision, or an in-place update of the unchanged template is not over
-// yet.
+// updated in place: either its template changed in a way the role takes
+// in place (see judgeInPlace and forRole) from a StatefulSet whose pods
+// run one revision, or an in-place update of the unchanged template is
+// not over yet (a relabel when no pod asks for other images than the
+// template's).
 func roleInPlace(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, inputs string, live *appsv1.StatefulSet, pods []corev1.Pod) inPlaceVerdict {
-	if !r.InPlace() || live == nil {
+	if live == nil {
 		return inPlaceVerdict{}
 	}
 	if live.Annotations[rbgsv1.AnnotationTemplateInputs] == inputs {
-		return inPlaceVerdict{ok: inPlaceRunning(live) && !inPlaceDone(live, pods)}
+		if !inPlaceRunning(live) || inPlaceDone(live, pods) {
+			return inPlaceVerdict{}
+		}
+		return inPlaceVerdict{ok: true, relabel: !slices.ContainsFunc(pods, func(p corev1.Pod) bool { return imagesChange(&p, &live.Spec.Template) })}
 	}
 	steady := inPlaceRunning(live) ||
 		(live.Status.ObservedGeneration >= live.Generation && live.Status.CurrentRevision == live.Status.UpdateRevision)
-	return judgeInPlace(live, desiredStatefulSet(g, r), steady)
+	return judgeInPlace(live, desiredStatefulSet(g, r), steady).forRole(r)
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	rbgsv1 "github.com/openpatio/rbgs/api/v1alpha1"
 	"github.com/openpatio/rbgs/test/wrappers"
@@ -493,5 +494,129 @@ func TestStepsInPlace(t *testing.T) {
 				t.Errorf("worker fallback %q does not name the field", fallbacks["worker"])
 			}
 		})
+	}
+}
+
+// A set's rollout that changes one role (decode's image) changes every
+// role's template by the set's revision label alone: the other role
+// (prefill, of either size, with the default podUpdatePolicy) is only
+// relabelled, every pod at once and none of them restarted or stopped,
+// whatever the group's updatePolicy and coordination, while decode's pods
+// are replaced (under Recreate, once every prefill pod is relabelled).
+func TestStepsRelabelOnly(t *testing.T) {
+	for _, size := range []int32{1, 2} {
+		for _, policy := range []string{"RollingUpdate", "Recreate", "coordinated"} {
+			t.Run(fmt.Sprintf("size %d, %s", size, policy), func(t *testing.T) {
+				w := wrappers.MakeGroup("g", "ns").Label(rbgsv1.LabelSetName, "s").Label(rbgsv1.LabelGroupRevision, "r1").
+					Role("prefill", 4)
+				if size > 1 {
+					w = w.Size(size)
+				}
+				s := newSim(t, w.Role("decode", 2).Obj())
+				switch policy {
+				case "Recreate":
+					s.g.Spec.UpdatePolicy = rbgsv1.UpdateRecreate
+				case "coordinated":
+					s.g.Spec.Coordination = &rbgsv1.Coordination{MaxSkew: intstr.FromString("25%")}
+				}
+				s.graceful, s.rolling = true, true
+				running(t, s)
+				prefill := map[string]types.UID{}
+				for _, p := range s.ch.pods {
+					if p.Labels[rbgsv1.LabelRole] == "prefill" {
+						prefill[p.Name] = p.UID
+					}
+				}
+				s.edit(func(g *rbgsv1.RoleBasedGroup) {
+					g.Labels[rbgsv1.LabelGroupRevision] = "r2"
+					g.Spec.Roles[1].Template.Spec.Containers[0].Image = "v2"
+				})
+				relabelled := -1
+				s.run(60, func(i int) {
+					if n := unservedBy(s, "prefill"); n > 0 {
+						t.Fatalf("step %d: %d prefill instances not serving", i, n)
+					}
+					left := 0
+					for _, p := range s.ch.pods {
+						if p.Labels[rbgsv1.LabelRole] == "prefill" && p.Labels[rbgsv1.LabelGroupRevision] != "r2" {
+							left++
+						}
+					}
+					if left == 0 && relabelled < 0 {
+						relabelled = i
+					}
+					if policy != "Recreate" {
+						return
+					}
+					// No moment has live pods of two revisions.
+					seen := map[string]bool{}
+					for _, p := range s.ch.pods {
+						if p.DeletionTimestamp == nil {
+							seen[p.Labels[rbgsv1.LabelGroupRevision]] = true
+						}
+					}
+					if len(seen) > 1 {
+						t.Fatalf("step %d: live pods of revisions %v at once", i, seen)
+					}
+				})
+				// Written at the first step, seen by the StatefulSet
+				// controller at its settle, patched at the second.
+				if relabelled != 1 {
+					t.Errorf("every prefill pod relabelled after %d steps, want 1: all at once", relabelled)
+				}
+				for _, p := range s.ch.pods {
+					switch p.Labels[rbgsv1.LabelRole] {
+					case "prefill":
+						if prefill[p.Name] != p.UID || p.Status.ContainerStatuses[0].RestartCount != 0 {
+							t.Errorf("prefill pod %s replaced or restarted (restarts %d)", p.Name, p.Status.ContainerStatuses[0].RestartCount)
+						}
+						if _, ok := p.Annotations[rbgsv1.AnnotationExpectedRestarts]; ok {
+							t.Errorf("prefill pod %s relabelled with expected restarts", p.Name)
+						}
+					case "decode":
+						if p.Spec.Containers[0].Image != "v2" || p.Labels[rbgsv1.LabelGroupRevision] != "r2" || p.Status.ContainerStatuses[0].RestartCount != 0 {
+							t.Errorf("decode pod %s: %s, revision %s, restarts %d; want replaced at v2, r2",
+								p.Name, p.Spec.Containers[0].Image, p.Labels[rbgsv1.LabelGroupRevision], p.Status.ContainerStatuses[0].RestartCount)
+						}
+					}
+				}
+				if len(prefill) != int(4*size) || s.readyPods("prefill", "*") != int(4*size) || s.readyPods("decode", "*") != 2 {
+					t.Errorf("%d prefill pods, %d Ready; %d decode pods Ready", len(prefill), s.readyPods("prefill", "*"), s.readyPods("decode", "*"))
+				}
+				for name, sts := range s.ch.statefulSets {
+					if strings.HasPrefix(name, "g-decode") && sts.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
+						t.Errorf("StatefulSet %s left OnDelete", name)
+					}
+					if name == "g-prefill" && sts.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
+						t.Errorf("StatefulSet %s left OnDelete after the relabel", name)
+					}
+				}
+			})
+		}
+	}
+}
+
+// Under Recreate the recreated roles wait for the roles being relabelled,
+// as for the old pods of a recreated role: a role of size 1 whose relabel
+// is pending, or an instance outdated by its label alone or being
+// relabelled, holds them.
+func TestRelabellingHoldsRecreatedRoles(t *testing.T) {
+	ch := &children{}
+	for _, tc := range []struct {
+		name string
+		view roleView
+		want bool
+	}{
+		{"nothing to relabel", roleView{instances: []instanceState{inst(0), inst(1)}}, false},
+		{"a role of size 1 to relabel", roleView{inPlace: inPlaceVerdict{ok: true, relabel: true}}, true},
+		{"an instance to relabel", roleView{instances: []instanceState{inst(0), inst(1, func(s *instanceState) {
+			s.current, s.inPlace = false, inPlaceVerdict{ok: true, relabel: true}
+		})}}, true},
+		{"an instance being relabelled", roleView{instances: []instanceState{inst(0, func(s *instanceState) { s.patching = true })}}, true},
+	} {
+		tc.view.spec = &rbgsv1.RoleSpec{Role: "prefill"}
+		if got := oldPodsLeft([]roleView{tc.view}, ch); got != tc.want {
+			t.Errorf("%s: held %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

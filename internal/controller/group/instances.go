@@ -125,6 +125,9 @@ func planInstances(states []instanceState, regular, maxUnavailable int32, togeth
 			steps[i] = instanceInPlace
 		case s.current:
 			steps[i] = instanceApply
+		case s.inPlace.relabel:
+			// Relabelled, the instance keeps serving: no budget.
+			steps[i] = instanceInPlace
 		case together || (!s.serving() && limit != 0):
 			steps[i] = instanceEmpty
 			limit--
@@ -176,14 +179,18 @@ func observeInstance(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec, role *topolog
 	s.emptied = sts.Spec.Replicas != nil && *sts.Spec.Replicas == 0
 	s.ready = statefulSetState(sts, own).ready && !s.emptied
 	switch {
-	case !r.InPlace() || s.emptied || gangs.stale(in.PodGroup):
-	case s.current:
+	case s.emptied || gangs.stale(in.PodGroup):
+	case s.current && r.InPlace():
 		s.patching = instancePatching(sts, own)
+	case s.current:
+		// A role that does not update in place has its pods relabelled
+		// alone (see inPlaceVerdict.relabel).
+		s.patching = len(instanceBehind(sts, own)) > 0
 	default:
 		// Steady: an instance is replaced whole, so its pods run one
 		// template except during an update in place, which may change
 		// course (another image) at any time.
-		s.inPlace = judgeInPlace(sts, desiredInstance(g, r, role, in, role.Size), true)
+		s.inPlace = judgeInPlace(sts, desiredInstance(g, r, role, in, role.Size), true).forRole(r)
 	}
 	return s
 }

@@ -73,8 +73,16 @@ func desiredStatefulSet(g *rbgsv1.RoleBasedGroup, r *rbgsv1.RoleSpec) *appsv1.St
 			Selector:            &metav1.LabelSelector{MatchLabels: selector(g, r.Role)},
 			ServiceName:         name,
 			PodManagementPolicy: policy,
-			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
-			Template:            podTemplate(g, r, roleStaffing(g, r)),
+			// The partition is explicit, even at 0: without it the
+			// StatefulSet controller creates a missing pod below
+			// status.currentReplicas from the current revision, so a
+			// StatefulSet emptied for a new template and filled again
+			// before its status caught up would start old pods.
+			UpdateStrategy: appsv1.StatefulSetUpdateStrategy{
+				Type:          appsv1.RollingUpdateStatefulSetStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateStatefulSetStrategy{Partition: new(int32(0))},
+			},
+			Template: podTemplate(g, r, roleStaffing(g, r)),
 		},
 	})
 }

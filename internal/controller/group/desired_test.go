@@ -46,7 +46,9 @@ func TestDesiredStatefulSet(t *testing.T) {
 			ServiceName:         "demo-group-0-decode",
 			Selector:            &metav1.LabelSelector{MatchLabels: map[string]string{"patio.io/rbgs-group": "demo-group-0", "patio.io/rbgs-role": "decode"}},
 			PodManagementPolicy: appsv1.ParallelPodManagement,
-			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
+			UpdateStrategy: appsv1.StatefulSetUpdateStrategy{
+				Type: appsv1.RollingUpdateStatefulSetStrategyType, RollingUpdate: &appsv1.RollingUpdateStatefulSetStrategy{Partition: new(int32(0))},
+			},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
 				Spec: corev1.PodSpec{

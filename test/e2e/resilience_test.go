@@ -139,7 +139,7 @@ func converged(t *testing.T, ns, set string, n int, image string) {
 
 // serviceRepaired deletes a group's Service and waits until the operator
 // has recreated it: proof that an operator is reconciling.
-func serviceRepaired(t *testing.T, ns, name string) {
+func serviceRepaired(t *testing.T, ns, name string, within time.Duration) {
 	t.Helper()
 	var svc corev1.Service
 	if err := get(ns, name, &svc); err != nil {
@@ -148,7 +148,7 @@ func serviceRepaired(t *testing.T, ns, name string) {
 	if err := k8s.Delete(context.Background(), &svc); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the operator recreates Service "+name, 60*time.Second, func() error {
+	eventually(t, "the operator recreates Service "+name, within, func() error {
 		var again corev1.Service
 		if err := get(ns, name, &again); err != nil {
 			return err
@@ -313,7 +313,7 @@ func TestLeaderTakeover(t *testing.T) {
 	killed := time.Now()
 	replicas[leader].stop(true, false)
 	delete(replicas, leader)
-	serviceRepaired(t, ns, "lg-decode")
+	serviceRepaired(t, ns, "lg-decode", 60*time.Second)
 	takeover := time.Since(killed)
 	t.Logf("leader %s killed; the other replica took over and repaired the group %.1f s later", leader, takeover.Seconds())
 	if takeover > 45*time.Second {
@@ -345,7 +345,14 @@ func TestAPIServerRestart(t *testing.T) {
 		t.Fatalf("the operator exited while the API server was down: %v", err)
 	}
 	eventually(t, "API server answering", 30*time.Second, func() error { return get(ns, "ag-prefill", &corev1.Service{}) })
-	serviceRepaired(t, ns, "ag-prefill")
+	// The operator's watches were cut for the restart's ~20 s. client-go
+	// retries a broken watch after a backoff that doubles up to 30 s, and
+	// the restarted API server may end the first resumed watch at once
+	// (its cache starts anew), which costs one more backoff: the operator
+	// may see the deletion only a minute or so after the restart.
+	deleted := time.Now()
+	serviceRepaired(t, ns, "ag-prefill", 150*time.Second)
+	t.Logf("a Service deleted after the restart was recreated %s later", time.Since(deleted).Round(100*time.Millisecond))
 	groupPhase(t, ns, "ag", rbgsv1.PhaseRunning)
 	for _, p := range pods(t, ns, map[string]string{rbgsv1.LabelGroupName: "ag"}) {
 		if !uids[p.UID] {
@@ -356,13 +363,24 @@ func TestAPIServerRestart(t *testing.T) {
 	// operator sees its prefill StatefulSet and pods turn Ready (the
 	// watches it re-established deliver events) and creates decode. It
 	// also proves the StatefulSet controller, the scheduler and kwok have
-	// reconnected (they back off for up to tens of seconds), so the next
-	// test does not start on a cluster still recovering.
+	// reconnected, so the next test does not start on a cluster still
+	// recovering.
 	g2 := wrappers.MakeGroup("ag2", ns).Role("prefill", 1).Role("decode", 1, "prefill").Obj()
 	created := time.Now()
 	if err := k8s.Create(context.Background(), g2); err != nil {
 		t.Fatal(err)
 	}
-	groupPhase(t, ns, "ag2", rbgsv1.PhaseRunning)
+	// The cluster's own components back off for tens of seconds after
+	// the restart before they watch again: a longer wait than usual.
+	eventually(t, "group ag2 Running", 180*time.Second, func() error {
+		var g rbgsv1.RoleBasedGroup
+		if err := get(ns, "ag2", &g); err != nil {
+			return err
+		}
+		if g.Status.ObservedGeneration != g.Generation || g.Status.Phase != rbgsv1.PhaseRunning {
+			return fmt.Errorf("phase %q at generation %d/%d", g.Status.Phase, g.Status.ObservedGeneration, g.Generation)
+		}
+		return nil
+	})
 	t.Logf("a group created after the restart was Running %s later", time.Since(created).Round(100*time.Millisecond))
 }

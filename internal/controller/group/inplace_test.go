@@ -501,12 +501,21 @@ func TestStepsInPlace(t *testing.T) {
 // role's template by the set's revision label alone: the other role
 // (prefill, of either size, with the default podUpdatePolicy) is only
 // relabelled, every pod at once and none of them restarted or stopped,
-// whatever the group's updatePolicy and coordination, while decode's pods
-// are replaced (under Recreate, once every prefill pod is relabelled).
+// whatever the group's updatePolicy and coordination, and with a scale of
+// prefill in the same edit, while decode's pods are replaced (under
+// Recreate, once every prefill pod is relabelled).
 func TestStepsRelabelOnly(t *testing.T) {
 	for _, size := range []int32{1, 2} {
-		for _, policy := range []string{"RollingUpdate", "Recreate", "coordinated"} {
-			t.Run(fmt.Sprintf("size %d, %s", size, policy), func(t *testing.T) {
+		for _, tc := range []struct {
+			policy string
+			// scale: the same edit scales prefill from 4 to 5.
+			scale bool
+		}{{"RollingUpdate", false}, {"Recreate", false}, {"coordinated", false}, {"RollingUpdate", true}, {"Recreate", true}} {
+			policy, want := tc.policy, int32(4)
+			if tc.scale {
+				want = 5
+			}
+			t.Run(fmt.Sprintf("size %d, %s, prefill to %d", size, policy, want), func(t *testing.T) {
 				w := wrappers.MakeGroup("g", "ns").Label(rbgsv1.LabelSetName, "s").Label(rbgsv1.LabelGroupRevision, "r1").
 					Role("prefill", 4)
 				if size > 1 {
@@ -530,6 +539,7 @@ func TestStepsRelabelOnly(t *testing.T) {
 				s.edit(func(g *rbgsv1.RoleBasedGroup) {
 					g.Labels[rbgsv1.LabelGroupRevision] = "r2"
 					g.Spec.Roles[1].Template.Spec.Containers[0].Image = "v2"
+					g.Spec.Roles[0].Replicas = &want
 				})
 				relabelled := -1
 				s.run(60, func(i int) {
@@ -548,15 +558,20 @@ func TestStepsRelabelOnly(t *testing.T) {
 					if policy != "Recreate" {
 						return
 					}
-					// No moment has live pods of two revisions.
-					seen := map[string]bool{}
+					// No moment has live pods of two templates: decode
+					// starts again at r2 only once no pod is left at r1.
+					// (A prefill pod the scale-up adds comes at r2 from
+					// the start, next to prefill pods of the same template
+					// whose relabel is under way.)
+					old, decode := false, false
 					for _, p := range s.ch.pods {
 						if p.DeletionTimestamp == nil {
-							seen[p.Labels[rbgsv1.LabelGroupRevision]] = true
+							old = old || p.Labels[rbgsv1.LabelGroupRevision] == "r1"
+							decode = decode || (p.Labels[rbgsv1.LabelRole] == "decode" && p.Labels[rbgsv1.LabelGroupRevision] == "r2")
 						}
 					}
-					if len(seen) > 1 {
-						t.Fatalf("step %d: live pods of revisions %v at once", i, seen)
+					if old && decode {
+						t.Fatalf("step %d: decode pods at r2 while pods at r1 live", i)
 					}
 				})
 				// Written at the first step, seen by the StatefulSet
@@ -567,7 +582,7 @@ func TestStepsRelabelOnly(t *testing.T) {
 				for _, p := range s.ch.pods {
 					switch p.Labels[rbgsv1.LabelRole] {
 					case "prefill":
-						if prefill[p.Name] != p.UID || p.Status.ContainerStatuses[0].RestartCount != 0 {
+						if was, ok := prefill[p.Name]; (ok && was != p.UID) || p.Status.ContainerStatuses[0].RestartCount != 0 {
 							t.Errorf("prefill pod %s replaced or restarted (restarts %d)", p.Name, p.Status.ContainerStatuses[0].RestartCount)
 						}
 						if _, ok := p.Annotations[rbgsv1.AnnotationExpectedRestarts]; ok {
@@ -580,7 +595,7 @@ func TestStepsRelabelOnly(t *testing.T) {
 						}
 					}
 				}
-				if len(prefill) != int(4*size) || s.readyPods("prefill", "*") != int(4*size) || s.readyPods("decode", "*") != 2 {
+				if len(prefill) != int(4*size) || s.readyPods("prefill", "*") != int(want*size) || s.readyPods("decode", "*") != 2 {
 					t.Errorf("%d prefill pods, %d Ready; %d decode pods Ready", len(prefill), s.readyPods("prefill", "*"), s.readyPods("decode", "*"))
 				}
 				for name, sts := range s.ch.statefulSets {

@@ -2,6 +2,8 @@ package group
 
 import (
 	"cmp"
+	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -25,6 +27,12 @@ import (
 // and one that is emptied (an update, a recreation, a scale-down) is
 // forgotten once it has no pod left, so only a member replaced on its own
 // counts.
+//
+// The operator remembers whole instances only while it runs. A member
+// replaced while it was not running (an upgrade, a failover) is known by
+// its age instead: it was created lateJoin or more after another member
+// of its instance had turned Ready, which members created together never
+// are, however loaded the API server.
 
 // wholeInstances are the members, by pod name, of the instances (by role
 // and instance index) the operator last saw whole.
@@ -85,11 +93,42 @@ func firstDisruption(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, 
 		if why := disruption(p); why != "" {
 			return p, "was disrupted (" + why + ")"
 		}
-		if uid, ok := whole[instanceKey(p)][p.Name]; ok && uid != p.UID && p.DeletionTimestamp == nil {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		members, seen := whole[instanceKey(p)]
+		if uid, ok := members[p.Name]; ok && uid != p.UID {
 			return p, "replaced a member of its instance that was gone (pod " + string(uid) + ")"
+		}
+		if q, since := readyBefore(p, pods); !seen && q != nil {
+			return p, fmt.Sprintf("replaced a member of its instance that was gone (created %s after %s was Ready)",
+				p.CreationTimestamp.Sub(since).Round(time.Second), q.Name)
 		}
 	}
 	return nil, ""
+}
+
+// lateJoin is how much later than another member's readiness a member of
+// an instance is created when it replaced one (see firstDisruption).
+const lateJoin = time.Minute
+
+// readyBefore is a member of p's instance among pods, not being deleted,
+// that had been Ready for lateJoin or more when p was created, and since
+// when; nil when none.
+func readyBefore(p *corev1.Pod, pods []corev1.Pod) (*corev1.Pod, time.Time) {
+	for i := range pods {
+		q := &pods[i]
+		if q.UID == p.UID || q.DeletionTimestamp != nil || instanceKey(q) != instanceKey(p) {
+			continue
+		}
+		for _, c := range q.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && !c.LastTransitionTime.IsZero() &&
+				p.CreationTimestamp.Sub(c.LastTransitionTime.Time) >= lateJoin {
+				return q, c.LastTransitionTime.Time
+			}
+		}
+	}
+	return nil, time.Time{}
 }
 
 // disruption is the reason of the DisruptionTarget condition of p (an

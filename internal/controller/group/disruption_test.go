@@ -80,4 +80,31 @@ func TestFirstDisruption(t *testing.T) {
 	if p, _ := firstDisruption(g, st, []corev1.Pod{router}, whole); p != nil {
 		t.Errorf("a pod of size 1 taken for an instance's disruption: %s", p.Name)
 	}
+
+	// A restarted operator remembers no instance: a member is known as a
+	// replacement by coming a minute or more after another turned Ready.
+	readySince := func(p corev1.Pod, s int) corev1.Pod {
+		p.Status.Conditions[0].LastTransitionTime = metav1.NewTime(at(s))
+		return p
+	}
+	for _, tc := range []struct {
+		name   string
+		worker int // created, in seconds after the leader turned Ready
+		whole  wholeInstances
+		want   bool
+	}{
+		{"created with its leader", 5, nil, false},
+		{"created 59 s after its leader turned Ready", 59, nil, false},
+		{"created 2 min after its leader turned Ready", 120, nil, true},
+		{"late, but seen whole with it since", 120, wholeInstances{"decode/0": {"g-decode-0-0": "a", "g-decode-0-1": "f"}}, false},
+	} {
+		pods := []corev1.Pod{readySince(member(0, "a", at(0), true), 1), readySince(member(1, "f", at(1+tc.worker), true), 2+tc.worker)}
+		p, why := firstDisruption(g, st, pods, tc.whole)
+		if (p != nil) != tc.want {
+			t.Errorf("%s: disrupted %v (%q), want %v", tc.name, p != nil, why, tc.want)
+		}
+		if tc.want && (p.Name != "g-decode-0-1" || !strings.Contains(why, "created 2m0s after g-decode-0-0 was Ready")) {
+			t.Errorf("%s: %s %q", tc.name, p.Name, why)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -205,4 +206,72 @@ func TestRecreateGroupFromTheSwitchOn(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A member of a multi-pod instance replaced while the operator was not
+// running (an upgrade, a failover) is known by its age once it runs
+// again: the replacement came long after its leader turned Ready, and
+// the instance is recreated at once, uncounted.
+func TestMemberReplacedWhileTheOperatorWasDown(t *testing.T) {
+	ns := namespace(t, "e2e-replaced-unseen")
+	g := wrappers.MakeGroup("md", ns).Role("worker", 1).Size(2).Obj()
+	if err := k8s.Create(context.Background(), g); err != nil {
+		t.Fatal(err)
+	}
+	roleReady(t, ns, "md", "worker", 2)
+	groupPhase(t, ns, "md", rbgsv1.PhaseRunning)
+
+	// The leader has served for two minutes (its Ready condition says
+	// so), and the operator stops.
+	leader := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "md-worker-0-0", Namespace: ns}}
+	patch := fmt.Sprintf(`{"status":{"conditions":[{"type":"Ready","status":"True","lastTransitionTime":%q}]}}`,
+		time.Now().Add(-2*time.Minute).UTC().Format(time.RFC3339))
+	if err := k8s.Status().Patch(context.Background(), leader, client.RawPatch(types.StrategicMergePatchType, []byte(patch))); err != nil {
+		t.Fatal(err)
+	}
+	op.stop(false, false)
+	operatorDown := true
+	t.Cleanup(func() {
+		if operatorDown {
+			restartOperator(t, false)
+		}
+	})
+
+	// Meanwhile its worker goes, and the StatefulSet puts another in its
+	// place.
+	var worker corev1.Pod
+	if err := get(ns, "md-worker-0-1", &worker); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Delete(context.Background(), &worker); err != nil {
+		t.Fatal(err)
+	}
+	var replaced map[types.UID]bool
+	eventually(t, "the worker replaced and Ready", 60*time.Second, func() error {
+		ps := roleReady(t, ns, "md", "worker", 2)
+		replaced = map[types.UID]bool{}
+		for _, p := range ps {
+			replaced[p.UID] = true
+		}
+		if replaced[worker.UID] {
+			return fmt.Errorf("the old worker is still there")
+		}
+		return nil
+	})
+
+	restartOperator(t, false)
+	operatorDown = false
+	eventually(t, "the instance recreated", 60*time.Second, func() error {
+		for _, p := range roleReady(t, ns, "md", "worker", 2) {
+			if replaced[p.UID] {
+				return fmt.Errorf("pod %s not recreated", p.Name)
+			}
+		}
+		return nil
+	})
+	got := groupPhase(t, ns, "md", rbgsv1.PhaseRunning)
+	if l := got.Status.LastRestart; got.Status.RecentRestarts != 0 || l == nil ||
+		!strings.Contains(l.Reason, "after md-worker-0-0 was Ready") || !strings.Contains(l.Reason, "not counted toward maxRestarts") {
+		t.Errorf("restarts %d, recent %d, last %+v", got.Status.Restarts, got.Status.RecentRestarts, l)
+	}
 }

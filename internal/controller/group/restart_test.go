@@ -165,7 +165,7 @@ func TestTrimPodKeepsWhatRestartsRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	trimmed := out.(*corev1.Pod)
-	wantConditions := []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	wantConditions := []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: t0}}
 	wantContainers := []corev1.Container{{Name: "main", Image: "big"}}
 	if !equality.Semantic.DeepEqual(trimmed.Spec.Containers, wantContainers) || trimmed.Annotations != nil ||
 		!equality.Semantic.DeepEqual(trimmed.Status.Conditions, wantConditions) {

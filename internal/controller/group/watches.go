@@ -160,8 +160,8 @@ func placement(p *corev1.Pod) [2]string {
 	return [2]string{}
 }
 
-// TrimPod keeps of a pod only what the group reads (labels, readiness,
-// placement, disruption, phase, images, restart counts and termination
+// TrimPod keeps of a pod only what the group reads (labels, readiness and
+// since when, placement, disruption, phase, images, restart counts and termination
 // times, the restarts an in-place update expects), so that
 // caching every pod of every group costs little memory.
 func TrimPod(obj any) (any, error) {
@@ -185,7 +185,9 @@ func TrimPod(obj any) (any, error) {
 	for _, c := range p.Status.Conditions {
 		switch {
 		case c.Type == corev1.PodReady:
-			trimmed.Status.Conditions = append(trimmed.Status.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status})
+			// Since when, for a member replaced while the operator was not
+			// running (see readyBefore).
+			trimmed.Status.Conditions = append(trimmed.Status.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status, LastTransitionTime: c.LastTransitionTime})
 		case c.Type == corev1.DisruptionTarget:
 			trimmed.Status.Conditions = append(trimmed.Status.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason})
 		case c.Type == corev1.PodScheduled && p.Spec.SchedulingGroup != nil:

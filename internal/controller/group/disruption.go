@@ -22,11 +22,10 @@ import (
 // before the operator sees the mark. What stays is the member the
 // instance's StatefulSet creates in its place: a pod under the name of a
 // member of an instance the operator saw whole (every member Ready), with
-// another UID. An instance still starting is not whole yet, however late
-// its members come (a loaded API server may create them seconds apart),
-// and one that is emptied (an update, a recreation, a scale-down) is
-// forgotten once it has no pod left, so only a member replaced on its own
-// counts.
+// another UID. An instance still starting is not whole yet (a loaded API
+// server may create its members seconds apart), and one that is emptied
+// (an update, a recreation, a scale-down) is forgotten once it has no pod
+// left, so only a member replaced on its own counts.
 //
 // The operator remembers whole instances only while it runs. A member
 // replaced while it was not running (an upgrade, a failover) is known by
@@ -84,7 +83,9 @@ func wholeMembers(was wholeInstances, t *topology.Group, pods []corev1.Pod) whol
 // what happened to it: the pod is marked for eviction, preemption or the
 // loss of its node (its DisruptionTarget condition, being deleted or
 // not), or it replaced a member of its instance that is gone (the
-// instance was whole with another pod of its name).
+// instance was whole with another pod of its name or, for an instance not
+// remembered whole, the pod came lateJoin after another member was
+// Ready).
 func firstDisruption(g *rbgsv1.RoleBasedGroup, st *rbgsv1.RoleBasedGroupStatus, pods []corev1.Pod, whole wholeInstances) (*corev1.Pod, string) {
 	for _, p := range recreatedPods(g, st, pods) {
 		if _, ok := p.Labels[rbgsv1.LabelInstance]; !ok {

@@ -371,9 +371,15 @@ func (b *bench) size(ctx context.Context, n int) ([]sizeResult, error) {
 // dependency order, then the ordered floor's scale-up, rollout and
 // deletion.
 func (b *bench) floors(ctx context.Context, n int, r *sizeResult) error {
-	up := n + n/2
+	if err := b.floorAllAtOnce(ctx, n, r); err != nil {
+		return err
+	}
+	return b.floorOrdered(ctx, n, r)
+}
 
-	// Floor, all at once.
+// floorAllAtOnce measures into r the creation of n groups' objects all at
+// once, by the watch and by the server's clock.
+func (b *bench) floorAllAtOnce(ctx context.Context, n int, r *sizeResult) error {
 	ns := fmt.Sprintf("floor-all-%d", n)
 	if err := b.namespace(ctx, ns); err != nil {
 		return err
@@ -395,12 +401,15 @@ func (b *bench) floors(ctx context.Context, n int, r *sizeResult) error {
 		return err
 	}
 	logf("floor, all at once: %.1f s (server clock %.0f s)", r.FloorAllAtOnce.Seconds, r.FloorAllAtOnceServer)
-	if _, err := b.deleteAll(ctx, ns); err != nil {
-		return err
-	}
+	_, err = b.deleteAll(ctx, ns)
+	return err
+}
 
-	// Floor, in dependency order; then scale-up, rollout and deletion.
-	ns = fmt.Sprintf("floor-ordered-%d", n)
+// floorOrdered measures into r the creation of n groups' objects in
+// dependency order, then a scale-up by half, the rollout and the deletion.
+func (b *bench) floorOrdered(ctx context.Context, n int, r *sizeResult) error {
+	up := n + n/2
+	ns := fmt.Sprintf("floor-ordered-%d", n)
 	if err := b.namespace(ctx, ns); err != nil {
 		return err
 	}
@@ -550,34 +559,64 @@ func (b *bench) operatorRun(ctx context.Context, n int, v variant, r *sizeResult
 		return nil
 	}
 
-	// Nothing changes.
-	time.Sleep(b.quiet)
-	if r.NoChange.Counts, err = b.audit.Count(); err != nil {
+	op, cpu1, rss1, err := b.quietAndRestart(ctx, ns, op, func() (*operator, error) {
+		return startOperator(b.manager, b.operatorKubeconfig, logPath, v.args...)
+	}, r)
+	if err != nil {
 		return err
+	}
+	s, err := b.scaleUp(ctx, ns, up, r)
+	if err != nil {
+		return err
+	}
+	if b.rollout {
+		if err := b.operatorRollout(ctx, ns, s, up, r); err != nil {
+			return err
+		}
+	}
+	if err := b.deletion(ctx, ns, s, r); err != nil {
+		return err
+	}
+	cpu2, rss2 := op.stop(false)
+	op = nil
+	r.CPUSeconds, r.PeakRSSMiB = cpu1+cpu2, max(rss1, rss2)
+	return nil
+}
+
+// quietAndRestart measures into r a quiet period with nothing changing in
+// ns, then a restart of op (started again by start) with nothing changed:
+// its writes, and the pods it replaced. It returns the operator running
+// now (nil when start failed), and the CPU seconds and peak RSS of the one
+// it stopped.
+func (b *bench) quietAndRestart(ctx context.Context, ns string, op *operator, start func() (*operator, error),
+	r *sizeResult) (*operator, float64, float64, error) {
+	time.Sleep(b.quiet)
+	var err error
+	if r.NoChange.Counts, err = b.audit.Count(); err != nil {
+		return op, 0, 0, err
 	}
 	r.NoChange.Seconds = b.quiet.Seconds()
 	logf("operator, no change for %s: %d writes, %d requests", b.quiet, r.NoChange.Counts.Writes, r.NoChange.Counts.Requests)
 
-	// Restart with nothing changed.
 	uids, err := b.podUIDs(ctx, ns)
 	if err != nil {
-		return err
+		return op, 0, 0, err
 	}
-	cpu1, rss1 := op.stop(false)
-	if op, err = startOperator(b.manager, b.operatorKubeconfig, logPath, v.args...); err != nil {
-		return err
+	cpu, rss := op.stop(false)
+	if op, err = start(); err != nil {
+		return nil, cpu, rss, err
 	}
 	if err := b.audit.Mark(); err != nil {
-		return err
+		return op, cpu, rss, err
 	}
 	time.Sleep(b.quiet)
 	if r.Restart.Counts, err = b.audit.Count(); err != nil {
-		return err
+		return op, cpu, rss, err
 	}
 	r.Restart.Seconds = b.quiet.Seconds()
 	after, err := b.podUIDs(ctx, ns)
 	if err != nil {
-		return err
+		return op, cpu, rss, err
 	}
 	for uid := range uids {
 		if !after[uid] {
@@ -585,52 +624,53 @@ func (b *bench) operatorRun(ctx context.Context, n int, v variant, r *sizeResult
 		}
 	}
 	logf("operator, restart with nothing changed: %d writes, %d pods replaced", r.Restart.Counts.Writes, r.RestartPodsReplaced)
+	return op, cpu, rss, nil
+}
 
-	// Scale-up by 50%.
+// scaleUp scales the set in ns to up groups and measures, into r, how long
+// until every pod is Ready; it returns the set as patched.
+func (b *bench) scaleUp(ctx context.Context, ns string, up int, r *sizeResult) (*rbgsv1.RoleBasedGroupSet, error) {
 	var s rbgsv1.RoleBasedGroupSet
 	if err := b.k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: setName}, &s); err != nil {
-		return err
+		return nil, err
 	}
 	patch := client.MergeFrom(s.DeepCopy())
 	s.Spec.Replicas = new(int32(up))
 	start := time.Now()
 	if err := b.k8s.Patch(ctx, &s, patch); err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := waitFor("scale-up pods", b.timeout, func() bool { return b.track.readyPods(ns, "") == up*podsEach }); err != nil {
-		return err
+		return nil, err
 	}
 	r.ScaleUp.Seconds = seconds(time.Since(start))
 	if _, err := b.waitSetReady(ctx, ns, int32(up)); err != nil {
-		return err
+		return nil, err
 	}
+	var err error
 	if r.ScaleUp.Counts, err = b.audit.Count(); err != nil {
-		return err
+		return nil, err
 	}
 	logf("operator, scale-up to %d groups: %.1f s", up, r.ScaleUp.Seconds)
+	return &s, nil
+}
 
-	if b.rollout {
-		if err := b.operatorRollout(ctx, ns, &s, up, r); err != nil {
-			return err
-		}
-	}
-
-	// Deletion.
-	start = time.Now()
-	if err := b.k8s.Delete(ctx, &s); err != nil {
+// deletion deletes the set s in ns and measures, into r, how long until
+// nothing of it is left.
+func (b *bench) deletion(ctx context.Context, ns string, s *rbgsv1.RoleBasedGroupSet, r *sizeResult) error {
+	start := time.Now()
+	if err := b.k8s.Delete(ctx, s); err != nil {
 		return err
 	}
 	if _, err := waitFor("deletion", b.timeout, func() bool { return b.track.empty(ns) }); err != nil {
 		return err
 	}
 	r.Deletion.Seconds = seconds(time.Since(start))
+	var err error
 	if r.Deletion.Counts, err = b.audit.Count(); err != nil {
 		return err
 	}
 	logf("operator, deletion: %.1f s", r.Deletion.Seconds)
-	cpu2, rss2 := op.stop(false)
-	op = nil
-	r.CPUSeconds, r.PeakRSSMiB = cpu1+cpu2, max(rss1, rss2)
 	return nil
 }
 
